@@ -13,14 +13,14 @@ export const TAG_LENGTH = 16;
 export const SEALED_OVERHEAD = 1 + NONCE_LENGTH + TAG_LENGTH;
 
 /** Imports raw AES key bytes (16, 24 or 32) as a non-extractable AES-GCM key. */
-export function importAesGcmKey(raw: Uint8Array): Promise<CryptoKey> {
+export async function importAesGcmKey(raw: Uint8Array): Promise<CryptoKey> {
   if (![16, 24, 32].includes(raw.length)) {
     throw new AicoDataError(
       "INVALID_INPUT",
       `Cannot import AES-GCM key: expected 16, 24 or 32 bytes, got ${raw.length}`,
     );
   }
-  return crypto.subtle.importKey("raw", buf(raw), "AES-GCM", false, [
+  return await crypto.subtle.importKey("raw", buf(raw), "AES-GCM", false, [
     "encrypt",
     "decrypt",
   ]);

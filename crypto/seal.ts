@@ -174,18 +174,18 @@ class SealerImpl implements Sealer {
     this.#count += n;
   }
 
-  seal(
+  async seal(
     plaintext: Uint8Array | string,
     aad?: AssociatedData,
   ): Promise<Uint8Array> {
     const pt = utf8(plaintext, "plaintext");
     const ad = aadBytes(aad);
     this.#reserve(1);
-    return sealWithNonce(this.#key, randomBytes(NONCE_LENGTH), pt, ad);
+    return await sealWithNonce(this.#key, randomBytes(NONCE_LENGTH), pt, ad);
   }
 
-  open(sealed: Uint8Array, aad?: AssociatedData): Promise<Uint8Array> {
-    return openSealed(this.#key, sealed, aadBytes(aad));
+  async open(sealed: Uint8Array, aad?: AssociatedData): Promise<Uint8Array> {
+    return await openSealed(this.#key, sealed, aadBytes(aad));
   }
 
   async openText(sealed: Uint8Array, aad?: AssociatedData): Promise<string> {
