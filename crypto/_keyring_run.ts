@@ -134,7 +134,11 @@ export const runTool: ToolRunner = async (request) => {
   }
 };
 
-const CONTROL = /[\u0000-\u001f\u007f]/;
+/** Whether `value` contains an ASCII control character. */
+export function hasControlChar(value: string): boolean {
+  // deno-lint-ignore no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(value);
+}
 
 /**
  * Checks a service, account or label: 1 to 255 characters, no control
@@ -153,7 +157,7 @@ export function checkName(what: string, value: unknown): string {
       `Invalid keyring ${what}: expected 1 to 255 characters, got ${value.length}`,
     );
   }
-  if (CONTROL.test(value)) {
+  if (hasControlChar(value)) {
     throw new AicoDataError(
       "INVALID_INPUT",
       `Invalid keyring ${what}: control characters are not allowed`,
