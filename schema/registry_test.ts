@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { isAicoDataError } from "../errors.ts";
+import { createSchemaRegistry } from "./registry.ts";
+import { registerSchema, type SchemaDefinition } from "./schema_version.ts";
+
+const up = (
+  t: string,
+) => [{ version: 1, name: "init", up: `CREATE TABLE ${t} (id INTEGER)` }];
+
+Deno.test("createSchemaRegistry() orders core first, then priority, then name", () => {
+  const registry = createSchemaRegistry([
+    registerSchema("zeta", "zplug", { priority: 1 }, up("plugin_zplug_a")),
+    registerSchema("alpha", "aplug", { priority: 1 }, up("plugin_aplug_a")),
+    registerSchema("early", "eplug", { priority: -5 }, up("plugin_eplug_a")),
+    registerSchema("extra", "core", { priority: 900 }, up("extra")),
+    registerSchema("core", "core", { priority: 0 }, up("logs")),
+  ]);
+  assert.deepEqual(registry.schemas.map((s) => s.name), [
+    "core",
+    "extra",
+    "early",
+    "alpha",
+    "zeta",
+  ]);
+  assert.equal(registry.get("alpha")?.owner, "aplug");
+  assert.equal(registry.get("missing"), undefined);
+  assert.ok(Object.isFrozen(registry));
+  assert.ok(Object.isFrozen(registry.schemas));
+});
+
+Deno.test("createSchemaRegistry() refuses duplicate schema names with SCHEMA_INVALID", () => {
+  assert.throws(
+    () =>
+      createSchemaRegistry([
+        registerSchema("core", "core", {}, up("logs")),
+        registerSchema("core", "core", {}, up("users")),
+      ]),
+    (e) => isAicoDataError(e, "SCHEMA_INVALID"),
+  );
+});
+
+Deno.test("createSchemaRegistry() validates hand-made definitions again", () => {
+  const forged: SchemaDefinition = {
+    name: "evil",
+    owner: "evil",
+    priority: 1,
+    namespace: "plugin_evil_",
+    latest: 1,
+    versions: [{ version: 1, name: "x", up: "DROP TABLE logs" }],
+  };
+  assert.throws(
+    () => createSchemaRegistry([forged]),
+    (e) => isAicoDataError(e, "PLUGIN_ISOLATION"),
+  );
+  const gap: SchemaDefinition = {
+    ...forged,
+    owner: "core",
+    versions: [{ version: 2, name: "x", up: "SELECT 1" }],
+  };
+  assert.throws(
+    () => createSchemaRegistry([gap]),
+    (e) => isAicoDataError(e, "SCHEMA_INVALID"),
+  );
+});
