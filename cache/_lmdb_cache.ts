@@ -1,0 +1,1067 @@
+/**
+ * Internal: the LMDB implementation of {@linkcode Cache}. This file imports
+ * lmdb-js statically and is itself imported only by `openCache()`.
+ *
+ * Entry format (the LMDB value of key `<namespace>:<key>` in the `entries`
+ * database): `version(1) = 0x01 ‖ expiresAt (float64 LE, ms since the epoch,
+ * +Infinity for none) ‖ msgpack(value)` (lmdb-js's msgpackr encoder).
+ *
+ * @module
+ */
+
+import { type Database, open, type RootDatabase } from "lmdb";
+import { join } from "node:path";
+import { AicoDataError } from "../errors.ts";
+import type { DataKey } from "../crypto/data_key.ts";
+import type {
+  Cache,
+  CacheNamespace,
+  CacheSession,
+  CacheSessionOptions,
+  CacheSetOptions,
+  CacheStats,
+  InvalidationOptions,
+  InvalidationSource,
+  ResolvedCacheOptions,
+} from "./cache.ts";
+import { cacheKeyBytes, keyCheck, lmdbKeyString } from "./_key.ts";
+
+const FORMAT_VERSION = 1;
+const HEADER = 9;
+/** LMDB's default maximum key size (4 KiB pages). */
+export const MAX_KEY_BYTES = 1978;
+const DATA_FILE = "cache.mdb";
+const KEY_CHECK_FILE = "key-check.json";
+const NAMESPACE_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const DEFAULT_NAMESPACE = "default";
+const SESSION_NAMESPACE = "session";
+
+interface Codec {
+  encode(value: unknown): Uint8Array;
+  decode(bytes: Uint8Array): unknown;
+}
+
+interface Meta {
+  expiresAt: number;
+  bytes: number;
+}
+
+interface Flight {
+  invalidated: boolean;
+  promise: Promise<unknown>;
+}
+
+function invalid(message: string): AicoDataError {
+  return new AicoDataError("INVALID_INPUT", message);
+}
+
+function backendError(action: string, cause: unknown): AicoDataError {
+  return new AicoDataError("CACHE_ERROR", `Cannot ${action}: LMDB failed`, {
+    cause,
+  });
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+function checkNamespace(name: unknown): string {
+  if (typeof name !== "string" || !NAMESPACE_RE.test(name)) {
+    throw invalid(
+      "Cannot use namespace: expected 1 to 64 characters of [A-Za-z0-9_.-]",
+    );
+  }
+  return name;
+}
+
+/** Checks a key and returns `<prefix><key>`. */
+function fullKey(prefix: string, key: unknown): string {
+  if (typeof key !== "string" || key.length === 0) {
+    throw invalid("Cannot use cache key: expected a non-empty string");
+  }
+  if (key.includes("\0") || !key.isWellFormed()) {
+    throw invalid(
+      "Cannot use cache key: NUL characters and lone surrogates are not allowed",
+    );
+  }
+  const full = prefix + key;
+  if (full.length * 3 > MAX_KEY_BYTES) {
+    const bytes = utf8Length(full);
+    if (bytes > MAX_KEY_BYTES) {
+      throw invalid(
+        `Cannot use cache key: "${bytes}" bytes with its namespace, the limit is "${MAX_KEY_BYTES}"`,
+      );
+    }
+  }
+  return full;
+}
+
+function checkPrefix(prefix: unknown): string {
+  if (typeof prefix !== "string" || prefix.includes("\0")) {
+    throw invalid("Cannot invalidate: the prefix must be a string without NUL");
+  }
+  return prefix;
+}
+
+function checkTtl(ttl: unknown): number {
+  if (typeof ttl !== "number" || Number.isNaN(ttl) || ttl <= 0) {
+    throw invalid("Cannot set cache entry: ttlMs must be a positive number");
+  }
+  return ttl;
+}
+
+/** Rejects what msgpack cannot store faithfully. */
+function checkStorable(value: unknown, ancestors: unknown[]): void {
+  switch (typeof value) {
+    case "string":
+      if (!value.isWellFormed()) {
+        throw invalid(
+          "Cannot serialise cache value: a string has a lone surrogate",
+        );
+      }
+      return;
+    case "number":
+    case "boolean":
+    case "undefined":
+      return;
+    case "object":
+      break;
+    default:
+      throw invalid(
+        `Cannot serialise cache value: "${typeof value}" is not supported`,
+      );
+  }
+  if (value === null || value instanceof Uint8Array) return;
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) {
+      throw invalid("Cannot serialise cache value: invalid Date");
+    }
+    return;
+  }
+  if (ancestors.includes(value)) {
+    throw invalid("Cannot serialise cache value: it contains a cycle");
+  }
+  ancestors.push(value);
+  if (Array.isArray(value)) {
+    for (const item of value) checkStorable(item, ancestors);
+  } else {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      throw invalid(
+        "Cannot serialise cache value: only plain objects, arrays, Date and Uint8Array are supported",
+      );
+    }
+    if (Object.getOwnPropertySymbols(value).length > 0) {
+      throw invalid(
+        "Cannot serialise cache value: symbol keys are not supported",
+      );
+    }
+    for (const key in value) {
+      checkStorable((value as Record<string, unknown>)[key], ancestors);
+    }
+  }
+  ancestors.pop();
+}
+
+async function removeIfExists(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+async function wipeData(dir: string): Promise<void> {
+  await removeIfExists(join(dir, DATA_FILE));
+  await removeIfExists(join(dir, `${DATA_FILE}-lock`));
+}
+
+/** Empties the directory's LMDB files unless they were written with `check`. */
+async function ensureKeyCheck(dir: string, check: string): Promise<void> {
+  const file = join(dir, KEY_CHECK_FILE);
+  let stored: unknown;
+  try {
+    stored = (JSON.parse(await Deno.readTextFile(file)) as { check?: unknown })
+      ?.check;
+  } catch (error) {
+    if (
+      !(error instanceof Deno.errors.NotFound) &&
+      !(error instanceof SyntaxError)
+    ) {
+      throw error;
+    }
+  }
+  if (stored === check) return;
+  await wipeData(dir);
+  const tmp = `${file}.tmp`;
+  await Deno.writeTextFile(tmp, JSON.stringify({ version: 1, check }) + "\n");
+  await Deno.rename(tmp, file);
+}
+
+interface Opened {
+  root: RootDatabase;
+  db: Database<Uint8Array, string>;
+  meta: Map<string, Meta>;
+  stale: string[];
+  corrupt: string[];
+}
+
+/** Opens LMDB and scans it; throws on any LMDB failure (the caller may wipe). */
+function openAndScan(
+  dir: string,
+  encryptionKey: string,
+  now: number,
+): Opened {
+  const root = open({
+    path: join(dir, DATA_FILE),
+    encryptionKey,
+    // The cache is disposable: no fsync. A killed process loses nothing the OS
+    // has; after a power loss a damaged file is emptied at the next open.
+    noSync: true,
+    maxDbs: 2,
+  });
+  try {
+    const db = root.openDB<Uint8Array, string>({
+      name: "entries",
+      encoding: "binary",
+    });
+    const live: [string, Meta][] = [];
+    const stale: string[] = [];
+    const corrupt: string[] = [];
+    for (const { key, value } of db.getRange({})) {
+      if (typeof key !== "string") continue;
+      const bytes = value as Uint8Array;
+      if (bytes.length < HEADER || bytes[0] !== FORMAT_VERSION) {
+        corrupt.push(key);
+        continue;
+      }
+      const expiresAt = new DataView(
+        bytes.buffer,
+        bytes.byteOffset,
+        bytes.byteLength,
+      ).getFloat64(1, true);
+      if (Number.isNaN(expiresAt)) corrupt.push(key);
+      else if (expiresAt <= now) stale.push(key);
+      else {
+        live.push([key, { expiresAt, bytes: utf8Length(key) + bytes.length }]);
+      }
+    }
+    // Recency is not persisted: after reopening, the soonest to expire are
+    // the first evicted.
+    live.sort((a, b) => a[1].expiresAt - b[1].expiresAt);
+    return { root, db, meta: new Map(live), stale, corrupt };
+  } catch (error) {
+    try {
+      root.close();
+    } catch {
+      // Already failing; the first error is the one that matters.
+    }
+    throw error;
+  }
+}
+
+/** Opens the cache implementation. */
+export async function openLmdbCache(
+  options: ResolvedCacheOptions,
+  key: DataKey | Uint8Array,
+): Promise<Cache> {
+  const bytes = await cacheKeyBytes(key);
+  let encryptionKey: string;
+  let check: string;
+  try {
+    encryptionKey = lmdbKeyString(bytes);
+    check = await keyCheck(bytes);
+  } finally {
+    bytes.fill(0);
+  }
+  const dir = options.path;
+  let opened: Opened;
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    await ensureKeyCheck(dir, check);
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.NotCapable ||
+      error instanceof Deno.errors.PermissionDenied
+    ) {
+      throw new AicoDataError(
+        "PERMISSION_DENIED",
+        `Cannot open cache: missing permission, run again with "--allow-write=${dir}"`,
+        { cause: error },
+      );
+    }
+    throw new AicoDataError("CACHE_ERROR", "Cannot open cache directory", {
+      cause: error,
+    });
+  }
+  try {
+    opened = openAndScan(dir, encryptionKey, options.now());
+  } catch {
+    // A damaged file (power loss with noSync, a foreign file): the cache is
+    // disposable, so start empty.
+    try {
+      await wipeData(dir);
+      opened = openAndScan(dir, encryptionKey, options.now());
+    } catch (error) {
+      throw new AicoDataError("CACHE_ERROR", "Cannot open cache: LMDB failed", {
+        cause: error,
+      });
+    }
+  }
+  const cache = new LmdbCache(options, opened);
+  await cache.removeAtOpen(opened.stale, opened.corrupt);
+  return cache;
+}
+
+class LmdbCache implements Cache {
+  readonly path: string;
+  #options: ResolvedCacheOptions;
+  #root: RootDatabase;
+  #db: Database<Uint8Array, string>;
+  #codec: Codec;
+  #now: () => number;
+  #meta: Map<string, Meta>;
+  #bytes = 0;
+  #tombstones = new Map<string, number>();
+  #inflight = new Map<string, Flight>();
+  #subscriptions = new Set<() => void>();
+  #pending = new Set<Promise<unknown>>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+  #hits = 0;
+  #misses = 0;
+  #evictions = 0;
+  #expirations = 0;
+  #corrupt = 0;
+  #default: Namespace;
+
+  constructor(options: ResolvedCacheOptions, opened: Opened) {
+    this.path = options.path;
+    this.#options = options;
+    this.#root = opened.root;
+    this.#db = opened.db;
+    const encoder = (opened.root as unknown as { encoder: Codec }).encoder;
+    const decoder = (opened.root as unknown as { decoder: Codec }).decoder;
+    this.#codec = {
+      encode: (v) => encoder.encode(v),
+      decode: (b) => decoder.decode(b),
+    };
+    this.#now = options.now;
+    this.#meta = opened.meta;
+    for (const m of this.#meta.values()) this.#bytes += m.bytes;
+    this.#default = new Namespace(this, DEFAULT_NAMESPACE);
+    if (options.sweepIntervalMs > 0) {
+      const timer = setInterval(() => {
+        this.sweep().catch(() => {
+          // A failed sweep is retried at the next tick.
+        });
+      }, options.sweepIntervalMs);
+      Deno.unrefTimer(timer);
+      this.#timer = timer;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Deletes entries found expired or undecodable by the open scan. */
+  async removeAtOpen(stale: string[], corrupt: string[]): Promise<void> {
+    this.#expirations += stale.length;
+    this.#corrupt += corrupt.length;
+    const removals = [...stale, ...corrupt].map((k) => this.#db.remove(k));
+    const evicted = this.#enforceLimits(undefined);
+    try {
+      await Promise.all([...removals, evicted]);
+    } catch (error) {
+      throw backendError("open cache", error);
+    }
+  }
+
+  #guard(action: string): void {
+    if (this.#closed) {
+      throw new AicoDataError(
+        "STORE_CLOSED",
+        `Cannot ${action}: the cache is closed`,
+      );
+    }
+  }
+
+  #track<T>(promise: Promise<T>): Promise<T> {
+    this.#pending.add(promise);
+    const done = (): void => {
+      this.#pending.delete(promise);
+    };
+    promise.then(done, done);
+    return promise;
+  }
+
+  // ---- reads ------------------------------------------------------------
+
+  /**
+   * Reads the raw record; returns its value bytes' decoded value, or
+   * `undefined` on a miss (counting it). `decode` false only checks liveness.
+   */
+  read(full: string, decode: boolean): unknown {
+    this.#guard("read from cache");
+    if (this.#tombstones.size !== 0 && this.#tombstones.has(full)) {
+      this.#misses++;
+      return undefined;
+    }
+    let buf: Uint8Array | undefined;
+    try {
+      buf = this.#db.getBinaryFast(full);
+    } catch (error) {
+      throw backendError("read from cache", error);
+    }
+    if (buf === undefined) {
+      this.#misses++;
+      return undefined;
+    }
+    const length = buf.length;
+    if (length < HEADER || buf[0] !== FORMAT_VERSION) {
+      return this.#dropCorrupt(full);
+    }
+    const expiresAt = new DataView(buf.buffer, buf.byteOffset, HEADER)
+      .getFloat64(1, true);
+    if (!(expiresAt > this.#now())) {
+      if (Number.isNaN(expiresAt)) return this.#dropCorrupt(full);
+      this.#misses++;
+      this.#expirations++;
+      this.#removeInBackground(full);
+      return undefined;
+    }
+    let value: unknown = true;
+    if (decode) {
+      try {
+        value = this.#codec.decode(buf.subarray(HEADER, length));
+      } catch {
+        return this.#dropCorrupt(full);
+      }
+      if (value === undefined) return this.#dropCorrupt(full);
+    }
+    const meta = this.#meta.get(full);
+    if (meta !== undefined) {
+      // Move to the most recently used end.
+      this.#meta.delete(full);
+      this.#meta.set(full, meta);
+    } else {
+      // Written by another process: adopt it.
+      const bytes = utf8Length(full) + length;
+      this.#meta.set(full, { expiresAt, bytes });
+      this.#bytes += bytes;
+    }
+    this.#hits++;
+    return value;
+  }
+
+  #dropCorrupt(full: string): undefined {
+    this.#misses++;
+    this.#corrupt++;
+    this.#removeInBackground(full);
+    return undefined;
+  }
+
+  #removeInBackground(full: string): void {
+    this.#track(this.#remove([full])).catch(() => {
+      // Still unreadable (expired or corrupt); retried at the next read.
+    });
+  }
+
+  /** Live entries whose key starts with `fullPrefix`, decoded. */
+  scan(fullPrefix: string): [string, unknown][] {
+    this.#guard("read from cache");
+    const out: [string, unknown][] = [];
+    let keys: string[];
+    try {
+      keys = this.#prefixKeys(fullPrefix);
+    } catch (error) {
+      throw backendError("read from cache", error);
+    }
+    for (const k of keys) {
+      const value = this.read(k, true);
+      if (value !== undefined) out.push([k.slice(fullPrefix.length), value]);
+    }
+    return out;
+  }
+
+  #prefixKeys(fullPrefix: string): string[] {
+    const keys = new Set<string>();
+    for (const k of this.#meta.keys()) {
+      if (k.startsWith(fullPrefix)) keys.add(k);
+    }
+    for (const k of this.#db.getKeys({ start: fullPrefix })) {
+      if (typeof k !== "string" || !k.startsWith(fullPrefix)) break;
+      keys.add(k);
+    }
+    return [...keys].sort();
+  }
+
+  // ---- writes -----------------------------------------------------------
+
+  #encode(value: unknown, ttlMs: number | undefined): Uint8Array {
+    if (value === undefined) {
+      throw invalid("Cannot set cache entry: the value is undefined");
+    }
+    const ttl = ttlMs === undefined
+      ? this.#options.defaultTtlMs
+      : checkTtl(ttlMs);
+    try {
+      checkStorable(value, []);
+    } catch (error) {
+      if (error instanceof RangeError) {
+        throw new AicoDataError(
+          "INVALID_INPUT",
+          "Cannot serialise cache value: nested too deeply",
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    let body: Uint8Array;
+    try {
+      body = this.#codec.encode(value);
+    } catch (error) {
+      throw new AicoDataError(
+        "INVALID_INPUT",
+        "Cannot serialise cache value",
+        { cause: error },
+      );
+    }
+    const record = new Uint8Array(HEADER + body.length);
+    record[0] = FORMAT_VERSION;
+    new DataView(record.buffer).setFloat64(1, this.#now() + ttl, true);
+    record.set(body, HEADER);
+    return record;
+  }
+
+  #sizeOf(full: string, record: Uint8Array): number {
+    const bytes = utf8Length(full) + record.length;
+    if (bytes > this.#options.maxBytes) {
+      throw invalid(
+        `Cannot set cache entry: "${bytes}" bytes exceed maxBytes "${this.#options.maxBytes}"`,
+      );
+    }
+    return bytes;
+  }
+
+  #account(full: string, record: Uint8Array, bytes: number): void {
+    const old = this.#meta.get(full);
+    if (old !== undefined) {
+      this.#bytes -= old.bytes;
+      this.#meta.delete(full);
+    }
+    const expiresAt = new DataView(record.buffer).getFloat64(1, true);
+    this.#meta.set(full, { expiresAt, bytes });
+    this.#bytes += bytes;
+  }
+
+  async write(
+    items: readonly (readonly [string, unknown])[],
+    ttlMs: number | undefined,
+  ): Promise<void> {
+    this.#guard("write to cache");
+    // Check and encode everything before touching the store.
+    const records: [string, Uint8Array, number][] = [];
+    for (const [full, value] of items) {
+      const record = this.#encode(value, ttlMs);
+      records.push([full, record, this.#sizeOf(full, record)]);
+    }
+    if (records.length === 0) return;
+    const puts: Promise<boolean>[] = [];
+    const written = new Set<string>();
+    try {
+      for (const [full, record, bytes] of records) {
+        puts.push(this.#db.put(full, record));
+        this.#account(full, record, bytes);
+        written.add(full);
+      }
+    } catch (error) {
+      throw backendError("write to cache", error);
+    }
+    const evicted = this.#enforceLimits(written);
+    try {
+      await this.#track(Promise.all([...puts, evicted]));
+    } catch (error) {
+      throw backendError("write to cache", error);
+    }
+  }
+
+  /** Evicts least recently used entries beyond the limits. */
+  #enforceLimits(keep: ReadonlySet<string> | undefined): Promise<void> {
+    const { maxBytes, maxEntries } = this.#options;
+    let entries = this.#meta.size;
+    let bytes = this.#bytes;
+    if (entries <= maxEntries && bytes <= maxBytes) return Promise.resolve();
+    const victims: string[] = [];
+    for (const [k, m] of this.#meta) {
+      if (entries <= maxEntries && bytes <= maxBytes) break;
+      if (keep?.has(k)) continue;
+      victims.push(k);
+      entries--;
+      bytes -= m.bytes;
+    }
+    this.#evictions += victims.length;
+    return this.#remove(victims);
+  }
+
+  /**
+   * Removes keys: they are unreadable at once (tombstones) and deleted in
+   * LMDB's write order, after any earlier queued write.
+   */
+  #remove(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return Promise.resolve();
+    const removals: Promise<boolean>[] = [];
+    for (const k of keys) {
+      const meta = this.#meta.get(k);
+      if (meta !== undefined) {
+        this.#meta.delete(k);
+        this.#bytes -= meta.bytes;
+      }
+      this.#tombstones.set(k, (this.#tombstones.get(k) ?? 0) + 1);
+      removals.push(this.#db.remove(k));
+    }
+    const release = (): void => {
+      for (const k of keys) {
+        const n = (this.#tombstones.get(k) ?? 1) - 1;
+        if (n <= 0) this.#tombstones.delete(k);
+        else this.#tombstones.set(k, n);
+      }
+    };
+    return Promise.all(removals).then(release, (error) => {
+      release();
+      throw error;
+    });
+  }
+
+  #markInflight(match: (full: string) => boolean): void {
+    for (const [k, flight] of this.#inflight) {
+      if (match(k)) {
+        flight.invalidated = true;
+        this.#inflight.delete(k);
+      }
+    }
+  }
+
+  /** Synchronous part of a key deletion; returns the commit promise. */
+  deleteNow(full: string): { existed: boolean; done: Promise<void> } {
+    this.#guard("delete from cache");
+    this.#markInflight((k) => k === full);
+    let existed = this.#meta.has(full);
+    if (!existed) {
+      try {
+        existed = this.#db.doesExist(full);
+      } catch (error) {
+        throw backendError("delete from cache", error);
+      }
+    }
+    const done = existed
+      ? this.#track(this.#remove([full]))
+      : Promise.resolve();
+    return { existed, done };
+  }
+
+  async deleteFull(full: string): Promise<boolean> {
+    const { existed, done } = this.deleteNow(full);
+    try {
+      await done;
+    } catch (error) {
+      throw backendError("delete from cache", error);
+    }
+    return existed;
+  }
+
+  /** Synchronous part of a prefix invalidation; returns the commit promise. */
+  invalidateNow(fullPrefix: string): { count: number; done: Promise<void> } {
+    this.#guard("invalidate cache entries");
+    this.#markInflight((k) => k.startsWith(fullPrefix));
+    let keys: string[];
+    try {
+      keys = this.#prefixKeys(fullPrefix);
+    } catch (error) {
+      throw backendError("invalidate cache entries", error);
+    }
+    return { count: keys.length, done: this.#track(this.#remove(keys)) };
+  }
+
+  async invalidateFull(fullPrefix: string): Promise<number> {
+    const { count, done } = this.invalidateNow(fullPrefix);
+    try {
+      await done;
+    } catch (error) {
+      throw backendError("invalidate cache entries", error);
+    }
+    return count;
+  }
+
+  getOrSetFull<T>(
+    full: string,
+    compute: () => T | Promise<T>,
+    ttlMs: number | undefined,
+  ): Promise<T> {
+    if (typeof compute !== "function") {
+      return Promise.reject(invalid("Cannot compute: expected a function"));
+    }
+    if (ttlMs !== undefined) checkTtl(ttlMs);
+    const hit = this.read(full, true);
+    if (hit !== undefined) return Promise.resolve(hit as T);
+    const existing = this.#inflight.get(full);
+    if (existing !== undefined) return existing.promise as Promise<T>;
+    const flight: Flight = { invalidated: false, promise: Promise.resolve() };
+    flight.promise = (async () => {
+      try {
+        const value = await compute();
+        if (value === undefined) {
+          throw invalid("Cannot cache computed value: it is undefined");
+        }
+        if (!flight.invalidated) await this.write([[full, value]], ttlMs);
+        return value;
+      } finally {
+        if (this.#inflight.get(full) === flight) this.#inflight.delete(full);
+      }
+    })();
+    this.#inflight.set(full, flight);
+    return flight.promise as Promise<T>;
+  }
+
+  // ---- Cache ------------------------------------------------------------
+
+  get<T = unknown>(key: string): T | undefined {
+    return this.#default.get<T>(key);
+  }
+
+  has(key: string): boolean {
+    return this.#default.has(key);
+  }
+
+  set(key: string, value: unknown, options?: CacheSetOptions): Promise<void> {
+    return this.#default.set(key, value, options);
+  }
+
+  setMany(
+    entries: Iterable<readonly [string, unknown]>,
+    options?: CacheSetOptions,
+  ): Promise<void> {
+    return this.#default.setMany(entries, options);
+  }
+
+  delete(key: string): Promise<boolean> {
+    return this.#default.delete(key);
+  }
+
+  getOrSet<T>(
+    key: string,
+    compute: () => T | Promise<T>,
+    options?: CacheSetOptions,
+  ): Promise<T> {
+    return this.#default.getOrSet(key, compute, options);
+  }
+
+  invalidate(prefix?: string): Promise<number> {
+    return this.#default.invalidate(prefix);
+  }
+
+  namespace(name: string): CacheNamespace {
+    this.#guard("use namespace");
+    return new Namespace(this, checkNamespace(name));
+  }
+
+  session(
+    conversationId: string,
+    options?: CacheSessionOptions,
+  ): CacheSession {
+    this.#guard("use session");
+    if (
+      typeof conversationId !== "string" || conversationId.length === 0 ||
+      conversationId.includes("/") || conversationId.includes("\0")
+    ) {
+      throw invalid(
+        "Cannot use session: the conversation id must be non-empty, without / or NUL",
+      );
+    }
+    const ttlMs = options?.ttlMs === undefined
+      ? undefined
+      : checkTtl(options.ttlMs);
+    return new Session(
+      this,
+      new Namespace(this, SESSION_NAMESPACE),
+      conversationId,
+      ttlMs,
+    );
+  }
+
+  subscribeInvalidation(
+    source: InvalidationSource,
+    options?: InvalidationOptions,
+  ): () => void {
+    this.#guard("subscribe to invalidations");
+    if (typeof source?.subscribe !== "function") {
+      throw invalid("Cannot subscribe: the source has no subscribe function");
+    }
+    const topicPrefix = options?.topicPrefix ?? "data.changed.";
+    if (typeof topicPrefix !== "string") {
+      throw invalid("Cannot subscribe: topicPrefix must be a string");
+    }
+    const map = options?.namespaces ?? {};
+    const unsubscribe = source.subscribe(topicPrefix, (event) => {
+      if (this.#closed || typeof event?.topic !== "string") return;
+      if (!event.topic.startsWith(topicPrefix)) return;
+      const table = event.topic.slice(topicPrefix.length);
+      const ns = Object.hasOwn(map, table) ? map[table] : table;
+      if (typeof ns !== "string" || !NAMESPACE_RE.test(ns)) return;
+      const prefix = `${ns}:`;
+      const payload = event.payload as
+        | { keys?: unknown; prefixes?: unknown }
+        | null
+        | undefined;
+      const done: Promise<void>[] = [];
+      const keys = payload?.keys;
+      const prefixes = payload?.prefixes;
+      const validList = (list: unknown): list is string[] =>
+        Array.isArray(list) && list.every((k) => typeof k === "string");
+      if (validList(keys) || validList(prefixes)) {
+        for (const k of validList(keys) ? keys : []) {
+          let full: string;
+          try {
+            full = fullKey(prefix, k);
+          } catch {
+            continue; // A key the cache refuses cannot be cached.
+          }
+          done.push(this.deleteNow(full).done);
+        }
+        for (const p of validList(prefixes) ? prefixes : []) {
+          if (p.includes("\0")) continue;
+          done.push(this.invalidateNow(prefix + p).done);
+        }
+      } else {
+        done.push(this.invalidateNow(prefix).done);
+      }
+      Promise.all(done).catch(() => {
+        // The entries are already unreadable; a failed delete is retried by
+        // the reads that meet them.
+      });
+    });
+    let active = true;
+    const off = (): void => {
+      if (!active) return;
+      active = false;
+      this.#subscriptions.delete(off);
+      unsubscribe();
+    };
+    this.#subscriptions.add(off);
+    return off;
+  }
+
+  async sweep(): Promise<number> {
+    this.#guard("sweep cache");
+    const now = this.#now();
+    const expired: string[] = [];
+    for (const [k, m] of this.#meta) if (m.expiresAt <= now) expired.push(k);
+    this.#expirations += expired.length;
+    try {
+      await this.#track(this.#remove(expired));
+    } catch (error) {
+      throw backendError("sweep cache", error);
+    }
+    return expired.length;
+  }
+
+  clear(): Promise<number> {
+    return this.invalidateFull("");
+  }
+
+  stats(): CacheStats {
+    this.#guard("read cache stats");
+    return Object.freeze({
+      hits: this.#hits,
+      misses: this.#misses,
+      evictions: this.#evictions,
+      expirations: this.#expirations,
+      corruptEntries: this.#corrupt,
+      entries: this.#meta.size,
+      bytes: this.#bytes,
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    for (const off of [...this.#subscriptions]) {
+      try {
+        off();
+      } catch {
+        // A source failing to unsubscribe must not keep LMDB open.
+      }
+    }
+    await Promise.allSettled([...this.#pending]);
+    try {
+      await this.#root.close();
+    } catch (error) {
+      throw backendError("close cache", error);
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+class Namespace implements CacheNamespace {
+  readonly name: string;
+  #cache: LmdbCache;
+  #prefix: string;
+
+  constructor(cache: LmdbCache, name: string) {
+    this.name = name;
+    this.#cache = cache;
+    this.#prefix = `${name}:`;
+  }
+
+  get<T = unknown>(key: string): T | undefined {
+    return this.#cache.read(fullKey(this.#prefix, key), true) as T | undefined;
+  }
+
+  has(key: string): boolean {
+    return this.#cache.read(fullKey(this.#prefix, key), false) !== undefined;
+  }
+
+  set(key: string, value: unknown, options?: CacheSetOptions): Promise<void> {
+    try {
+      return this.#cache.write(
+        [[fullKey(this.#prefix, key), value]],
+        options?.ttlMs,
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  setMany(
+    entries: Iterable<readonly [string, unknown]>,
+    options?: CacheSetOptions,
+  ): Promise<void> {
+    try {
+      const items: [string, unknown][] = [];
+      for (const entry of entries) {
+        if (!Array.isArray(entry)) {
+          throw invalid(
+            "Cannot set cache entries: expected [key, value] pairs",
+          );
+        }
+        items.push([fullKey(this.#prefix, entry[0]), entry[1]]);
+      }
+      return this.#cache.write(items, options?.ttlMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  delete(key: string): Promise<boolean> {
+    try {
+      return this.#cache.deleteFull(fullKey(this.#prefix, key));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  getOrSet<T>(
+    key: string,
+    compute: () => T | Promise<T>,
+    options?: CacheSetOptions,
+  ): Promise<T> {
+    try {
+      return this.#cache.getOrSetFull(
+        fullKey(this.#prefix, key),
+        compute,
+        options?.ttlMs,
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  invalidate(prefix: string = ""): Promise<number> {
+    try {
+      return this.#cache.invalidateFull(this.#prefix + checkPrefix(prefix));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+}
+
+class Session implements CacheSession {
+  readonly conversationId: string;
+  #cache: LmdbCache;
+  #ns: Namespace;
+  #prefix: string;
+  #ttlMs: number | undefined;
+
+  constructor(
+    cache: LmdbCache,
+    ns: Namespace,
+    conversationId: string,
+    ttlMs: number | undefined,
+  ) {
+    this.conversationId = conversationId;
+    this.#cache = cache;
+    this.#ns = ns;
+    this.#prefix = `${conversationId}/`;
+    this.#ttlMs = ttlMs;
+  }
+
+  get<T = unknown>(field: string): T | undefined {
+    return this.#ns.get<T>(this.#field(field));
+  }
+
+  set(field: string, value: unknown): Promise<void> {
+    try {
+      return this.#ns.set(
+        this.#field(field),
+        value,
+        this.#ttlMs === undefined ? {} : { ttlMs: this.#ttlMs },
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  delete(field: string): Promise<boolean> {
+    try {
+      return this.#ns.delete(this.#field(field));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  entries(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (
+      const [k, v] of this.#cache.scan(`${SESSION_NAMESPACE}:${this.#prefix}`)
+    ) {
+      out[k] = v;
+    }
+    return out;
+  }
+
+  clear(): Promise<number> {
+    return this.#ns.invalidate(this.#prefix);
+  }
+
+  #field(field: string): string {
+    if (typeof field !== "string" || field.length === 0) {
+      throw invalid("Cannot use session field: expected a non-empty string");
+    }
+    return this.#prefix + field;
+  }
+}
