@@ -1,0 +1,368 @@
+// Internal: the local engine on the synchronous `npm:libsql` driver. Loaded
+// lazily by `openStorage()` so that importing the package does not load the
+// native driver. Not exported from the package.
+import Database from "libsql";
+import { AicoDataError } from "../errors.ts";
+import { translateError } from "./_errors.ts";
+import {
+  type BindArgs,
+  decodeText,
+  fromDriverValue,
+  quoteIdent,
+  scanSql,
+  type SqlInfo,
+  toBindArgs,
+} from "./_sql.ts";
+import type {
+  InArgs,
+  ResultSet,
+  Row,
+  TransactionMode,
+  Value,
+} from "./types.ts";
+
+type NativeDatabase = InstanceType<typeof Database>;
+type NativeStatement = ReturnType<NativeDatabase["prepare"]>;
+
+interface Prepared {
+  readonly info: SqlInfo;
+  readonly stmt: NativeStatement;
+  readonly reader: boolean;
+  /** Output column names as the statement names them. */
+  readonly columns: string[];
+  /** Number of trailing mask columns added by the UTF-8 guard (0: none). */
+  readonly masks: number;
+  /** A reader that is not a query (RETURNING): rowsAffected via changes(). */
+  readonly writesRows: boolean;
+}
+
+const MASK_BITS = 30;
+const QUERY_KEYWORDS = new Set(["SELECT", "WITH", "VALUES"]);
+
+/** Options of the local engine, already resolved. */
+export interface LocalEngineOptions {
+  readonly busyTimeoutMs: number;
+  readonly statementCacheSize: number;
+  readonly safeText: boolean;
+}
+
+/** The local engine: one native connection with a prepared-statement cache. */
+export class LocalEngine {
+  #db: NativeDatabase;
+  #cache = new Map<string, Prepared>();
+  #options: LocalEngineOptions;
+  #open = true;
+
+  constructor(db: NativeDatabase, options: LocalEngineOptions) {
+    this.#db = db;
+    this.#options = options;
+  }
+
+  /** Whether the connection is inside a transaction. */
+  get inTransaction(): boolean {
+    return this.#db.inTransaction;
+  }
+
+  /** Runs one statement. */
+  run(sql: string, args: InArgs | undefined): ResultSet {
+    const prepared = this.#prepare(sql);
+    const bind = toBindArgs(prepared.info, args);
+    try {
+      if (prepared.reader) return this.#query(prepared, bind);
+      const info = prepared.stmt.run(bind) as {
+        changes: number | bigint;
+        lastInsertRowid: number | bigint;
+      };
+      return {
+        rows: [],
+        columns: [],
+        rowsAffected: Number(info.changes),
+        lastInsertRowid: BigInt(info.lastInsertRowid),
+      };
+    } catch (err) {
+      throw translateError(err, "run statement");
+    }
+  }
+
+  #query(prepared: Prepared, bind: BindArgs): ResultSet {
+    const raw = prepared.stmt.all(bind) as unknown[][];
+    const columns = prepared.columns;
+    const width = columns.length;
+    const rows: Row[] = new Array(raw.length);
+    for (let r = 0; r < raw.length; r++) {
+      const cells = raw[r]!;
+      const row: Row = {};
+      if (prepared.masks === 0) {
+        for (let c = 0; c < width; c++) {
+          row[columns[c]!] = fromDriverValue(cells[c]);
+        }
+      } else {
+        let mask = 0;
+        for (let c = 0; c < width; c++) {
+          if (c % MASK_BITS === 0) mask = Number(cells[width + c / MASK_BITS]);
+          const cell = cells[c];
+          let value: Value;
+          if ((mask >> (c % MASK_BITS)) & 1) {
+            const bytes = cell instanceof Uint8Array
+              ? cell
+              : new Uint8Array(cell as ArrayBuffer);
+            value = decodeText(bytes, columns[c]!);
+          } else {
+            value = fromDriverValue(cell);
+          }
+          row[columns[c]!] = value;
+        }
+      }
+      rows[r] = row;
+    }
+    let rowsAffected = 0;
+    let lastInsertRowid: bigint | undefined;
+    if (prepared.writesRows) {
+      const info = this.#changes();
+      rowsAffected = info.changes;
+      lastInsertRowid = info.lastInsertRowid;
+    }
+    return { rows, columns: columns.slice(), rowsAffected, lastInsertRowid };
+  }
+
+  #changes(): { changes: number; lastInsertRowid: bigint } {
+    const cells = this.#db.prepare("SELECT changes(), last_insert_rowid()")
+      .safeIntegers(true)
+      .raw(true).get() as [bigint, bigint];
+    return { changes: Number(cells[0]), lastInsertRowid: cells[1] };
+  }
+
+  #prepare(sql: string): Prepared {
+    const cache = this.#cache;
+    const hit = cache.get(sql);
+    if (hit !== undefined) {
+      cache.delete(sql);
+      cache.set(sql, hit);
+      return hit;
+    }
+    const info = scanSql(sql);
+    let stmt: NativeStatement;
+    try {
+      stmt = this.#db.prepare(info.sql);
+    } catch (err) {
+      throw translateError(err, "prepare statement");
+    }
+    const reader = stmt.reader as boolean;
+    let prepared: Prepared;
+    if (!reader) {
+      stmt.safeIntegers(true);
+      prepared = {
+        info,
+        stmt,
+        reader,
+        columns: [],
+        masks: 0,
+        writesRows: false,
+      };
+    } else {
+      const columns = (stmt.columns() as { name: string }[]).map((c) => c.name);
+      const isQuery = QUERY_KEYWORDS.has(info.keyword);
+      let guarded: NativeStatement | undefined;
+      let masks = 0;
+      if (isQuery && this.#options.safeText && columns.length > 0) {
+        const built = this.#buildGuard(info.sql, columns.length);
+        if (built !== undefined) [guarded, masks] = built;
+      }
+      const chosen = guarded ?? stmt;
+      chosen.safeIntegers(true).raw(true);
+      prepared = {
+        info,
+        stmt: chosen,
+        reader,
+        columns,
+        masks,
+        writesRows: !isQuery,
+      };
+    }
+    cache.set(sql, prepared);
+    if (cache.size > this.#options.statementCacheSize) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+    return prepared;
+  }
+
+  /**
+   * Wraps a query so that a TEXT cell that may not be plain ASCII (any byte
+   * outside 0x01..0x7F, or a NUL that the driver would cut at) comes back as
+   * a BLOB with its bit set in a mask column; such cells are decoded with a
+   * fatal UTF-8 decoder. The driver never materialises them as TEXT, so
+   * invalid UTF-8 cannot abort the process.
+   */
+  #buildGuard(
+    inner: string,
+    width: number,
+  ): [NativeStatement, number] | undefined {
+    try {
+      const probe = this.#db.prepare(`SELECT * FROM (${inner}\n)`);
+      const names = (probe.columns() as { name: string }[]).map((c) => c.name);
+      if (names.length !== width) return undefined;
+      const conds = names.map((name) => {
+        const q = quoteIdent(name);
+        return `(typeof(${q})='text' AND (${q} GLOB '*[^\x01-\x7f]*' OR length(${q})<>length(CAST(${q} AS BLOB))))`;
+      });
+      const cells = names.map((name, k) =>
+        `CASE WHEN ${conds[k]} THEN CAST(${quoteIdent(name)} AS BLOB) ELSE ${
+          quoteIdent(name)
+        } END`
+      );
+      const masks: string[] = [];
+      for (let start = 0; start < width; start += MASK_BITS) {
+        const parts: string[] = [];
+        for (let k = start; k < Math.min(width, start + MASK_BITS); k++) {
+          parts.push(`(${conds[k]}<<${k - start})`);
+        }
+        masks.push(parts.join("|"));
+      }
+      const sql = `SELECT ${cells.join(",")},${
+        masks.join(",")
+      } FROM (${inner}\n)`;
+      return [this.#db.prepare(sql), masks.length];
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Runs SQL text that may hold several statements (no arguments, no rows). */
+  exec(sql: string): void {
+    try {
+      this.#db.exec(sql);
+    } catch (err) {
+      throw translateError(err, "run statements");
+    }
+  }
+
+  /** Reads one PRAGMA value (first column of the first row). */
+  pragma(text: string): unknown {
+    try {
+      const stmt = this.#db.prepare(`PRAGMA ${text}`);
+      if (!stmt.reader) {
+        stmt.run([]);
+        return undefined;
+      }
+      const row = stmt.raw(true).get([]) as unknown[] | undefined;
+      return row?.[0];
+    } catch (err) {
+      throw translateError(err, `run PRAGMA ${text.split("=")[0]!.trim()}`);
+    }
+  }
+
+  /** Reads all rows of an internal statement as arrays (no guard). */
+  rawRows(sql: string, args: unknown[] = []): unknown[][] {
+    try {
+      return this.#db.prepare(sql).raw(true).safeIntegers(true).all(
+        args,
+      ) as unknown[][];
+    } catch (err) {
+      throw translateError(err, "run statement");
+    }
+  }
+
+  /** Starts a transaction. */
+  begin(mode: TransactionMode): void {
+    this.exec(mode === "write" ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
+    if (mode === "read") {
+      try {
+        this.exec("PRAGMA query_only = ON");
+      } catch (err) {
+        this.exec("ROLLBACK");
+        throw err;
+      }
+    }
+  }
+
+  /** Ends a transaction. */
+  end(mode: TransactionMode, commit: boolean): void {
+    try {
+      if (commit) {
+        this.exec("COMMIT");
+      } else if (this.#db.inTransaction) {
+        this.exec("ROLLBACK");
+      }
+    } finally {
+      if (mode === "read") this.exec("PRAGMA query_only = OFF");
+    }
+  }
+
+  /** Drops every cached statement (before rekey, close). */
+  clearCache(): void {
+    this.#cache.clear();
+  }
+
+  /** Closes the connection; safe to call twice. */
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#cache.clear();
+    this.#db.close();
+  }
+}
+
+/**
+ * Opens the native connection with the page key and applies the connection
+ * settings, verified: WAL, `synchronous=FULL`, busy timeout, foreign keys.
+ * A key that does not open the file gives SQLITE_NOTADB translated with
+ * `notadb`.
+ */
+export function openLocalEngine(
+  path: string,
+  pageKey: string,
+  options: LocalEngineOptions,
+  notadb: "WRONG_KEY" | "CORRUPT_STORE",
+): LocalEngine {
+  let db: NativeDatabase;
+  try {
+    db = new Database(
+      path,
+      { encryptionKey: pageKey, timeout: options.busyTimeoutMs } as never,
+    );
+  } catch (err) {
+    throw translateError(err, "open database", notadb);
+  }
+  const engine = new LocalEngine(db, options);
+  try {
+    try {
+      db.prepare("SELECT count(*) FROM sqlite_schema").raw(true).get();
+    } catch (err) {
+      throw translateError(err, "open database", notadb);
+    }
+    configure(engine, options.busyTimeoutMs);
+  } catch (err) {
+    engine.close();
+    throw err;
+  }
+  return engine;
+}
+
+/** Applies and verifies the connection settings. */
+export function configure(engine: LocalEngine, busyTimeoutMs: number): void {
+  engine.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+  const mode = String(engine.pragma("journal_mode = WAL")).toLowerCase();
+  engine.pragma("synchronous = FULL");
+  engine.pragma("foreign_keys = ON");
+  const checks: [string, unknown, unknown][] = [
+    ["journal_mode", mode, "wal"],
+    ["synchronous", Number(engine.pragma("synchronous")), 2],
+    ["foreign_keys", Number(engine.pragma("foreign_keys")), 1],
+    [
+      "busy_timeout",
+      Number(engine.pragma("busy_timeout")),
+      Math.trunc(busyTimeoutMs),
+    ],
+  ];
+  for (const [name, got, want] of checks) {
+    if (got !== want) {
+      throw new AicoDataError(
+        "SQL_ERROR",
+        `Cannot open database: PRAGMA ${name} is "${String(got)}", expected "${
+          String(want)
+        }"`,
+      );
+    }
+  }
+}
