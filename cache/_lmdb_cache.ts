@@ -186,6 +186,42 @@ async function wipeData(dir: string): Promise<void> {
   await removeIfExists(join(dir, `${DATA_FILE}-lock`));
 }
 
+const META_MAGIC = 0xbeefc0de;
+const META_MAGIC_OFFSET = 24;
+const PAGE_SIZES = [4096, 8192, 16384, 32768, 65536];
+
+/**
+ * Tells whether the data file is missing, empty or starts with LMDB's two meta
+ * pages. LMDB trusts its file: a foreign or overwritten file can crash the
+ * process in native code, so such a file is emptied before LMDB sees it.
+ * (Damage deeper inside a file with valid meta pages is not detected here.)
+ */
+async function looksLikeLmdb(file: string): Promise<boolean> {
+  let data: Uint8Array;
+  try {
+    using f = await Deno.open(file, { read: true });
+    const size = (await f.stat()).size;
+    if (size === 0) return true;
+    data = new Uint8Array(Math.min(size, 65536 + 64));
+    let read = 0;
+    while (read < data.length) {
+      const n = await f.read(data.subarray(read));
+      if (n === null) break;
+      read += n;
+    }
+    data = data.subarray(0, read);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return true;
+    throw error;
+  }
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const magicAt = (offset: number): boolean =>
+    offset + 4 <= data.length &&
+    view.getUint32(offset, true) === META_MAGIC;
+  return magicAt(META_MAGIC_OFFSET) &&
+    PAGE_SIZES.some((p) => magicAt(p + META_MAGIC_OFFSET));
+}
+
 /** Empties the directory's LMDB files unless they were written with `check`. */
 async function ensureKeyCheck(dir: string, check: string): Promise<void> {
   const file = join(dir, KEY_CHECK_FILE);
@@ -201,7 +237,10 @@ async function ensureKeyCheck(dir: string, check: string): Promise<void> {
       throw error;
     }
   }
-  if (stored === check) return;
+  if (stored === check) {
+    if (!(await looksLikeLmdb(join(dir, DATA_FILE)))) await wipeData(dir);
+    return;
+  }
   await wipeData(dir);
   const tmp = `${file}.tmp`;
   await Deno.writeTextFile(tmp, JSON.stringify({ version: 1, check }) + "\n");
@@ -225,9 +264,6 @@ function openAndScan(
   const root = open({
     path: join(dir, DATA_FILE),
     encryptionKey,
-    // The cache is disposable: no fsync. A killed process loses nothing the OS
-    // has; after a power loss a damaged file is emptied at the next open.
-    noSync: true,
     maxDbs: 2,
   });
   try {
@@ -307,8 +343,8 @@ export async function openLmdbCache(
   try {
     opened = openAndScan(dir, encryptionKey, options.now());
   } catch {
-    // A damaged file (power loss with noSync, a foreign file): the cache is
-    // disposable, so start empty.
+    // LMDB refused the file (damaged or foreign): the cache is disposable, so
+    // start empty.
     try {
       await wipeData(dir);
       opened = openAndScan(dir, encryptionKey, options.now());
@@ -444,7 +480,11 @@ class LmdbCache implements Cache {
     let value: unknown = true;
     if (decode) {
       try {
-        value = this.#codec.decode(buf.subarray(HEADER, length));
+        // A plain Uint8Array view, so that binary values decode as
+        // Uint8Array rather than Node's Buffer.
+        value = this.#codec.decode(
+          new Uint8Array(buf.buffer, buf.byteOffset + HEADER, length - HEADER),
+        );
       } catch {
         return this.#dropCorrupt(full);
       }
