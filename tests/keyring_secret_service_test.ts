@@ -6,7 +6,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { isAicoDataError } from "../errors.ts";
 import type { AicoDataErrorCode } from "../errors.ts";
-import { generateDataKey, importDataKey } from "../crypto/mod.ts";
+import {
+  createKeyFile,
+  generateDataKey,
+  importDataKey,
+  rememberInKeyring,
+  unlockWithKeyring,
+} from "../crypto/mod.ts";
 import {
   envKeyring,
   type KeyringBackend,
@@ -245,6 +251,38 @@ Deno.test({
         }),
     );
   },
+});
+
+Deno.test({
+  name:
+    "a key file unlocks through the real Secret Service, and a locked one is KEYRING_UNAVAILABLE, not NOT_FOUND",
+  ignore,
+  fn: () =>
+    withSession(false, async () => {
+      const dir = await Deno.makeTempDir({ prefix: "aico_keyring_file_" });
+      try {
+        const path = join(dir, "store.key");
+        const created = await createKeyFile(path, "correct horse", {
+          kdf: { memoryKiB: 19456, iterations: 2 },
+        });
+        const keyring = await openKeyring("auto", OPTIONS);
+        const remembered = await rememberInKeyring(
+          path,
+          "correct horse",
+          keyring,
+        );
+        assert.equal(remembered.keyId, created.keyId);
+        const unlocked = await unlockWithKeyring(path, keyring);
+        assert.equal(unlocked.keyId, created.keyId);
+        await lockLoginCollection();
+        await assert.rejects(
+          unlockWithKeyring(path, keyring),
+          code("KEYRING_UNAVAILABLE"),
+        );
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }),
 });
 
 Deno.test({
