@@ -1,0 +1,163 @@
+/**
+ * Cache reliability with real processes: a writer killed with SIGKILL in the
+ * middle of writes, and the permission check of a process without flags.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { openCache } from "../cache/mod.ts";
+
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+const CACHE_MOD = new URL("../cache/mod.ts", import.meta.url).href;
+
+const KEY_HEX = "7a".repeat(16) + "00ff".repeat(8);
+const keyBytes = (): Uint8Array =>
+  Uint8Array.from(KEY_HEX.match(/../g)!, (h) => parseInt(h, 16));
+
+/** The child: writes batches forever, printing each committed batch number. */
+const WRITER = `
+import { openCache } from ${JSON.stringify(CACHE_MOD)};
+const [dir, hex] = Deno.args;
+const key = Uint8Array.from(hex.match(/../g), (h) => parseInt(h, 16));
+const cache = await openCache({ path: dir, key, defaultTtlMs: Infinity, sweepIntervalMs: 0 });
+const start = Number(Deno.env.get("START") ?? "0");
+const blob = "v".repeat(2000);
+for (let batch = start; ; batch++) {
+  const entries = [];
+  for (let i = 0; i < 50; i++) entries.push(["b" + batch + ":" + i, { batch, i, blob }]);
+  await cache.setMany(entries);
+  // Churn: overwrite and delete older keys too, so pages are freed and reused.
+  if (batch > start + 2) await cache.invalidate("b" + (batch - 3) + ":1");
+  console.log("committed " + batch);
+}
+`;
+
+async function runAndKill(
+  script: string,
+  dir: string,
+  start: number,
+  batches: number,
+): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG, script, dir, KEY_HEX],
+    env: { START: String(start) },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let last = -1;
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  try {
+    while (last < start + batches) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += value;
+      const lines = buffered.split("\n");
+      buffered = lines.pop() ?? "";
+      for (const line of lines) {
+        const m = /^committed (\d+)$/.exec(line);
+        if (m) last = Number(m[1]);
+      }
+    }
+  } finally {
+    child.kill("SIGKILL");
+    await reader.cancel().catch(() => {});
+    const status = await child.status;
+    const err = await new Response(child.stderr).text();
+    assert.equal(status.signal, "SIGKILL", `writer ended early: ${err}`);
+  }
+  return last;
+}
+
+Deno.test("a writer killed with SIGKILL leaves a cache that opens and answers", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "aico_cache_kill_" });
+  try {
+    const script = join(dir, "writer.ts");
+    await Deno.writeTextFile(script, WRITER);
+    const cacheDir = join(dir, "cache");
+    let start = 0;
+    for (let round = 0; round < 3; round++) {
+      await t.step(`round ${round + 1}`, async () => {
+        const last = await runAndKill(script, cacheDir, start, 15 + round * 10);
+        assert.ok(
+          last >= start,
+          "the writer committed batches before the kill",
+        );
+        await using cache = await openCache({
+          path: cacheDir,
+          key: keyBytes(),
+          defaultTtlMs: Infinity,
+          sweepIntervalMs: 0,
+        });
+        // Every batch reported as committed reads back.
+        for (let batch = start; batch <= last; batch++) {
+          const v = cache.get<{ batch: number; i: number }>(`b${batch}:0`);
+          assert.deepEqual(
+            v && { batch: v.batch, i: v.i },
+            { batch, i: 0 },
+            `batch ${batch}`,
+          );
+        }
+        // Invalidated keys stay invalidated.
+        if (last - 3 >= start) {
+          assert.equal(cache.get(`b${last - 3}:1`), undefined);
+        }
+        // And it takes new writes.
+        await cache.set("after-kill", round);
+        assert.equal(cache.get("after-kill"), round);
+        assert.equal(cache.stats().corruptEntries, 0);
+        start = last + 1;
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openCache() without --allow-ffi gives PERMISSION_DENIED naming the flag", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "aico_cache_perm_" });
+  try {
+    const script = join(dir, "perm.ts");
+    await Deno.writeTextFile(
+      script,
+      `
+import { openCache } from ${JSON.stringify(CACHE_MOD)};
+try {
+  await openCache({ path: Deno.args[0], key: new Uint8Array(32) });
+  console.log("opened");
+} catch (e) {
+  console.log(JSON.stringify({ code: e.code, message: e.message }));
+}
+`,
+    );
+    const cacheDir = join(dir, "cache");
+    const run = async (flags: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--config", CONFIG, ...flags, script, cacheDir],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return new TextDecoder().decode(out.stdout).trim();
+    };
+    const noFfi = JSON.parse(
+      await run([`--allow-read`, `--allow-write=${dir}`]),
+    );
+    assert.equal(noFfi.code, "PERMISSION_DENIED");
+    assert.match(noFfi.message, /--allow-ffi/);
+    const noEnv = JSON.parse(
+      await run([`--allow-read`, `--allow-write=${dir}`, "--allow-ffi"]),
+    );
+    assert.equal(noEnv.code, "PERMISSION_DENIED");
+    assert.match(noEnv.message, /--allow-env=PREBUILDS_ONLY/);
+    // The documented flags are enough.
+    const enough = await run([
+      `--allow-read`,
+      `--allow-write=${cacheDir}`,
+      "--allow-ffi",
+      "--allow-env=PREBUILDS_ONLY,ELECTRON_RUN_AS_NODE,npm_config_arch,npm_config_platform,LIBC,ARM_VERSION,MSGPACKR_NATIVE_ACCELERATION_DISABLED,LMDB_RESTORE",
+      "--allow-sys=cpus,networkInterfaces,hostname",
+    ]);
+    assert.equal(enough, "opened");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
