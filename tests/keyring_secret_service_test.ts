@@ -205,6 +205,18 @@ Deno.test({
       assert.equal(await keyring.get("store-1"), undefined);
       assert.equal(await keyring.delete("store-1"), false);
       assert.deepEqual(await keyring.get("store-2"), allBytes);
+
+      // Text another program filed under our service is CORRUPT_VALUE.
+      const stored = await new Deno.Command("secret-tool", {
+        args: ["store", "--label=x", "service", "aico-data", "account", "junk"],
+        stdin: "piped",
+      }).spawn();
+      const writer = stored.stdin.getWriter();
+      await writer.write(new TextEncoder().encode("not base64!"));
+      await writer.close();
+      assert.ok((await stored.status).success);
+      await assert.rejects(keyring.get("junk"), code("CORRUPT_VALUE"));
+      assert.equal(await keyring.delete("junk"), true);
     }),
 });
 
