@@ -1,0 +1,800 @@
+/**
+ * `ConversationRepository`: conversations and their messages, message
+ * content and titles sealed.
+ *
+ * @module
+ */
+import { AicoDataError } from "../../errors.ts";
+import type { InValue, Row } from "../types.ts";
+import type { RepositoryStorage } from "./_storage.ts";
+import { bytes, num, optBytes, optStr, str } from "./_rows.ts";
+import { type ColumnSealer, columnSealer } from "./_sealing.ts";
+import {
+  checkId,
+  checkLimit,
+  checkObject,
+  checkString,
+  checkTimestamp,
+  decodeCursor,
+  decodeText,
+  encodeCursor,
+  invalid,
+  type JsonObject,
+  toJsonObject,
+  utf8Length,
+} from "./_validate.ts";
+import type { Outbox } from "./outbox.ts";
+
+/** Largest message content accepted, in UTF-8 bytes (1 MiB). */
+export const MAX_MESSAGE_BYTES = 1_048_576;
+/** Longest conversation title accepted, in UTF-16 code units. */
+export const MAX_TITLE_LENGTH = 1024;
+/** Largest conversation metadata accepted, as JSON, in UTF-8 bytes (64 KiB). */
+export const MAX_CONVERSATION_METADATA_BYTES = 65_536;
+/** Most messages one `appendMessages` call accepts. */
+export const MAX_APPEND_BATCH = 1_000_000;
+/** Most items one list page returns. */
+export const MAX_PAGE = 1000;
+
+/** Who wrote a message. */
+export type MessageRole = "system" | "user" | "assistant" | "tool";
+
+/** A conversation. */
+export interface Conversation {
+  /** The id. */
+  readonly id: string;
+  /** The owning user, if any. */
+  readonly userId: string | undefined;
+  /** The title (stored sealed), if any. */
+  readonly title: string | undefined;
+  /** Free metadata (stored as plain JSON: no secrets). */
+  readonly metadata: JsonObject;
+  /** Messages in the conversation. */
+  readonly messageCount: number;
+  /** The highest message `seq` (0 when empty). */
+  readonly lastSeq: number;
+  /** Creation time, ms since the epoch. */
+  readonly createdAt: number;
+  /** Last change (message appended, title changed), ms since the epoch. */
+  readonly updatedAt: number;
+}
+
+/** Input of {@linkcode ConversationRepository.createConversation}. */
+export interface NewConversation {
+  /** The id (1 to 128 characters of `[A-Za-z0-9_-]`); a random UUID when absent. */
+  readonly id?: string;
+  /** The owning user (must exist). */
+  readonly userId?: string;
+  /** The title, at most 1024 characters. */
+  readonly title?: string;
+  /** Free metadata, a JSON object of at most 64 KiB. */
+  readonly metadata?: JsonObject;
+}
+
+/** A message to append. */
+export interface NewMessage {
+  /** Who wrote it. */
+  readonly role: MessageRole;
+  /** The text, at most 1 MiB as UTF-8. */
+  readonly content: string;
+  /** When it was written, ms since the epoch; default now. */
+  readonly createdAt?: number;
+}
+
+/** A stored message. */
+export interface Message {
+  /** The row id. */
+  readonly id: number;
+  /** The conversation. */
+  readonly conversationId: string;
+  /** Position in the conversation: 1, 2, 3, ... */
+  readonly seq: number;
+  /** Who wrote it. */
+  readonly role: MessageRole;
+  /** The text. */
+  readonly content: string;
+  /** When it was written, ms since the epoch. */
+  readonly createdAt: number;
+}
+
+/** What {@linkcode ConversationRepository.appendMessages} returns. */
+export interface AppendResult {
+  /** `seq` of the first appended message. */
+  readonly firstSeq: number;
+  /** `seq` of the last appended message. */
+  readonly lastSeq: number;
+  /** Row id of the first appended message (ids are consecutive). */
+  readonly firstId: number;
+  /** Row id of the last appended message. */
+  readonly lastId: number;
+  /** How many were appended. */
+  readonly count: number;
+}
+
+/** Paging of list calls. */
+export interface PageQuery {
+  /** Page size, 1 to 1000; default 100. */
+  readonly limit?: number;
+  /** The `nextCursor` of the previous page. */
+  readonly cursor?: string;
+}
+
+/** Paging and order of {@linkcode ConversationRepository.listMessages}. */
+export interface MessageQuery extends PageQuery {
+  /** `asc` (oldest first, default) or `desc`. */
+  readonly order?: "asc" | "desc";
+}
+
+/** Filter and paging of {@linkcode ConversationRepository.listConversations}. */
+export interface ConversationQuery extends PageQuery {
+  /** Only this user's conversations. */
+  readonly userId?: string;
+}
+
+/** One page of items. */
+export interface Page<T> {
+  /** The items. */
+  readonly items: T[];
+  /** Pass it as `cursor` for the next page; `undefined` on the last page. */
+  readonly nextCursor: string | undefined;
+}
+
+/** Options of {@linkcode createConversationRepository}. */
+export interface ConversationRepositoryOptions {
+  /**
+   * The outbox: changes then publish `data.changed.conversations` (key: the
+   * id; also on deletion, which removes all its messages) and
+   * `data.changed.messages` (keys: the message ids as decimal strings).
+   *
+   * @default {undefined}
+   */
+  readonly outbox?: Outbox;
+  /**
+   * The clock, ms since the epoch.
+   *
+   * @default {Date.now}
+   */
+  readonly now?: () => number;
+}
+
+/** The resolved form of {@linkcode ConversationRepositoryOptions}. */
+export interface ResolvedConversationRepositoryOptions {
+  /** See {@linkcode ConversationRepositoryOptions.outbox}. */
+  readonly outbox: Outbox | undefined;
+  /** See {@linkcode ConversationRepositoryOptions.now}. */
+  readonly now: () => number;
+}
+
+/**
+ * Conversations and messages.
+ *
+ * @remarks
+ * Message content and titles are sealed with the store's sealed-column
+ * helper, bound to the message id and the conversation id: a value copied
+ * to another row fails to open (`AUTH_FAILED`). Appends take one write
+ * transaction; ids and `seq` are assigned inside it, so concurrent appends
+ * never collide. Needs a store opened with a key.
+ */
+export interface ConversationRepository {
+  /**
+   * Creates a conversation.
+   *
+   * @param conversation The id, user, title and metadata.
+   * @returns The conversation.
+   * @throws {AicoDataError} `INVALID_INPUT`, `ALREADY_EXISTS`, `NOT_FOUND` for an unknown user.
+   */
+  createConversation(conversation?: NewConversation): Promise<Conversation>;
+  /**
+   * Reads a conversation.
+   *
+   * @param id The id.
+   * @returns The conversation.
+   * @throws {AicoDataError} `INVALID_INPUT`, `NOT_FOUND`, `AUTH_FAILED`.
+   */
+  getConversation(id: string): Promise<Conversation>;
+  /**
+   * Changes a conversation's title and/or metadata.
+   *
+   * @param id The id.
+   * @param changes The new title (`null` removes it) and/or metadata.
+   * @returns The updated conversation.
+   * @throws {AicoDataError} `INVALID_INPUT`, `NOT_FOUND`.
+   */
+  updateConversation(
+    id: string,
+    changes: { readonly title?: string | null; readonly metadata?: JsonObject },
+  ): Promise<Conversation>;
+  /**
+   * Lists conversations, most recently updated first.
+   *
+   * @param query User filter and paging.
+   * @returns One page.
+   * @throws {AicoDataError} `INVALID_INPUT`.
+   */
+  listConversations(query?: ConversationQuery): Promise<Page<Conversation>>;
+  /**
+   * Deletes a conversation with all its messages.
+   *
+   * @param id The id.
+   * @returns `true` when it existed.
+   * @throws {AicoDataError} `INVALID_INPUT`.
+   */
+  deleteConversation(id: string): Promise<boolean>;
+  /**
+   * Appends one message.
+   *
+   * @param conversationId The conversation.
+   * @param message The message.
+   * @returns The stored message.
+   * @throws {AicoDataError} `INVALID_INPUT`, `NOT_FOUND`.
+   */
+  appendMessage(conversationId: string, message: NewMessage): Promise<Message>;
+  /**
+   * Appends messages in one transaction (all or nothing), sealing them in
+   * batches pipelined with the inserts.
+   *
+   * @param conversationId The conversation.
+   * @param messages The messages, in order.
+   * @returns The `seq` range appended.
+   * @throws {AicoDataError} `INVALID_INPUT` (nothing stored), `NOT_FOUND`.
+   */
+  appendMessages(
+    conversationId: string,
+    messages: readonly NewMessage[],
+  ): Promise<AppendResult>;
+  /**
+   * Lists a conversation's messages by `seq`.
+   *
+   * @param conversationId The conversation.
+   * @param query Order and paging.
+   * @returns One page.
+   * @throws {AicoDataError} `INVALID_INPUT`, `AUTH_FAILED` for a tampered message.
+   */
+  listMessages(
+    conversationId: string,
+    query?: MessageQuery,
+  ): Promise<Page<Message>>;
+}
+
+/**
+ * Normalises {@linkcode ConversationRepositoryOptions}.
+ *
+ * @param options The options.
+ * @returns The resolved, frozen options.
+ * @throws {AicoDataError} `INVALID_INPUT` for a malformed option.
+ *
+ * @example Defaults
+ * ```ts
+ * import { resolveConversationRepositoryOptions } from "./conversation_repository.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(resolveConversationRepositoryOptions().outbox, undefined);
+ * ```
+ */
+export function resolveConversationRepositoryOptions(
+  options: ConversationRepositoryOptions = {},
+): ResolvedConversationRepositoryOptions {
+  const what = "create conversation repository";
+  const o = checkObject(options, "options", what);
+  const now = o.now ?? Date.now;
+  if (typeof now !== "function") {
+    throw invalid(what, '"now" must be a function');
+  }
+  return Object.freeze({
+    outbox: o.outbox as Outbox | undefined,
+    now: now as () => number,
+  });
+}
+
+const ROLES: ReadonlySet<string> = new Set([
+  "system",
+  "user",
+  "assistant",
+  "tool",
+]);
+const CONV_COLUMNS =
+  "id, user_id, title, metadata, last_seq, message_count, created_at, updated_at";
+const INSERT_HEAD =
+  "INSERT INTO messages (id, conversation_id, seq, role, content, created_at) VALUES ";
+/** Rows per multi-row INSERT statement. */
+const CHUNK = 128;
+/** Messages sealed per pipeline stage. */
+const SEAL_STAGE = 1024;
+
+function multiInsert(rows: number): string {
+  return INSERT_HEAD +
+    Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?)").join(", ");
+}
+
+interface CheckedMessage {
+  readonly role: MessageRole;
+  readonly content: string;
+  readonly createdAt: number;
+}
+
+class ConversationRepositoryImpl implements ConversationRepository {
+  #db: RepositoryStorage;
+  #o: ResolvedConversationRepositoryOptions;
+  #titles: ColumnSealer;
+  #contents: ColumnSealer;
+  #chunkSql = multiInsert(CHUNK);
+
+  constructor(
+    db: RepositoryStorage,
+    options: ResolvedConversationRepositoryOptions,
+  ) {
+    this.#db = db;
+    this.#o = options;
+    this.#titles = columnSealer(db.sealedColumn("conversations", "title"));
+    this.#contents = columnSealer(db.sealedColumn("messages", "content"));
+  }
+
+  async #toConversation(row: Row): Promise<Conversation> {
+    const id = str(row.id);
+    const sealed = optBytes(row.title);
+    return {
+      id,
+      userId: optStr(row.user_id),
+      title: sealed === undefined
+        ? undefined
+        : decodeText(await this.#titles.open(id, sealed), "read conversation"),
+      metadata: JSON.parse(str(row.metadata)) as JsonObject,
+      messageCount: num(row.message_count),
+      lastSeq: num(row.last_seq),
+      createdAt: num(row.created_at),
+      updatedAt: num(row.updated_at),
+    };
+  }
+
+  async createConversation(
+    conversation: NewConversation = {},
+  ): Promise<Conversation> {
+    const what = "create conversation";
+    const c = checkObject(conversation, "conversation", what);
+    const id = c.id === undefined
+      ? crypto.randomUUID()
+      : checkId(c.id, "id", what);
+    const userId = c.userId === undefined
+      ? null
+      : checkId(c.userId, "userId", what);
+    const title = c.title === undefined
+      ? undefined
+      : checkString(c.title, "title", what, MAX_TITLE_LENGTH, 0);
+    const metadata = c.metadata === undefined ? "{}" : toJsonObject(
+      c.metadata,
+      "metadata",
+      what,
+      MAX_CONVERSATION_METADATA_BYTES,
+    );
+    const sealedTitle = title === undefined
+      ? null
+      : await this.#titles.seal(id, title);
+    const now = this.#o.now();
+    const outbox = this.#o.outbox;
+    await this.#db.transaction(async (tx) => {
+      if (userId !== null) {
+        const u = await tx.execute({
+          sql: "SELECT 1 AS x FROM users WHERE id = ?",
+          args: [userId],
+        });
+        if (u.rows.length === 0) {
+          throw new AicoDataError(
+            "NOT_FOUND",
+            `Cannot create conversation: user "${userId}" not found`,
+          );
+        }
+      }
+      const rs = await tx.execute({
+        sql:
+          "INSERT INTO conversations (id, user_id, title, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) " +
+          "ON CONFLICT (id) DO NOTHING",
+        args: [id, userId, sealedTitle, metadata, now, now],
+      });
+      if (rs.rowsAffected === 0) {
+        throw new AicoDataError(
+          "ALREADY_EXISTS",
+          `Cannot create conversation "${id}": it exists already`,
+        );
+      }
+      if (outbox) await outbox.enqueue(tx, "conversations", [id]);
+    }, "write");
+    await outbox?.dispatch();
+    return {
+      id,
+      userId: userId ?? undefined,
+      title,
+      metadata: JSON.parse(metadata) as JsonObject,
+      messageCount: 0,
+      lastSeq: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
+
+  async getConversation(id: string): Promise<Conversation> {
+    checkId(id, "id", "get conversation");
+    const rs = await this.#db.execute({
+      sql: `SELECT ${CONV_COLUMNS} FROM conversations WHERE id = ?`,
+      args: [id],
+    });
+    const row = rs.rows[0];
+    if (row === undefined) {
+      throw new AicoDataError(
+        "NOT_FOUND",
+        `Cannot get conversation "${id}": not found`,
+      );
+    }
+    return await this.#toConversation(row);
+  }
+
+  async updateConversation(
+    id: string,
+    changes: { readonly title?: string | null; readonly metadata?: JsonObject },
+  ): Promise<Conversation> {
+    const what = "update conversation";
+    checkId(id, "id", what);
+    const c = checkObject(changes, "changes", what);
+    const sets: string[] = [];
+    const args: InValue[] = [];
+    if (c.title !== undefined) {
+      sets.push("title = ?");
+      args.push(
+        c.title === null ? null : await this.#titles.seal(
+          id,
+          checkString(c.title, "title", what, MAX_TITLE_LENGTH, 0),
+        ),
+      );
+    }
+    if (c.metadata !== undefined) {
+      sets.push("metadata = ?");
+      args.push(
+        toJsonObject(
+          c.metadata,
+          "metadata",
+          what,
+          MAX_CONVERSATION_METADATA_BYTES,
+        ),
+      );
+    }
+    sets.push("updated_at = ?");
+    args.push(this.#o.now(), id);
+    const outbox = this.#o.outbox;
+    const row = await this.#db.transaction(async (tx) => {
+      const upd = await tx.execute({
+        sql: `UPDATE conversations SET ${sets.join(", ")} WHERE id = ?`,
+        args,
+      });
+      // A separate SELECT (not RETURNING): queries read TEXT through the
+      // store's UTF-8 guard.
+      const rs = upd.rowsAffected === 0 ? undefined : await tx.execute({
+        sql: `SELECT ${CONV_COLUMNS} FROM conversations WHERE id = ?`,
+        args: [id],
+      });
+      const row = rs?.rows[0];
+      if (row === undefined) {
+        throw new AicoDataError(
+          "NOT_FOUND",
+          `Cannot update conversation "${id}": not found`,
+        );
+      }
+      if (outbox) await outbox.enqueue(tx, "conversations", [id]);
+      return row;
+    }, "write");
+    await outbox?.dispatch();
+    return await this.#toConversation(row);
+  }
+
+  async listConversations(
+    query: ConversationQuery = {},
+  ): Promise<Page<Conversation>> {
+    const what = "list conversations";
+    const q = checkObject(query, "query", what);
+    const where: string[] = [];
+    const args: InValue[] = [];
+    if (q.userId !== undefined) {
+      where.push("user_id = ?");
+      args.push(checkId(q.userId, "userId", what));
+    }
+    if (q.cursor !== undefined) {
+      const [updatedAt, id] = decodeCursor(
+        q.cursor,
+        ["number", "string"],
+        what,
+      );
+      where.push("(updated_at, id) < (?, ?)");
+      args.push(updatedAt!, id!);
+    }
+    const limit = checkLimit(q.limit, what, MAX_PAGE, 100);
+    args.push(limit + 1);
+    const rs = await this.#db.execute({
+      sql:
+        `SELECT ${CONV_COLUMNS} FROM conversations${
+          where.length ? ` WHERE ${where.join(" AND ")}` : ""
+        } ` +
+        "ORDER BY updated_at DESC, id DESC LIMIT ?",
+      args,
+    });
+    const items: Conversation[] = [];
+    for (const row of rs.rows.slice(0, limit)) {
+      items.push(await this.#toConversation(row));
+    }
+    const last = items[items.length - 1];
+    return {
+      items,
+      nextCursor: rs.rows.length > limit && last
+        ? encodeCursor([last.updatedAt, last.id])
+        : undefined,
+    };
+  }
+
+  async deleteConversation(id: string): Promise<boolean> {
+    checkId(id, "id", "delete conversation");
+    const outbox = this.#o.outbox;
+    const n = await this.#db.transaction(async (tx) => {
+      await tx.execute({
+        sql: "DELETE FROM messages WHERE conversation_id = ?",
+        args: [id],
+      });
+      const rs = await tx.execute({
+        sql: "DELETE FROM conversations WHERE id = ?",
+        args: [id],
+      });
+      if (outbox && rs.rowsAffected > 0) {
+        await outbox.enqueue(tx, "conversations", [id]);
+      }
+      return rs.rowsAffected;
+    }, "write");
+    if (n > 0) await outbox?.dispatch();
+    return n > 0;
+  }
+
+  #checkMessage(m: unknown, what: string, now: number): CheckedMessage {
+    if (typeof m !== "object" || m === null) {
+      throw invalid(what, "a message must be an object");
+    }
+    const r = m as Record<string, unknown>;
+    if (typeof r.role !== "string" || !ROLES.has(r.role)) {
+      throw invalid(
+        what,
+        '"role" must be one of system, user, assistant, tool',
+      );
+    }
+    const content = checkString(
+      r.content,
+      "content",
+      what,
+      MAX_MESSAGE_BYTES,
+      0,
+    );
+    if (
+      content.length * 3 > MAX_MESSAGE_BYTES &&
+      utf8Length(content) > MAX_MESSAGE_BYTES
+    ) {
+      throw invalid(
+        what,
+        `"content" is larger than ${MAX_MESSAGE_BYTES} bytes`,
+      );
+    }
+    const createdAt = r.createdAt === undefined
+      ? now
+      : checkTimestamp(r.createdAt, "createdAt", what);
+    return { role: r.role as MessageRole, content, createdAt };
+  }
+
+  async appendMessage(
+    conversationId: string,
+    message: NewMessage,
+  ): Promise<Message> {
+    const r = await this.appendMessages(conversationId, [message]);
+    const rs = await this.#db.execute({
+      sql:
+        "SELECT id, created_at FROM messages WHERE conversation_id = ? AND seq = ?",
+      args: [conversationId, r.firstSeq],
+    });
+    const row = rs.rows[0];
+    return {
+      id: num(row?.id),
+      conversationId,
+      seq: r.firstSeq,
+      role: message.role,
+      content: message.content,
+      createdAt: num(row?.created_at),
+    };
+  }
+
+  async appendMessages(
+    conversationId: string,
+    messages: readonly NewMessage[],
+  ): Promise<AppendResult> {
+    const what = "append messages";
+    checkId(conversationId, "conversationId", what);
+    if (!Array.isArray(messages)) {
+      throw invalid(what, "expected an array of messages");
+    }
+    if (messages.length > MAX_APPEND_BATCH) {
+      throw invalid(what, `at most ${MAX_APPEND_BATCH} messages per call`);
+    }
+    const now = this.#o.now();
+    const checked = messages.map((m, i) =>
+      this.#checkMessage(m, `${what} (message ${i})`, now)
+    );
+    const n = checked.length;
+    if (n === 0) throw invalid(what, "no messages");
+    const outbox = this.#o.outbox;
+    const result = await this.#db.transaction(async (tx) => {
+      const rs = await tx.execute({
+        sql: "SELECT last_seq FROM conversations WHERE id = ?",
+        args: [conversationId],
+      });
+      const row = rs.rows[0];
+      if (row === undefined) {
+        throw new AicoDataError(
+          "NOT_FOUND",
+          `Cannot append messages: conversation "${conversationId}" not found`,
+        );
+      }
+      const base = num(row.last_seq);
+      // Ids are assigned here (inside the write transaction) so that each
+      // value is sealed for its own row id before the insert.
+      const idBase = num(
+        (await tx.execute("SELECT COALESCE(MAX(id), 0) AS m FROM messages"))
+          .rows[0]?.m,
+      );
+      // Pipeline: stage k+1 is being sealed while stage k is inserted.
+      const seal = (start: number): Promise<Uint8Array[]> => {
+        const end = Math.min(n, start + SEAL_STAGE);
+        const items = new Array<{ rowKey: number; plaintext: string }>(
+          end - start,
+        );
+        for (let i = start; i < end; i++) {
+          items[i - start] = {
+            rowKey: idBase + i + 1,
+            plaintext: checked[i]!.content,
+          };
+        }
+        return this.#contents.sealBatch(items);
+      };
+      let next: Promise<Uint8Array[]> | undefined = seal(0);
+      for (let start = 0; start < n; start += SEAL_STAGE) {
+        const sealed: Uint8Array[] = await next!;
+        const following = start + SEAL_STAGE < n
+          ? seal(start + SEAL_STAGE)
+          : undefined;
+        // Keep a rejected follower from going unhandled if an insert throws first.
+        following?.catch(() => {});
+        next = following;
+        const end = Math.min(n, start + SEAL_STAGE);
+        for (let c = start; c < end; c += CHUNK) {
+          const stop = Math.min(end, c + CHUNK);
+          const args: InValue[] = new Array((stop - c) * 6);
+          let k = 0;
+          for (let i = c; i < stop; i++) {
+            const m = checked[i]!;
+            args[k++] = idBase + i + 1;
+            args[k++] = conversationId;
+            args[k++] = base + i + 1;
+            args[k++] = m.role;
+            args[k++] = sealed[i - start]!;
+            args[k++] = m.createdAt;
+          }
+          await tx.execute({
+            sql: stop - c === CHUNK ? this.#chunkSql : multiInsert(stop - c),
+            args,
+          });
+        }
+      }
+      let latest = now;
+      for (const m of checked) if (m.createdAt > latest) latest = m.createdAt;
+      await tx.execute({
+        sql:
+          "UPDATE conversations SET last_seq = ?, message_count = message_count + ?, updated_at = ? WHERE id = ?",
+        args: [base + n, n, latest, conversationId],
+      });
+      if (outbox) {
+        const keys = new Array<string>(n);
+        for (let i = 0; i < n; i++) {
+          keys[i] = String(idBase + i + 1);
+        }
+        await outbox.enqueue(tx, "messages", keys);
+      }
+      return {
+        firstSeq: base + 1,
+        lastSeq: base + n,
+        firstId: idBase + 1,
+        lastId: idBase + n,
+        count: n,
+      };
+    }, "write");
+    await outbox?.dispatch();
+    return result;
+  }
+
+  async listMessages(
+    conversationId: string,
+    query: MessageQuery = {},
+  ): Promise<Page<Message>> {
+    const what = "list messages";
+    checkId(conversationId, "conversationId", what);
+    const q = checkObject(query, "query", what);
+    const order = q.order ?? "asc";
+    if (order !== "asc" && order !== "desc") {
+      throw invalid(what, '"order" must be "asc" or "desc"');
+    }
+    const args: InValue[] = [conversationId];
+    let after = "";
+    if (q.cursor !== undefined) {
+      const [seq] = decodeCursor(q.cursor, ["number"], what);
+      after = order === "asc" ? " AND seq > ?" : " AND seq < ?";
+      args.push(seq!);
+    }
+    const limit = checkLimit(q.limit, what, MAX_PAGE, 100);
+    args.push(limit + 1);
+    const dir = order === "asc" ? "ASC" : "DESC";
+    const rs = await this.#db.execute({
+      sql:
+        `SELECT id, seq, role, content, created_at FROM messages WHERE conversation_id = ?${after} ` +
+        `ORDER BY seq ${dir} LIMIT ?`,
+      args,
+    });
+    const rows = rs.rows.slice(0, limit);
+    const plain = await this.#contents.openBatch(
+      rows.map((r) => ({
+        rowKey: num(r.id),
+        sealed: bytes(r.content),
+      })),
+    );
+    const items = rows.map((r, i): Message => ({
+      id: num(r.id),
+      conversationId,
+      seq: num(r.seq),
+      role: str(r.role) as MessageRole,
+      content: decodeText(plain[i]!, what),
+      createdAt: num(r.created_at),
+    }));
+    const last = items[items.length - 1];
+    return {
+      items,
+      nextCursor: rs.rows.length > limit && last
+        ? encodeCursor([last.seq])
+        : undefined,
+    };
+  }
+}
+
+/**
+ * Creates a {@linkcode ConversationRepository} over a store holding the core schema.
+ *
+ * Permissions: those of the store.
+ *
+ * @param storage The store.
+ * @param options See {@linkcode ConversationRepositoryOptions}.
+ * @returns The repository.
+ * @throws {AicoDataError} `INVALID_INPUT` for malformed options.
+ *
+ * @example A conversation with messages
+ * ```ts
+ * import { createConversationRepository } from "./conversation_repository.ts";
+ * import { openTestStore } from "./_doc_helpers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using store = await openTestStore();
+ * const conversations = createConversationRepository(store.storage);
+ * const c = await conversations.createConversation({ title: "Plans" });
+ * await conversations.appendMessages(c.id, [
+ *   { role: "user", content: "Hello" },
+ *   { role: "assistant", content: "Hi! How can I help?" },
+ * ]);
+ * const page = await conversations.listMessages(c.id);
+ * assert.deepEqual(page.items.map((m) => m.content), ["Hello", "Hi! How can I help?"]);
+ * assert.equal((await conversations.getConversation(c.id)).messageCount, 2);
+ * ```
+ */
+export function createConversationRepository(
+  storage: RepositoryStorage,
+  options: ConversationRepositoryOptions = {},
+): ConversationRepository {
+  return new ConversationRepositoryImpl(
+    storage,
+    resolveConversationRepositoryOptions(options),
+  );
+}
