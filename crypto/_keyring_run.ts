@@ -114,6 +114,7 @@ export const runTool: ToolRunner = async (request) => {
         await writer.close();
       } catch {
         // The tool exited without reading everything: its exit code tells why.
+        await writer.abort().catch(() => {});
       }
     }
     const output = await child.output();

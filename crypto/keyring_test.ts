@@ -503,3 +503,15 @@ Deno.test("runTool() reports a missing tool as KEYRING_UNAVAILABLE with its caus
   assert.equal(err.code, "KEYRING_UNAVAILABLE");
   assert.ok(err.cause instanceof Deno.errors.NotFound);
 });
+
+Deno.test("a tool that exits without reading stdin fails cleanly with KEYRING_UNAVAILABLE", async () => {
+  await withFakeTool("exit 1", async (command) => {
+    const keyring = secretServiceKeyring({ command });
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(
+        keyring.set("a", new Uint8Array(4096).fill(i + 1)),
+        code("KEYRING_UNAVAILABLE"),
+      );
+    }
+  });
+});
