@@ -102,7 +102,11 @@ export class LocalEngine {
           if (c % MASK_BITS === 0) mask = Number(cells[width + c / MASK_BITS]);
           const cell = cells[c];
           let value: Value;
-          if ((mask >> (c % MASK_BITS)) & 1) {
+          if (
+            cell !== null && typeof cell === "object" &&
+            ((mask >> (c % MASK_BITS)) & 1) === 0
+          ) {
+            // Bytes that were not a BLOB: a guarded TEXT cell.
             const bytes = cell instanceof Uint8Array
               ? cell
               : new Uint8Array(cell as ArrayBuffer);
@@ -190,8 +194,8 @@ export class LocalEngine {
   /**
    * Wraps a query so that a TEXT cell that may not be plain ASCII (any byte
    * outside 0x01..0x7F, or a NUL that the driver would cut at) comes back as
-   * a BLOB with its bit set in a mask column; such cells are decoded with a
-   * fatal UTF-8 decoder. The driver never materialises them as TEXT, so
+   * bytes, decoded here with a fatal UTF-8 decoder; mask columns flag the
+   * cells that were real BLOBs. The driver never materialises them as TEXT, so
    * invalid UTF-8 cannot abort the process.
    */
   #buildGuard(
@@ -215,7 +219,9 @@ export class LocalEngine {
       for (let start = 0; start < width; start += MASK_BITS) {
         const parts: string[] = [];
         for (let k = start; k < Math.min(width, start + MASK_BITS); k++) {
-          parts.push(`(${conds[k]}<<${k - start})`);
+          parts.push(
+            `((typeof(${quoteIdent(names[k]!)})='blob')<<${k - start})`,
+          );
         }
         masks.push(parts.join("|"));
       }

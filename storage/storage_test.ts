@@ -223,3 +223,252 @@ Deno.test("resolveStorageOptions() applies defaults and refuses bad values", asy
     });
   }
 });
+
+Deno.test("transaction() commits when fn returns and rolls back when it throws", async (t) => {
+  await withStorage(async (db) => {
+    await db.execute("CREATE TABLE t (x TEXT)");
+    await t.step("commit returns the value", async () => {
+      const out = await db.transaction(async (tx) => {
+        await tx.execute("INSERT INTO t VALUES (?)", ["kept"]);
+        return 7;
+      });
+      assert.equal(out, 7);
+    });
+    await t.step("a throw leaves no row behind and is rethrown", async () => {
+      const boom = new Error("boom");
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.execute("INSERT INTO t VALUES (?)", ["lost"]);
+          await tx.execute("INSERT INTO t VALUES (?)", ["lost too"]);
+          throw boom;
+        }),
+        (err) => err === boom,
+      );
+      const { rows } = await db.execute("SELECT x FROM t");
+      assert.deepEqual(rows, [{ x: "kept" }]);
+    });
+    await t.step(
+      "a failing statement rolls back the whole transaction",
+      async () => {
+        await rejectsWith(
+          db.transaction(async (tx) => {
+            await tx.execute("INSERT INTO t VALUES ('lost')");
+            await tx.execute("INSERT INTO nowhere VALUES (1)");
+          }),
+          "SQL_ERROR",
+        );
+        assert.equal(
+          (await db.execute("SELECT count(*) AS n FROM t")).rows[0]!.n,
+          1,
+        );
+      },
+    );
+    await t.step("read mode refuses writes", async () => {
+      await rejectsWith(
+        db.transaction(
+          (tx) => tx.execute("INSERT INTO t VALUES ('x')"),
+          "read",
+        ),
+        "SQL_ERROR",
+      );
+      // The connection is writable again afterwards.
+      await db.execute("INSERT INTO t VALUES ('after read')");
+      await db.execute("DELETE FROM t WHERE x = 'after read'");
+    });
+    await t.step("an unknown mode is INVALID_INPUT", async () => {
+      await rejectsWith(
+        db.transaction(() => 1, "exclusive" as never),
+        "INVALID_INPUT",
+      );
+    });
+  });
+});
+
+Deno.test("transaction() misuse gives TRANSACTION_MISUSE", async (t) => {
+  await withStorage(async (db) => {
+    await db.execute("CREATE TABLE t (x)");
+    await t.step("nested transaction()", async () => {
+      let inner: unknown;
+      await db.transaction(async (tx) => {
+        await tx.execute("INSERT INTO t VALUES (1)");
+        try {
+          await db.transaction(() => 1);
+        } catch (err) {
+          inner = err;
+        }
+      });
+      assert.ok(isAicoDataError(inner, "TRANSACTION_MISUSE"));
+      // The outer transaction still committed.
+      assert.equal(
+        (await db.execute("SELECT count(*) AS n FROM t")).rows[0]!.n,
+        1,
+      );
+    });
+    await t.step("calling the storage instead of tx inside fn", async () => {
+      await rejectsWith(
+        db.transaction(async () => {
+          await db.execute("INSERT INTO t VALUES (2)");
+        }),
+        "TRANSACTION_MISUSE",
+      );
+      await rejectsWith(
+        db.transaction(() => db.batch(["SELECT 1"])),
+        "TRANSACTION_MISUSE",
+      );
+    });
+    await t.step("using tx after the callback returned", async () => {
+      let saved: import("./mod.ts").Transaction | undefined;
+      await db.transaction((tx) => {
+        saved = tx;
+      });
+      assert.equal(saved!.closed, true);
+      await rejectsWith(saved!.execute("SELECT 1"), "TRANSACTION_MISUSE");
+      await rejectsWith(saved!.batch(["SELECT 1"]), "TRANSACTION_MISUSE");
+    });
+    await t.step("BEGIN issued as SQL blocks transaction()", async () => {
+      await db.execute("BEGIN");
+      await rejectsWith(db.transaction(() => 1), "TRANSACTION_MISUSE");
+      await db.execute("ROLLBACK");
+    });
+  });
+});
+
+Deno.test("transaction() serialises concurrent callers from other tasks", async () => {
+  await withStorage(async (db) => {
+    await db.execute("CREATE TABLE log (n INTEGER)");
+    const order: string[] = [];
+    const slow = db.transaction(async (tx) => {
+      order.push("a:start");
+      await tx.execute("INSERT INTO log VALUES (1)");
+      await new Promise((r) => setTimeout(r, 30));
+      await tx.execute("INSERT INTO log VALUES (2)");
+      order.push("a:end");
+    });
+    const second = db.transaction(async (tx) => {
+      order.push("b:start");
+      await tx.execute("INSERT INTO log VALUES (3)");
+    });
+    const read = db.execute("SELECT count(*) AS n FROM log").then((rs) => {
+      order.push(`read:${rs.rows[0]!.n}`);
+    });
+    await Promise.all([slow, second, read]);
+    assert.equal(order[0], "a:start");
+    assert.equal(order[1], "a:end");
+    assert.ok(order.indexOf("b:start") > 1);
+    // The plain read never saw the transaction half done.
+    assert.ok(order.includes("read:2") || order.includes("read:3"));
+    const { rows } = await db.execute("SELECT n FROM log ORDER BY rowid");
+    assert.deepEqual(rows.map((r) => r.n), [1, 2, 3]);
+  });
+});
+
+Deno.test("batch() is all or nothing", async () => {
+  await withStorage(async (db) => {
+    await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    const results = await db.batch([
+      "INSERT INTO t VALUES (1)",
+      { sql: "INSERT INTO t VALUES (?)", args: [2] },
+      "SELECT id FROM t ORDER BY id",
+    ]);
+    assert.equal(results.length, 3);
+    assert.deepEqual(results[2]!.rows, [{ id: 1 }, { id: 2 }]);
+    await rejectsWith(
+      db.batch(["INSERT INTO t VALUES (3)", "INSERT INTO t VALUES (1)"]),
+      "CONSTRAINT_VIOLATION",
+    );
+    assert.deepEqual((await db.execute("SELECT id FROM t")).rows, [{ id: 1 }, {
+      id: 2,
+    }]);
+    // Inside a transaction, a failed batch is undone to its savepoint only.
+    await db.transaction(async (tx) => {
+      await tx.execute("INSERT INTO t VALUES (10)");
+      await rejectsWith(
+        tx.batch(["INSERT INTO t VALUES (11)", "INSERT INTO t VALUES (10)"]),
+        "CONSTRAINT_VIOLATION",
+      );
+    });
+    assert.deepEqual((await db.execute("SELECT id FROM t")).rows, [{ id: 1 }, {
+      id: 2,
+    }, {
+      id: 10,
+    }]);
+  });
+});
+
+Deno.test("close() is safe twice and later calls give STORE_CLOSED", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const key = await importDataKey(generateDataKey());
+    const db = await openStorage(`${dir}/c.db`, { key });
+    assert.equal(db.closed, false);
+    assert.equal(db.kind, "local");
+    await db.close();
+    await db.close();
+    assert.equal(db.closed, true);
+    await rejectsWith(db.execute("SELECT 1"), "STORE_CLOSED");
+    await rejectsWith(db.batch(["SELECT 1"]), "STORE_CLOSED");
+    await rejectsWith(db.transaction(() => 1), "STORE_CLOSED");
+    await rejectsWith(db.verify(), "STORE_CLOSED");
+    assert.throws(
+      () => db.sealedColumn("t", "c"),
+      (e) => isAicoDataError(e, "STORE_CLOSED"),
+    );
+    let disposed: Storage | undefined;
+    {
+      await using db2 = await openStorage(`${dir}/c.db`, { key });
+      disposed = db2;
+      assert.equal((await db2.execute("SELECT 1 AS one")).rows[0]!.one, 1);
+    }
+    assert.equal(disposed.closed, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openStorage() verifies WAL, synchronous=FULL, busy timeout and foreign keys", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const key = await importDataKey(generateDataKey());
+    await using db = await openStorage(`${dir}/p.db`, {
+      key,
+      busyTimeoutMs: 1234,
+    });
+    const one = async (sql: string) =>
+      Object.values((await db.execute(sql)).rows[0]!)[0];
+    assert.equal(await one("PRAGMA journal_mode"), "wal");
+    assert.equal(await one("PRAGMA synchronous"), 2);
+    assert.equal(await one("PRAGMA busy_timeout"), 1234);
+    assert.equal(await one("PRAGMA foreign_keys"), 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openStorage() refuses a missing file with create: false and a missing key", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const key = await importDataKey(generateDataKey());
+    await rejectsWith(
+      openStorage(`${dir}/none.db`, { key, create: false }),
+      "NOT_FOUND",
+    );
+    await rejectsWith(openStorage(`${dir}/none.db`, {}), "INVALID_INPUT");
+    await rejectsWith(openStorage("", { key }), "INVALID_INPUT");
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("executeMultiple() runs a script", async () => {
+  await withStorage(async (db) => {
+    await db.executeMultiple(
+      "CREATE TABLE a (x); CREATE TABLE b (y); INSERT INTO a VALUES (1);",
+    );
+    assert.deepEqual((await db.execute("SELECT x FROM a")).rows, [{ x: 1 }]);
+    await rejectsWith(
+      db.executeMultiple("CREATE TABLE c (x); SELEC"),
+      "SQL_ERROR",
+    );
+  });
+});
