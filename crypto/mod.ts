@@ -35,4 +35,5 @@ export * from "./data_key.ts";
 export * from "./hkdf.ts";
 export * from "./kdf.ts";
 export * from "./key_file.ts";
+export * from "./keyring.ts";
 export * from "./seal.ts";
