@@ -16,6 +16,12 @@
  * @module
  */
 import { registerSchema, type SchemaDefinition } from "./schema_version.ts";
+export type {
+  MigrationFunction,
+  MigrationStep,
+  SchemaDefinition,
+  SchemaVersion,
+} from "./schema_version.ts";
 
 /**
  * The statements of core version 1, in order (each one statement).

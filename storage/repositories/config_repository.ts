@@ -18,8 +18,6 @@ import {
 } from "./_validate.ts";
 import type { Outbox } from "./outbox.ts";
 
-export type { JsonObject, JsonValue } from "./_validate.ts";
-
 /** Largest configuration value accepted, as JSON, in UTF-8 bytes (1 MiB). */
 export const MAX_CONFIG_VALUE_BYTES = 1_048_576;
 

@@ -1,0 +1,78 @@
+/**
+ * Repositories over the core schema (`schema/core.ts`): typed, validated
+ * access where every value is a bound parameter and every bad input is
+ * `INVALID_INPUT` before anything is written.
+ *
+ * - {@linkcode createLogRepository}: structured logs, batched inserts,
+ *   queries by level, module and time with keyset pagination, retention, stats.
+ * - {@linkcode createUserService}: users (sealed profile), PIN / password
+ *   with Argon2id and a persisted lockout.
+ * - {@linkcode createConfigRepository}: namespaced, typed JSON values; secrets sealed.
+ * - {@linkcode createPluginStateRepository}: plugins and their key/value state.
+ * - {@linkcode createConversationRepository}: conversations and messages
+ *   (content sealed), appends in one transaction, keyset paging.
+ * - {@linkcode openOutbox}: writes that matter to other stores insert an
+ *   outbox row in the same transaction; after commit `data.changed.<table>`
+ *   `{ keys }` is published on the bus; pending rows are replayed at open.
+ *
+ * Sealed columns use the store's `sealedColumn()` helper (AAD bound to
+ * table, column, row key and schema version): pass
+ * `CORE_SEALED_COLUMNS` (`schema/core.ts`) to `Storage.rekey()`.
+ *
+ * Permissions: those of the store (local file: `--allow-read --allow-write`
+ * on its folder, `--allow-ffi --allow-sys --allow-env=LIBSQL_JS_DEV`).
+ *
+ * @example A store with the core schema and its repositories
+ * ```ts
+ * import {
+ *   createConfigRepository,
+ *   createConversationRepository,
+ *   createUserService,
+ * } from "./mod.ts";
+ * import { coreSchema } from "../../schema/core.ts";
+ * import { createSchemaRegistry, openMigrator } from "../../schema/mod.ts";
+ * import { openStorage } from "../mod.ts";
+ * import { generateDataKey, importDataKey } from "../../crypto/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   await using db = await openStorage(`${dir}/app.db`, { key: await importDataKey(generateDataKey()) });
+ *   await (await openMigrator(db, createSchemaRegistry([coreSchema]))).migrate();
+ *   const users = createUserService(db);
+ *   const user = await users.createUser({ profile: { name: "Ada" } });
+ *   const conversations = createConversationRepository(db);
+ *   const c = await conversations.createConversation({ userId: user.id, title: "Hello" });
+ *   await conversations.appendMessage(c.id, { role: "user", content: "'; DROP TABLE users; --" });
+ *   const { items } = await conversations.listMessages(c.id);
+ *   assert.equal(items[0]?.content, "'; DROP TABLE users; --");
+ *   const config = createConfigRepository(db);
+ *   await config.set("ui", "theme", "dark");
+ *   assert.equal(await config.get("ui", "theme"), "dark");
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
+ * ```
+ *
+ * @module
+ */
+export * from "./log_repository.ts";
+export * from "./user_service.ts";
+export * from "./config_repository.ts";
+export * from "./plugin_state_repository.ts";
+export * from "./conversation_repository.ts";
+export * from "./outbox.ts";
+export type { RepositoryStorage } from "./_storage.ts";
+export type { JsonObject, JsonValue } from "./_validate.ts";
+export type {
+  InArgs,
+  InStatement,
+  InValue,
+  ResultSet,
+  Row,
+  SqlExecutor,
+  Transaction,
+  TransactionMode,
+  Value,
+} from "../types.ts";
+export type { RowKey, SealedColumn, SealedColumnOptions } from "../storage.ts";
