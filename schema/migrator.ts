@@ -926,7 +926,10 @@ class SchemaMigrator implements Migrator {
 
   async removePlugin(plugin: string): Promise<RemovePluginReport> {
     this.#guard("remove plugin");
-    if (typeof plugin !== "string" || !PLUGIN_NAME.test(plugin)) {
+    if (
+      typeof plugin !== "string" || !PLUGIN_NAME.test(plugin) ||
+      plugin === "core"
+    ) {
       throw new AicoDataError(
         "INVALID_INPUT",
         `Cannot remove plugin "${

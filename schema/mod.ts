@@ -86,3 +86,19 @@ export {
   MigrationError,
   type MigrationErrorDetails,
 } from "./migration_error.ts";
+export {
+  AicoDataError,
+  type AicoDataErrorCode,
+  isAicoDataError,
+} from "../errors.ts";
+export type {
+  InArgs,
+  InStatement,
+  InValue,
+  ResultSet,
+  Row,
+  SqlExecutor,
+  Transaction,
+  TransactionMode,
+  Value,
+} from "../storage/types.ts";
