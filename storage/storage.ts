@@ -1159,6 +1159,24 @@ class StorageImpl implements Storage {
           "Cannot rekey: another connection has the database open",
         );
       }
+      // The columns to re-seal are recorded first so that an interrupted
+      // rotation can be finished at the next open.
+      engine.begin("write");
+      try {
+        engine.exec(
+          `CREATE TABLE IF NOT EXISTS ${META_TABLE} (k TEXT PRIMARY KEY, v TEXT) STRICT`,
+        );
+        engine.run(
+          `INSERT OR REPLACE INTO ${META_TABLE} (k, v) VALUES ('reseal_specs', ?)`,
+          [
+            JSON.stringify(specs),
+          ],
+        );
+        engine.end("write", true);
+      } catch (err) {
+        engine.end("write", false);
+        throw err;
+      }
       await writeSidecar(local.path, key.keyId, next.keyId);
       if (stopAfter === "pending") return this.#crash();
       engine.clearCache();
