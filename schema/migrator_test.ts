@@ -861,3 +861,51 @@ Deno.test("CREATE TRIGGER ... BEGIN ... END migrations apply, revert and are rem
     );
   });
 });
+
+Deno.test("a write lock held elsewhere is waited for, then reported as MIGRATION_LOCKED", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "aico-schema-" });
+  try {
+    const path = `${dir}/test.db`;
+    const key = await importDataKey(generateDataKey());
+    await using holder = await openStorage(path, { key });
+    await using db = await openStorage(path, { key, busyTimeoutMs: 20 });
+    const registry = createSchemaRegistry([core]);
+    let release!: () => void;
+    const holding = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const tx = holder.transaction(async (tx) => {
+      await tx.execute("CREATE TABLE other (x)");
+      locked();
+      await holding;
+    }, "write");
+    await isLocked;
+    await t.step(
+      "gives up after lockTimeoutMs, having applied nothing",
+      async () => {
+        const migrator = await openMigrator(db, registry, {
+          lockTimeoutMs: 100,
+        });
+        await assert.rejects(
+          migrator.migrate(),
+          rejectsWith("MIGRATION_LOCKED"),
+        );
+      },
+    );
+    await t.step(
+      "succeeds once the lock is released within lockTimeoutMs",
+      async () => {
+        const migrator = await openMigrator(db, registry, {
+          lockTimeoutMs: 10_000,
+        });
+        const done = migrator.migrate();
+        setTimeout(release, 200);
+        assert.equal((await done).length, 3);
+        await tx;
+        assert.deepEqual(await history(db, "core"), [1, 2, 3]);
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

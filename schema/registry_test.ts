@@ -62,3 +62,17 @@ Deno.test("createSchemaRegistry() validates hand-made definitions again", () => 
     (e) => isAicoDataError(e, "SCHEMA_INVALID"),
   );
 });
+
+Deno.test("schema/ uses no dynamic import(), so registration survives deno compile", async () => {
+  const dir = new URL("./", import.meta.url);
+  let files = 0;
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.endsWith(".ts") || entry.name.endsWith("_test.ts")) {
+      continue;
+    }
+    files++;
+    const source = await Deno.readTextFile(new URL(entry.name, dir));
+    assert.doesNotMatch(source, /^(?!\s*(\*|\/\/)).*\bimport\s*\(/m, entry.name);
+  }
+  assert.ok(files >= 5);
+});
