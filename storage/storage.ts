@@ -89,13 +89,21 @@ export interface StorageOptions {
 
 /** {@linkcode StorageOptions} with every default applied. */
 export interface ResolvedStorageOptions {
+  /** See {@linkcode StorageOptions.key}. */
   readonly key: DataKey | undefined;
+  /** See {@linkcode StorageOptions.busyTimeoutMs}. */
   readonly busyTimeoutMs: number;
+  /** See {@linkcode StorageOptions.create}. */
   readonly create: boolean;
+  /** See {@linkcode StorageOptions.statementCacheSize}. */
   readonly statementCacheSize: number;
+  /** See {@linkcode StorageOptions.safeText}. */
   readonly safeText: boolean;
+  /** See {@linkcode StorageOptions.authToken}. */
   readonly authToken: string | undefined;
+  /** See {@linkcode StorageOptions.syncUrl}. */
   readonly syncUrl: string | undefined;
+  /** See {@linkcode StorageOptions.previousKey}. */
   readonly previousKey: DataKey | undefined;
 }
 
@@ -637,7 +645,32 @@ const META_TABLE = "_aico_storage_meta";
 const SEALED_AAD_VERSION = 1;
 const encoder = new TextEncoder();
 
-/** Builds the AAD of a sealed cell: length-prefixed fields and versions. */
+/**
+ * Builds the associated data a sealed cell is bound to.
+ *
+ * @remarks
+ * Layout: `format(1)=0x01 ‖ schemaVersion(u32 BE) ‖ keyType(1) ‖
+ * len(u32 BE) ‖ table ‖ len ‖ column ‖ len ‖ rowKey`, strings in UTF-8;
+ * `keyType` is `s` for a string row key and `i` for an integer (written in
+ * decimal, so `5` and `5n` are the same key). The sealed value itself is the
+ * crypto module's `version(1) ‖ nonce(12) ‖ ciphertext ‖ tag(16)`.
+ *
+ * @param table The table name.
+ * @param column The column name.
+ * @param rowKey The row's stable key: a string, safe integer or bigint.
+ * @param schemaVersion The schema version (0 to 2^32-1).
+ * @returns The AAD bytes.
+ * @throws {AicoDataError} `INVALID_INPUT` for a row key of another type.
+ *
+ * @example Fields are length-prefixed
+ * ```ts
+ * import { sealedColumnAad } from "./storage.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.notDeepEqual(sealedColumnAad("ab", "c", 1, 1), sealedColumnAad("a", "bc", 1, 1));
+ * assert.deepEqual(sealedColumnAad("t", "c", 5, 1), sealedColumnAad("t", "c", 5n, 1));
+ * ```
+ */
 export function sealedColumnAad(
   table: string,
   column: string,

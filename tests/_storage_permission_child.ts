@@ -7,8 +7,12 @@ const key = await importDataKey(generateDataKey());
 try {
   const db = await openStorage(Deno.args[0]!, { key });
   await db.close();
-  console.log("OPENED\t");
+  Deno.stdout.writeSync(new TextEncoder().encode("OPENED\t\n"));
 } catch (err) {
   const e = err as { code?: string; message?: string };
-  console.log(`${e.code ?? "UNKNOWN"}\t${e.message ?? String(err)}`);
+  Deno.stdout.writeSync(
+    new TextEncoder().encode(
+      `${e.code ?? "UNKNOWN"}\t${e.message ?? String(err)}\n`,
+    ),
+  );
 }

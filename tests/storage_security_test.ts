@@ -270,7 +270,7 @@ Deno.test("openStorage() gives PERMISSION_DENIED naming the missing flag", async
   }
 });
 
-async function closedPort(): Promise<number> {
+function closedPort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -278,7 +278,7 @@ async function closedPort(): Promise<number> {
 }
 
 Deno.test("openStorage() gives CONNECTION_FAILED for a server that cannot be reached", async (t) => {
-  const port = await closedPort();
+  const port = closedPort();
   const key = await importDataKey(generateDataKey());
   await t.step("http://", async () => {
     await rejectsWith(
