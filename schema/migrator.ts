@@ -28,7 +28,7 @@ import {
 } from "./_isolation.ts";
 import { quoteIdent, splitStatements, SqlSyntaxError } from "./_sql.ts";
 import { MigrationError } from "./migration_error.ts";
-import type { SchemaRegistry } from "./registry.ts";
+import { createSchemaRegistry, type SchemaRegistry } from "./registry.ts";
 import type { SchemaDefinition } from "./schema_version.ts";
 
 /**
@@ -341,16 +341,11 @@ export async function openMigrator(
       "Cannot open migrator: registry is not a SchemaRegistry",
     );
   }
+  // Validated, deduplicated and ordered again: a hand-made registry object
+  // cannot slip past the rules or put a plugin before core.
+  const checked = createSchemaRegistry(registry.schemas);
   const compiled: CompiledSchema[] = [];
-  const names = new Set<string>();
-  for (const def of registry.schemas) {
-    if (names.has(def.name)) {
-      throw new AicoDataError(
-        "SCHEMA_INVALID",
-        `Cannot open migrator: schema "${def.name}" is registered twice`,
-      );
-    }
-    names.add(def.name);
+  for (const def of checked.schemas) {
     const versions = compileVersions(def.name, def.owner, def.versions);
     const checksums = await Promise.all(versions.map(checksumOf));
     compiled.push({ def, versions, checksums });

@@ -99,7 +99,11 @@ export interface SchemaDefinition {
  * name the migrator's `_aico_schema_*` tables; core may not create objects
  * named `plugin_<x>_*`; a plugin's SQL may only name objects with its prefix
  * `plugin_<owner>_` (checked statically here, again before running, and
- * after running against `sqlite_schema`).
+ * after running against `sqlite_schema`). A migration function cannot be
+ * checked before it runs: each statement it executes is checked first, and a
+ * refused one raises `PLUGIN_ISOLATION` and rolls the whole version back.
+ * The analyser is conservative: quote a column named like a keyword (for
+ * example `"view"`) or it may be taken for an object name and refused.
  *
  * @param name The schema name.
  * @param owner `"core"` or the plugin name.
