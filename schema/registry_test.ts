@@ -72,7 +72,11 @@ Deno.test("schema/ uses no dynamic import(), so registration survives deno compi
     }
     files++;
     const source = await Deno.readTextFile(new URL(entry.name, dir));
-    assert.doesNotMatch(source, /^(?!\s*(\*|\/\/)).*\bimport\s*\(/m, entry.name);
+    assert.doesNotMatch(
+      source,
+      /^(?!\s*(\*|\/\/)).*\bimport\s*\(/m,
+      entry.name,
+    );
   }
   assert.ok(files >= 5);
 });
