@@ -768,7 +768,9 @@ class SchemaMigrator implements Migrator {
   ): Promise<number> {
     const name = schema.def.name;
     const owner = schema.def.owner;
-    const before = owner === "core" ? undefined : await snapshotSchema(tx);
+    const before = owner === "core"
+      ? undefined
+      : await snapshotSchema(tx, pluginPrefix(owner));
     const started = performance.now();
     if (step.kind === "sql") {
       for (const [index, statement] of step.statements.entries()) {
@@ -814,7 +816,7 @@ class SchemaMigrator implements Migrator {
     }
     const durationMs = performance.now() - started;
     if (before !== undefined) {
-      const after = await snapshotSchema(tx);
+      const after = await snapshotSchema(tx, pluginPrefix(owner));
       const outside = changedOutside(before, after, pluginPrefix(owner));
       if (outside !== undefined) {
         throw new MigrationError(
@@ -987,10 +989,20 @@ class SchemaMigrator implements Migrator {
   }
 }
 
-async function snapshotSchema(tx: SqlExecutor): Promise<SchemaObjects> {
-  const rs = await tx.execute(
-    "SELECT type, name, tbl_name, sql FROM sqlite_schema",
-  );
+/**
+ * The objects of `sqlite_schema` that a plugin with `prefix` must not change:
+ * everything but its own objects and the automatic indexes of its tables.
+ */
+async function snapshotSchema(
+  tx: SqlExecutor,
+  prefix: string,
+): Promise<SchemaObjects> {
+  const rs = await tx.execute({
+    sql: `SELECT type, name, tbl_name, sql FROM sqlite_schema
+          WHERE substr(lower(name), 1, length(?1)) <> ?1
+            AND NOT (name LIKE 'sqlite\\_autoindex\\_%' ESCAPE '\\' AND substr(lower(tbl_name), 1, length(?1)) = ?1)`,
+    args: [prefix],
+  });
   const map: SchemaObjects = new Map();
   for (const r of rs.rows) {
     map.set(
