@@ -26,7 +26,7 @@ function preview(value: unknown): string {
 const LONE_SURROGATE =
   /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** A string of [min, max] UTF-16 code units, without lone surrogates or NUL. */
+/** A string of [min, max] UTF-16 code units, without lone surrogates. */
 export function checkString(
   value: unknown,
   name: string,
@@ -42,9 +42,6 @@ export function checkString(
       what,
       `"${name}" must be ${min} to ${max} characters long, got ${value.length}`,
     );
-  }
-  if (value.includes("\0")) {
-    throw invalid(what, `"${name}" must not contain NUL characters`);
   }
   if (LONE_SURROGATE.test(value)) {
     throw invalid(

@@ -31,6 +31,12 @@ Deno.test("insertLog() and insertLogs() store records verbatim", async () => {
     context: { sql: "1 OR 1=1", emoji: "🦕", nul: "a\u0000b" },
   });
   assert.equal(id, 1);
+  const nul = await logs.insertLog({
+    level: "info",
+    module: "app",
+    message: "a\u0000b ü",
+    ts: 50,
+  });
   assert.equal(await logs.insertLogs(sample(300)), 300);
   const page = await logs.queryLogs({ limit: 1 });
   assert.deepEqual(page.records[0], {
@@ -42,7 +48,12 @@ Deno.test("insertLog() and insertLogs() store records verbatim", async () => {
     context: { sql: "1 OR 1=1", emoji: "🦕", nul: "a\u0000b" },
     traceId: undefined,
   });
-  assert.equal((await logs.stats()).total, 301);
+  assert.equal(
+    (await logs.queryLogs({ from: 50, to: 51 })).records[0]?.message,
+    "a\u0000b ü",
+  );
+  assert.equal(nul, 2);
+  assert.equal((await logs.stats()).total, 302);
   assert.equal(await logs.insertLogs([]), 0);
 });
 
