@@ -419,8 +419,9 @@ class SchemaMigrator implements Migrator {
   async #readHistory(
     executor: SqlExecutor,
     schema?: string,
+    tablesExist = false,
   ): Promise<HistoryRow[]> {
-    if (!(await this.#historyExists(executor))) return [];
+    if (!tablesExist && !(await this.#historyExists(executor))) return [];
     const rs = await executor.execute(
       schema === undefined
         ? `SELECT schema, version, owner, name, checksum, applied_at FROM ${HISTORY_TABLE} ORDER BY schema, version`
@@ -626,7 +627,7 @@ class SchemaMigrator implements Migrator {
     for (;;) {
       const report = await this.#writeTransaction(async (tx) => {
         // Re-read inside the lock: another process may have moved the schema.
-        const rows = await this.#readHistory(tx, name);
+        const rows = await this.#readHistory(tx, name, true);
         this.#throwProblems(this.#problems(rows));
         const current = rows.at(-1)?.version ?? 0;
         if (current >= target) return undefined;
@@ -674,6 +675,7 @@ class SchemaMigrator implements Migrator {
       });
       if (report === undefined) return;
       reports.push(report);
+      if (report.version >= target) return;
     }
   }
 
@@ -685,7 +687,7 @@ class SchemaMigrator implements Migrator {
     const name = schema.def.name;
     for (;;) {
       const report = await this.#writeTransaction(async (tx) => {
-        const rows = await this.#readHistory(tx, name);
+        const rows = await this.#readHistory(tx, name, true);
         this.#throwProblems(this.#problems(rows));
         const current = rows.at(-1)?.version ?? 0;
         if (current <= target) return undefined;
@@ -728,6 +730,7 @@ class SchemaMigrator implements Migrator {
       });
       if (report === undefined) return;
       reports.push(report);
+      if (report.version - 1 <= target) return;
     }
   }
 
