@@ -1,0 +1,300 @@
+import assert from "node:assert/strict";
+import { isAicoDataError } from "../../errors.ts";
+import { openTestStore } from "./_doc_helpers.ts";
+import {
+  createConversationRepository,
+  MAX_MESSAGE_BYTES,
+  type NewMessage,
+  resolveConversationRepositoryOptions,
+} from "./conversation_repository.ts";
+import { createUserService } from "./user_service.ts";
+
+const msgs = (n: number, from = 0): NewMessage[] =>
+  Array.from({ length: n }, (_, i) => ({
+    role: i % 2 ? "assistant" as const : "user" as const,
+    content: `message ${from + i} '; DROP TABLE messages; -- 🦕`,
+    createdAt: 1_000 + from + i,
+  }));
+
+Deno.test("createConversation(), getConversation() and updateConversation() keep a sealed title", async () => {
+  await using store = await openTestStore();
+  let now = 10;
+  const conversations = createConversationRepository(store.storage, {
+    now: () => now,
+  });
+  const c = await conversations.createConversation({
+    id: "c1",
+    title: "Trip to Zürich",
+    metadata: { pinned: true },
+  });
+  assert.deepEqual(c, {
+    id: "c1",
+    userId: undefined,
+    title: "Trip to Zürich",
+    metadata: { pinned: true },
+    messageCount: 0,
+    lastSeq: 0,
+    createdAt: 10,
+    updatedAt: 10,
+  });
+  assert.deepEqual(await conversations.getConversation("c1"), c);
+  const raw = (await store.storage.execute("SELECT title FROM conversations"))
+    .rows[0]?.title;
+  assert.ok(
+    raw instanceof Uint8Array &&
+      !new TextDecoder().decode(raw).includes("Zürich"),
+  );
+  now = 20;
+  const u = await conversations.updateConversation("c1", {
+    title: null,
+    metadata: {},
+  });
+  assert.deepEqual(u, { ...c, title: undefined, metadata: {}, updatedAt: 20 });
+  await assert.rejects(
+    conversations.createConversation({ id: "c1" }),
+    (e) => isAicoDataError(e, "ALREADY_EXISTS"),
+  );
+  await assert.rejects(
+    conversations.getConversation("nope"),
+    (e) => isAicoDataError(e, "NOT_FOUND"),
+  );
+  await assert.rejects(
+    conversations.updateConversation("nope", { title: "x" }),
+    (e) => isAicoDataError(e, "NOT_FOUND"),
+  );
+  await assert.rejects(
+    conversations.createConversation({ userId: "ghost" }),
+    (e) => isAicoDataError(e, "NOT_FOUND"),
+  );
+});
+
+Deno.test("appendMessages() assigns consecutive seq and ids and stores content sealed", async () => {
+  await using store = await openTestStore();
+  const conversations = createConversationRepository(store.storage);
+  const a = await conversations.createConversation({ id: "a" });
+  const b = await conversations.createConversation({ id: "b" });
+  const r1 = await conversations.appendMessages(a.id, msgs(1500));
+  assert.deepEqual(r1, {
+    firstSeq: 1,
+    lastSeq: 1500,
+    firstId: 1,
+    lastId: 1500,
+    count: 1500,
+  });
+  const one = await conversations.appendMessage(b.id, {
+    role: "system",
+    content: "",
+  });
+  assert.deepEqual({ ...one }, {
+    id: 1501,
+    conversationId: "b",
+    seq: 1,
+    role: "system",
+    content: "",
+    createdAt: one.createdAt,
+  });
+  const r2 = await conversations.appendMessages(a.id, msgs(3, 1500));
+  assert.deepEqual(r2, {
+    firstSeq: 1501,
+    lastSeq: 1503,
+    firstId: 1502,
+    lastId: 1504,
+    count: 3,
+  });
+  const conv = await conversations.getConversation("a");
+  assert.equal(conv.messageCount, 1503);
+  assert.equal(conv.lastSeq, 1503);
+  assert.equal(conv.updatedAt >= 2_502, true);
+  const raw = await store.storage.execute(
+    "SELECT content FROM messages WHERE id = 1",
+  );
+  assert.ok(
+    !new TextDecoder().decode(raw.rows[0]?.content as Uint8Array).includes(
+      "DROP",
+    ),
+  );
+  const all: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await conversations.listMessages("a", {
+      limit: 400,
+      ...(cursor ? { cursor } : {}),
+    });
+    all.push(...page.items.map((m) => m.content));
+    cursor = page.nextCursor;
+  } while (cursor);
+  assert.deepEqual(all, msgs(1503).map((m) => m.content));
+  const desc = await conversations.listMessages("a", {
+    order: "desc",
+    limit: 2,
+  });
+  assert.deepEqual(desc.items.map((m) => m.seq), [1503, 1502]);
+  const next = await conversations.listMessages("a", {
+    order: "desc",
+    limit: 2,
+    cursor: desc.nextCursor!,
+  });
+  assert.deepEqual(next.items.map((m) => m.seq), [1501, 1500]);
+});
+
+Deno.test("a message's sealed content moved to another row fails with AUTH_FAILED", async () => {
+  await using store = await openTestStore();
+  const conversations = createConversationRepository(store.storage);
+  const c = await conversations.createConversation();
+  await conversations.appendMessages(c.id, msgs(2));
+  await store.storage.execute(
+    "UPDATE messages SET content = (SELECT content FROM messages WHERE seq = 1) WHERE seq = 2",
+  );
+  await assert.rejects(
+    conversations.listMessages(c.id),
+    (e) => isAicoDataError(e, "AUTH_FAILED"),
+  );
+});
+
+Deno.test("invalid messages give INVALID_INPUT and a batch stores nothing", async () => {
+  await using store = await openTestStore();
+  const conversations = createConversationRepository(store.storage);
+  const c = await conversations.createConversation({ id: "c" });
+  await conversations.appendMessages("c", msgs(2));
+  const bad: unknown[] = [
+    null,
+    { role: "robot", content: "x" },
+    { role: "user", content: 5 },
+    { role: "user", content: "\udfff" },
+    { role: "user", content: "é".repeat(MAX_MESSAGE_BYTES / 2 + 1) },
+    { role: "user", content: "x", createdAt: -1 },
+    { role: "user", content: "x", createdAt: "yesterday" },
+  ];
+  for (const m of bad) {
+    await assert.rejects(
+      conversations.appendMessages("c", [...msgs(5), m as NewMessage]),
+      (e) => isAicoDataError(e, "INVALID_INPUT"),
+      JSON.stringify(m)?.slice(0, 60),
+    );
+  }
+  await assert.rejects(
+    conversations.appendMessages("c", []),
+    (e) => isAicoDataError(e, "INVALID_INPUT"),
+  );
+  await assert.rejects(
+    conversations.appendMessages("'; --", msgs(1)),
+    (e) => isAicoDataError(e, "INVALID_INPUT"),
+  );
+  await assert.rejects(
+    conversations.appendMessages("missing", msgs(1)),
+    (e) => isAicoDataError(e, "NOT_FOUND"),
+  );
+  for (
+    const nc of [{ id: "bad id" }, { title: 5 }, { title: "x".repeat(1025) }, {
+      metadata: [],
+    }, { userId: "a b" }]
+  ) {
+    await assert.rejects(
+      conversations.createConversation(nc as never),
+      (e) => isAicoDataError(e, "INVALID_INPUT"),
+    );
+  }
+  for (
+    const q of [{ limit: 0 }, { limit: 1001 }, { order: "up" }, {
+      cursor: "zz!",
+    }]
+  ) {
+    await assert.rejects(
+      conversations.listMessages("c", q as never),
+      (e) => isAicoDataError(e, "INVALID_INPUT"),
+    );
+  }
+  assert.equal(
+    (await store.storage.execute("SELECT COUNT(*) AS n FROM messages")).rows[0]
+      ?.n,
+    2,
+  );
+  assert.equal((await conversations.getConversation("c")).messageCount, 2);
+  assert.equal(
+    (await store.storage.execute("SELECT COUNT(*) AS n FROM conversations"))
+      .rows[0]?.n,
+    1,
+  );
+});
+
+Deno.test("listConversations() pages by most recent update, per user", async () => {
+  await using store = await openTestStore();
+  let now = 0;
+  const clock = (): number => now;
+  const users = createUserService(store.storage, {
+    argon2: { memoryKiB: 64, iterations: 1 },
+    allowWeakArgon2: true,
+  });
+  await users.createUser({ id: "u1" });
+  await users.createUser({ id: "u2" });
+  const conversations = createConversationRepository(store.storage, {
+    now: clock,
+  });
+  for (let i = 0; i < 25; i++) {
+    now = 100 + Math.floor(i / 3);
+    await conversations.createConversation({
+      id: `c${String(i).padStart(2, "0")}`,
+      userId: i % 2 ? "u1" : "u2",
+    });
+  }
+  now = 1_000;
+  await conversations.appendMessage("c03", { role: "user", content: "bump" });
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await conversations.listConversations({
+      limit: 4,
+      ...(cursor ? { cursor } : {}),
+    });
+    seen.push(...page.items.map((c) => c.id));
+    cursor = page.nextCursor;
+  } while (cursor);
+  assert.equal(seen.length, 25);
+  assert.equal(new Set(seen).size, 25);
+  assert.equal(seen[0], "c03");
+  const u1 = await conversations.listConversations({
+    userId: "u1",
+    limit: 100,
+  });
+  assert.equal(u1.items.length, 12);
+  assert.ok(u1.items.every((c) => c.userId === "u1"));
+});
+
+Deno.test("deleteConversation() removes its messages; deleteUser() removes the user's conversations", async () => {
+  await using store = await openTestStore();
+  const users = createUserService(store.storage, {
+    argon2: { memoryKiB: 64, iterations: 1 },
+    allowWeakArgon2: true,
+  });
+  const conversations = createConversationRepository(store.storage);
+  await users.createUser({ id: "u" });
+  await conversations.createConversation({ id: "keep" });
+  await conversations.createConversation({ id: "gone" });
+  await conversations.createConversation({ id: "owned", userId: "u" });
+  for (const id of ["keep", "gone", "owned"]) {
+    await conversations.appendMessages(id, msgs(10));
+  }
+  assert.equal(await conversations.deleteConversation("gone"), true);
+  assert.equal(await conversations.deleteConversation("gone"), false);
+  assert.deepEqual((await conversations.listMessages("gone")).items, []);
+  assert.equal(await users.deleteUser("u"), true);
+  await assert.rejects(
+    conversations.getConversation("owned"),
+    (e) => isAicoDataError(e, "NOT_FOUND"),
+  );
+  const count = await store.storage.execute(
+    "SELECT conversation_id, COUNT(*) AS n FROM messages GROUP BY 1",
+  );
+  assert.deepEqual(count.rows.map((r) => [r.conversation_id, r.n]), [[
+    "keep",
+    10,
+  ]]);
+});
+
+Deno.test("resolveConversationRepositoryOptions() applies defaults and refuses a bad clock", () => {
+  assert.equal(resolveConversationRepositoryOptions().now, Date.now);
+  assert.throws(
+    () => resolveConversationRepositoryOptions({ now: 0 as never }),
+    (e) => isAicoDataError(e, "INVALID_INPUT"),
+  );
+});
