@@ -9,7 +9,7 @@
  * @module
  */
 
-import { type Database, open, type RootDatabase } from "lmdb";
+import { asBinary, open, type RootDatabase } from "lmdb";
 import { join } from "node:path";
 import { AicoDataError } from "../errors.ts";
 import type { DataKey } from "../crypto/data_key.ts";
@@ -37,13 +37,16 @@ const DEFAULT_NAMESPACE = "default";
 const SESSION_NAMESPACE = "session";
 
 interface Codec {
+  /** Encodes with HEADER bytes reserved at the start of the result. */
   encode(value: unknown): Uint8Array;
-  decode(bytes: Uint8Array): unknown;
+  decode(bytes: Uint8Array, range: { start: number; end: number }): unknown;
 }
 
 interface Meta {
   expiresAt: number;
   bytes: number;
+  /** Read since it was last passed by the eviction clock hand. */
+  used: boolean;
 }
 
 interface Flight {
@@ -173,6 +176,30 @@ function checkStorable(value: unknown, ancestors: unknown[]): void {
   ancestors.pop();
 }
 
+/** msgpackr's option to reserve `n` (< 256) bytes at the start of a result. */
+const RESERVE_START_SPACE = 2048;
+
+/**
+ * Encodes `value` with msgpackr, leaving HEADER bytes free at the start: one
+ * buffer and no copy per record. Checked once per encoder; falls back to a
+ * copy if the option is not honoured.
+ */
+function encodeWithHeader(
+  encoder: { encode(value: unknown, options?: number): Uint8Array },
+  value: unknown,
+): Uint8Array {
+  if (reserveWorks === undefined) {
+    const probe = encoder.encode(null, RESERVE_START_SPACE | HEADER);
+    reserveWorks = probe.length === HEADER + 1 && probe[HEADER] === 0xc0;
+  }
+  if (reserveWorks) return encoder.encode(value, RESERVE_START_SPACE | HEADER);
+  const body = encoder.encode(value);
+  const record = new Uint8Array(HEADER + body.length);
+  record.set(body, HEADER);
+  return record;
+}
+let reserveWorks: boolean | undefined;
+
 async function removeIfExists(path: string): Promise<void> {
   try {
     await Deno.remove(path);
@@ -247,9 +274,10 @@ async function ensureKeyCheck(dir: string, check: string): Promise<void> {
   await Deno.rename(tmp, file);
 }
 
+type Db = RootDatabase<unknown, string>;
+
 interface Opened {
-  root: RootDatabase;
-  db: Database<Uint8Array, string>;
+  root: Db;
   meta: Map<string, Meta>;
   stale: string[];
   corrupt: string[];
@@ -261,22 +289,20 @@ function openAndScan(
   encryptionKey: string,
   now: number,
 ): Opened {
-  const root = open({
+  // The root database keeps lmdb-js's msgpack encoder (used by hand); records
+  // are written with asBinary() and read with getBinaryFast().
+  const root = open<unknown, string>({
     path: join(dir, DATA_FILE),
     encryptionKey,
-    maxDbs: 2,
   });
   try {
-    const db = root.openDB<Uint8Array, string>({
-      name: "entries",
-      encoding: "binary",
-    });
     const live: [string, Meta][] = [];
     const stale: string[] = [];
     const corrupt: string[] = [];
-    for (const { key, value } of db.getRange({})) {
+    for (const key of root.getKeys({})) {
       if (typeof key !== "string") continue;
-      const bytes = value as Uint8Array;
+      const bytes = root.getBinary(key);
+      if (bytes === undefined) continue;
       if (bytes.length < HEADER || bytes[0] !== FORMAT_VERSION) {
         corrupt.push(key);
         continue;
@@ -289,13 +315,17 @@ function openAndScan(
       if (Number.isNaN(expiresAt)) corrupt.push(key);
       else if (expiresAt <= now) stale.push(key);
       else {
-        live.push([key, { expiresAt, bytes: utf8Length(key) + bytes.length }]);
+        live.push([key, {
+          expiresAt,
+          bytes: utf8Length(key) + bytes.length,
+          used: false,
+        }]);
       }
     }
     // Recency is not persisted: after reopening, the soonest to expire are
     // the first evicted.
     live.sort((a, b) => a[1].expiresAt - b[1].expiresAt);
-    return { root, db, meta: new Map(live), stale, corrupt };
+    return { root, meta: new Map(live), stale, corrupt };
   } catch (error) {
     try {
       root.close();
@@ -362,8 +392,7 @@ export async function openLmdbCache(
 class LmdbCache implements Cache {
   readonly path: string;
   #options: ResolvedCacheOptions;
-  #root: RootDatabase;
-  #db: Database<Uint8Array, string>;
+  #db: Db;
   #codec: Codec;
   #now: () => number;
   #meta: Map<string, Meta>;
@@ -380,17 +409,22 @@ class LmdbCache implements Cache {
   #expirations = 0;
   #corrupt = 0;
   #default: Namespace;
+  #fast: Uint8Array | undefined;
+  #fastPlain: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
+  #fastView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  #range = { start: HEADER, end: 0 };
 
   constructor(options: ResolvedCacheOptions, opened: Opened) {
     this.path = options.path;
     this.#options = options;
-    this.#root = opened.root;
-    this.#db = opened.db;
-    const encoder = (opened.root as unknown as { encoder: Codec }).encoder;
+    this.#db = opened.root;
+    const encoder = (opened.root as unknown as {
+      encoder: { encode(value: unknown, options?: number): Uint8Array };
+    }).encoder;
     const decoder = (opened.root as unknown as { decoder: Codec }).decoder;
     this.#codec = {
-      encode: (v) => encoder.encode(v),
-      decode: (b) => decoder.decode(b),
+      encode: (v) => encodeWithHeader(encoder, v),
+      decode: (b, r) => decoder.decode(b, r),
     };
     this.#now = options.now;
     this.#meta = opened.meta;
@@ -415,10 +449,15 @@ class LmdbCache implements Cache {
   async removeAtOpen(stale: string[], corrupt: string[]): Promise<void> {
     this.#expirations += stale.length;
     this.#corrupt += corrupt.length;
-    const removals = [...stale, ...corrupt].map((k) => this.#db.remove(k));
+    const doomed = [...stale, ...corrupt];
+    const removed = doomed.length === 0
+      ? Promise.resolve()
+      : this.#commit(() => {
+        for (const k of doomed) this.#db.removeSync(k);
+      });
     const evicted = this.#enforceLimits(undefined);
     try {
-      await Promise.all([...removals, evicted]);
+      await Promise.all([removed, evicted]);
     } catch (error) {
       throw backendError("open cache", error);
     }
@@ -431,6 +470,21 @@ class LmdbCache implements Cache {
         `Cannot ${action}: the cache is closed`,
       );
     }
+  }
+
+  /**
+   * Queues writes as an asynchronous LMDB transaction. Every write of the
+   * cache goes through here, so writes commit in call order (lmdb-js runs
+   * transaction callbacks in order, but after queued single operations).
+   */
+  #commit(fn: () => void): Promise<void> {
+    let queued: Promise<unknown>;
+    try {
+      queued = this.#db.transaction(fn);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return queued.then(() => undefined);
   }
 
   #track<T>(promise: Promise<T>): Promise<T> {
@@ -468,8 +522,19 @@ class LmdbCache implements Cache {
     if (length < HEADER || buf[0] !== FORMAT_VERSION) {
       return this.#dropCorrupt(full);
     }
-    const expiresAt = new DataView(buf.buffer, buf.byteOffset, HEADER)
-      .getFloat64(1, true);
+    if (buf !== this.#fast) {
+      // lmdb-js reuses one buffer for reads: keep a plain Uint8Array and a
+      // DataView over it (binary values then decode as Uint8Array, not
+      // Node's Buffer, and msgpackr reuses its cached DataView).
+      this.#fast = buf;
+      this.#fastPlain = new Uint8Array(
+        buf.buffer,
+        buf.byteOffset,
+        buf.byteLength,
+      );
+      this.#fastView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    const expiresAt = this.#fastView.getFloat64(1, true);
     if (!(expiresAt > this.#now())) {
       if (Number.isNaN(expiresAt)) return this.#dropCorrupt(full);
       this.#misses++;
@@ -479,27 +544,29 @@ class LmdbCache implements Cache {
     }
     let value: unknown = true;
     if (decode) {
+      this.#range.end = length;
       try {
-        // A plain Uint8Array view, so that binary values decode as
-        // Uint8Array rather than Node's Buffer.
-        value = this.#codec.decode(
-          new Uint8Array(buf.buffer, buf.byteOffset + HEADER, length - HEADER),
-        );
+        value = this.#codec.decode(this.#fastPlain, this.#range);
       } catch {
         return this.#dropCorrupt(full);
       }
       if (value === undefined) return this.#dropCorrupt(full);
     }
-    const meta = this.#meta.get(full);
-    if (meta !== undefined) {
-      // Move to the most recently used end.
-      this.#meta.delete(full);
-      this.#meta.set(full, meta);
-    } else {
-      // Written by another process: adopt it.
-      const bytes = utf8Length(full) + length;
-      this.#meta.set(full, { expiresAt, bytes });
-      this.#bytes += bytes;
+    if (
+      this.#meta.size * 2 >= this.#options.maxEntries ||
+      this.#bytes * 2 >= this.#options.maxBytes
+    ) {
+      // Recency matters only near the limits: it is tracked once the cache
+      // is half full (a map lookup per hit costs as much as a third of it).
+      const meta = this.#meta.get(full);
+      if (meta !== undefined) {
+        meta.used = true;
+      } else {
+        // Written by another process: adopt it.
+        const bytes = utf8Length(full) + length;
+        this.#meta.set(full, { expiresAt, bytes, used: true });
+        this.#bytes += bytes;
+      }
     }
     this.#hits++;
     return value;
@@ -549,13 +616,10 @@ class LmdbCache implements Cache {
 
   // ---- writes -----------------------------------------------------------
 
-  #encode(value: unknown, ttlMs: number | undefined): Uint8Array {
+  #encode(value: unknown, expiresAt: number): Uint8Array {
     if (value === undefined) {
       throw invalid("Cannot set cache entry: the value is undefined");
     }
-    const ttl = ttlMs === undefined
-      ? this.#options.defaultTtlMs
-      : checkTtl(ttlMs);
     try {
       checkStorable(value, []);
     } catch (error) {
@@ -568,9 +632,9 @@ class LmdbCache implements Cache {
       }
       throw error;
     }
-    let body: Uint8Array;
+    let record: Uint8Array;
     try {
-      body = this.#codec.encode(value);
+      record = this.#codec.encode(value);
     } catch (error) {
       throw new AicoDataError(
         "INVALID_INPUT",
@@ -578,10 +642,9 @@ class LmdbCache implements Cache {
         { cause: error },
       );
     }
-    const record = new Uint8Array(HEADER + body.length);
-    record[0] = FORMAT_VERSION;
-    new DataView(record.buffer).setFloat64(1, this.#now() + ttl, true);
-    record.set(body, HEADER);
+    const view = new DataView(record.buffer, record.byteOffset, HEADER);
+    view.setUint8(0, FORMAT_VERSION);
+    view.setFloat64(1, expiresAt, true);
     return record;
   }
 
@@ -595,14 +658,13 @@ class LmdbCache implements Cache {
     return bytes;
   }
 
-  #account(full: string, record: Uint8Array, bytes: number): void {
+  #account(full: string, expiresAt: number, bytes: number): void {
     const old = this.#meta.get(full);
     if (old !== undefined) {
       this.#bytes -= old.bytes;
       this.#meta.delete(full);
     }
-    const expiresAt = new DataView(record.buffer).getFloat64(1, true);
-    this.#meta.set(full, { expiresAt, bytes });
+    this.#meta.set(full, { expiresAt, bytes, used: false });
     this.#bytes += bytes;
   }
 
@@ -612,32 +674,39 @@ class LmdbCache implements Cache {
   ): Promise<void> {
     this.#guard("write to cache");
     // Check and encode everything before touching the store.
+    const ttl = ttlMs === undefined
+      ? this.#options.defaultTtlMs
+      : checkTtl(ttlMs);
+    const expiresAt = this.#now() + ttl;
     const records: [string, Uint8Array, number][] = [];
     for (const [full, value] of items) {
-      const record = this.#encode(value, ttlMs);
+      const record = this.#encode(value, expiresAt);
       records.push([full, record, this.#sizeOf(full, record)]);
     }
     if (records.length === 0) return;
-    const puts: Promise<boolean>[] = [];
     const written = new Set<string>();
-    try {
-      for (const [full, record, bytes] of records) {
-        puts.push(this.#db.put(full, record));
-        this.#account(full, record, bytes);
-        written.add(full);
-      }
-    } catch (error) {
-      throw backendError("write to cache", error);
+    for (const [full, , bytes] of records) {
+      this.#account(full, expiresAt, bytes);
+      written.add(full);
     }
+    const put = this.#commit(() => {
+      for (const [full, record] of records) {
+        this.#db.putSync(full, asBinary(record));
+      }
+    });
     const evicted = this.#enforceLimits(written);
     try {
-      await this.#track(Promise.all([...puts, evicted]));
+      await this.#track(Promise.all([put, evicted]));
     } catch (error) {
       throw backendError("write to cache", error);
     }
   }
 
-  /** Evicts least recently used entries beyond the limits. */
+  /**
+   * Evicts entries beyond the limits, least recently used first, by the
+   * CLOCK (second chance) approximation: the map is in write order; an entry
+   * read since the hand last passed is moved to the end instead of evicted.
+   */
   #enforceLimits(keep: ReadonlySet<string> | undefined): Promise<void> {
     const { maxBytes, maxEntries } = this.#options;
     let entries = this.#meta.size;
@@ -647,6 +716,12 @@ class LmdbCache implements Cache {
     for (const [k, m] of this.#meta) {
       if (entries <= maxEntries && bytes <= maxBytes) break;
       if (keep?.has(k)) continue;
+      if (m.used) {
+        m.used = false;
+        this.#meta.delete(k);
+        this.#meta.set(k, m);
+        continue;
+      }
       victims.push(k);
       entries--;
       bytes -= m.bytes;
@@ -661,7 +736,6 @@ class LmdbCache implements Cache {
    */
   #remove(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return Promise.resolve();
-    const removals: Promise<boolean>[] = [];
     for (const k of keys) {
       const meta = this.#meta.get(k);
       if (meta !== undefined) {
@@ -669,8 +743,10 @@ class LmdbCache implements Cache {
         this.#bytes -= meta.bytes;
       }
       this.#tombstones.set(k, (this.#tombstones.get(k) ?? 0) + 1);
-      removals.push(this.#db.remove(k));
     }
+    const removed = this.#commit(() => {
+      for (const k of keys) this.#db.removeSync(k);
+    });
     const release = (): void => {
       for (const k of keys) {
         const n = (this.#tombstones.get(k) ?? 1) - 1;
@@ -678,7 +754,7 @@ class LmdbCache implements Cache {
         else this.#tombstones.set(k, n);
       }
     };
-    return Promise.all(removals).then(release, (error) => {
+    return removed.then(release, (error) => {
       release();
       throw error;
     });
@@ -946,7 +1022,7 @@ class LmdbCache implements Cache {
     }
     await Promise.allSettled([...this.#pending]);
     try {
-      await this.#root.close();
+      await this.#db.close();
     } catch (error) {
       throw backendError("close cache", error);
     }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { open } from "lmdb";
+import { asBinary, open } from "lmdb";
 import { type AicoDataErrorCode, isAicoDataError } from "../errors.ts";
 import { generateDataKey, importDataKey } from "../crypto/mod.ts";
 import {
@@ -722,15 +722,11 @@ Deno.test("entries that fail to decode are misses, deleted and counted", async (
       ["default:nan", new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f, 1])],
     ];
     const writeGarbage = async () => {
-      const root = open({
+      const root = open<unknown, string>({
         path: join(dir, "cache.mdb"),
         encryptionKey: lmdbKeyString(keyBytes),
       });
-      const db = root.openDB<Uint8Array, string>({
-        name: "entries",
-        encoding: "binary",
-      });
-      for (const [k, v] of garbage) await db.put(k, v);
+      for (const [k, v] of garbage) await root.put(k, asBinary(v));
       await root.close();
     };
     {
