@@ -782,9 +782,9 @@ class SchemaMigrator implements Migrator {
         } catch (e) {
           throw new MigrationError(
             "MIGRATION_FAILED",
-            `Cannot apply schema "${name}" version ${version.version} (${direction}): statement ${index} failed: ${
-              e instanceof Error ? e.message : String(e)
-            }`,
+            `Cannot apply schema "${name}" version ${version.version} (${direction}): statement ${index} ${
+              excerpt(statement.sql)
+            } failed: ${e instanceof Error ? e.message : String(e)}`,
             {
               schema: name,
               version: version.version,
@@ -996,6 +996,12 @@ class SchemaMigrator implements Migrator {
  * The objects of `sqlite_schema` that a plugin with `prefix` must not change:
  * everything but its own objects and the automatic indexes of its tables.
  */
+/** A statement quoted for a message: whitespace collapsed, at most 80 characters. */
+function excerpt(sql: string): string {
+  const flat = sql.replace(/\s+/g, " ").trim();
+  return `"${flat.length > 80 ? `${flat.slice(0, 77)}...` : flat}"`;
+}
+
 async function snapshotSchema(
   tx: SqlExecutor,
   prefix: string,
@@ -1118,16 +1124,16 @@ class GuardedTransaction implements Transaction {
     }
   }
 
-  async #run<T>(fn: () => Promise<T>): Promise<T> {
+  async #run<T>(sql: string, fn: () => Promise<T>): Promise<T> {
     const index = this.#index++;
     try {
       return await fn();
     } catch (e) {
       throw new MigrationError(
         "MIGRATION_FAILED",
-        `Cannot apply schema "${this.#schema}" version ${this.#version} (${this.#direction}): statement ${index} failed: ${
-          e instanceof Error ? e.message : String(e)
-        }`,
+        `Cannot apply schema "${this.#schema}" version ${this.#version} (${this.#direction}): statement ${index} ${
+          excerpt(sql)
+        } failed: ${e instanceof Error ? e.message : String(e)}`,
         {
           schema: this.#schema,
           version: this.#version,
@@ -1144,7 +1150,10 @@ class GuardedTransaction implements Transaction {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#run(() => this.#tx.execute(stmt, args));
+    return this.#run(
+      typeof stmt === "string" ? stmt : stmt.sql,
+      () => this.#tx.execute(stmt, args),
+    );
   }
 
   batch(
@@ -1156,6 +1165,9 @@ class GuardedTransaction implements Transaction {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#run(() => this.#tx.batch(stmts, mode));
+    return this.#run(
+      "(batch)",
+      () => this.#tx.batch(stmts, mode),
+    );
   }
 }
