@@ -84,6 +84,9 @@ Deno.test("checkStatement() keeps a plugin inside its namespace", async (t) => {
         "ALTER TABLE main.plugin_wx_a RENAME TO plugin_wx_c",
         "CREATE VIRTUAL TABLE plugin_wx_f USING fts5(body, content='plugin_wx_a')",
         "DROP TABLE IF EXISTS plugin_wx_a",
+        'CREATE TABLE "plugin_wx_a""; DROP TABLE logs; --" (x)',
+        "INSERT INTO plugin_wx_a VALUES ('DROP TABLE logs; DELETE FROM users')",
+        "INSERT INTO plugin_wx_a VALUES (1) -- ; DROP TABLE logs",
       ]
     ) {
       assert.equal(check("wx", sql), undefined, sql);
@@ -104,6 +107,10 @@ Deno.test("checkStatement() keeps a plugin inside its namespace", async (t) => {
           "CREATE TRIGGER plugin_wx_t AFTER INSERT ON plugin_wx_a BEGIN DELETE FROM logs; END",
           "CREATE TRIGGER plugin_wx_t AFTER INSERT ON plugin_wx_a BEGIN UPDATE users SET x = 1; END",
           "CREATE VIEW plugin_wx_v AS SELECT * FROM logs",
+          "CREATE TEMP TRIGGER plugin_wx_t AFTER DELETE ON logs BEGIN SELECT 1; END",
+          "CREATE TEMPORARY VIEW plugin_wx_v AS SELECT * FROM plugin_wx_a JOIN users USING (id)",
+          "CREATE TRIGGER plugin_wx_t INSTEAD OF INSERT ON plugin_wx_v BEGIN REPLACE INTO config VALUES (1); END",
+          "WITH x AS (SELECT 1) INSERT INTO logs SELECT * FROM x",
           "CREATE TABLE plugin_wx_a AS SELECT * FROM users",
           "CREATE TABLE plugin_wx_a (id INTEGER REFERENCES users(id))",
           "ALTER TABLE plugin_wx_a RENAME TO logs",
