@@ -909,3 +909,22 @@ Deno.test("a write lock held elsewhere is waited for, then reported as MIGRATION
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("an uninstalled plugin's history is ignored by validation and removed by removePlugin()", async () => {
+  await withDb(async (db) => {
+    await (await openMigrator(db, createSchemaRegistry([core, weather])))
+      .migrate();
+    // The plugin's code is gone: only core is registered now.
+    const migrator = await openMigrator(db, createSchemaRegistry([core]));
+    assert.deepEqual((await migrator.plan()).map((p) => p.schema), ["core"]);
+    assert.deepEqual(await migrator.migrate(), []);
+    const report = await migrator.removePlugin("weather");
+    assert.deepEqual([...report.schemas], ["weather"]);
+    assert.equal(
+      (await snapshot(db)).some((s) => s.includes("plugin_weather_")),
+      false,
+    );
+    assert.deepEqual(await history(db, "weather"), []);
+    assert.deepEqual(await history(db, "core"), [1, 2, 3]);
+  });
+});
