@@ -189,26 +189,81 @@ export interface Migrator extends AsyncDisposable {
   /** Whether {@linkcode Migrator.close} was called. */
   readonly closed: boolean;
   /**
-   * Applies every pending version of every schema, core first.
+   * Applies every pending version of every schema: core schemas first, then
+   * plugins, each group by priority. Each version runs in its own write
+   * transaction with its history row; a failure rolls back that version only
+   * (the ones before it stay applied) and stops.
    *
-   * @returns The versions applied, in order.
+   * @returns The versions applied, in order (empty when up to date).
+   * @throws {MigrationError} `MIGRATION_CHECKSUM` when an applied version
+   * changed; `MIGRATION_FAILED` when a statement fails (with `schema`,
+   * `version`, `statementIndex`); `PLUGIN_ISOLATION` when a plugin steps
+   * outside its namespace.
+   * @throws {AicoDataError} `MIGRATION_LOCKED` when another connection holds
+   * the write lock longer than `lockTimeoutMs`; `STORE_CLOSED` after close.
    */
   migrate(): Promise<MigrationStepReport[]>;
   /**
-   * Moves one schema up or down to `version` (0 reverts it completely).
+   * Moves one schema up or down to `version` (0 reverts it completely),
+   * running `down` from the code, newest first. Every version to revert is
+   * checked first: nothing runs when one of them cannot be reverted.
    *
+   * @param schema The schema name.
+   * @param version The target version, 0 to `latest`.
    * @returns The versions applied or reverted, in order.
+   * @throws {MigrationError} `MIGRATION_IRREVERSIBLE` when a version to revert
+   * is irreversible or has no `down`; and as {@linkcode Migrator.migrate}.
+   * @throws {AicoDataError} `NOT_FOUND` for an unknown schema,
+   * `INVALID_INPUT` for a version out of range.
    */
   migrateTo(schema: string, version: number): Promise<MigrationStepReport[]>;
-  /** Lists applied and pending versions; changes nothing. */
+  /**
+   * Lists applied and pending versions of every registered schema, with
+   * `changed` and `unknown` ones marked. Changes nothing (not even the
+   * history tables are created).
+   *
+   * @returns One entry per schema, in apply order.
+   * @throws {AicoDataError} `STORE_CLOSED` after close.
+   */
   plan(): Promise<SchemaPlan[]>;
-  /** Checks applied versions against the code; throws `MIGRATION_CHECKSUM` on a difference. */
+  /**
+   * Checks every applied version of a registered schema against the code.
+   *
+   * @throws {MigrationError} `MIGRATION_CHECKSUM` when one changed or is not
+   * in the code any more.
+   */
   validate(): Promise<void>;
-  /** Records the current checksums of changed applied versions (of one schema, or all). */
+  /**
+   * Deliberately accepts edited applied versions: records their current
+   * checksums (and names), logged as `repair`. Open with
+   * `validateOnOpen: false` to reach it.
+   *
+   * @param schema One schema, or all when omitted.
+   * @returns The versions whose checksum was replaced.
+   * @throws {AicoDataError} `NOT_FOUND` for an unknown schema.
+   */
   repair(schema?: string): Promise<RepairedVersion[]>;
-  /** Marks versions 1 to `version` of a schema as applied without running them. */
+  /**
+   * Adopts an existing database: marks versions 1 to `version` of a schema
+   * as applied without running them (logged as `baseline`).
+   *
+   * @param schema The schema name.
+   * @param version The version the database is known to be at.
+   * @throws {AicoDataError} `ALREADY_EXISTS` when the schema already has
+   * applied versions; `NOT_FOUND`, `INVALID_INPUT` for bad arguments.
+   */
   baseline(schema: string, version: number): Promise<void>;
-  /** Drops a plugin's objects and history, in one transaction. */
+  /**
+   * Removes a plugin in one transaction: drops every object named
+   * `plugin_<name>_*` (triggers, views, tables, indexes) and deletes the
+   * history of its schemas (logged as `remove`). Core and other plugins are
+   * not touched. Works whether or not the plugin is still registered (a
+   * registered one is installed again by the next `migrate()`).
+   *
+   * @param name The plugin name.
+   * @returns The objects dropped and the schemas forgotten.
+   * @throws {AicoDataError} `INVALID_INPUT` for `"core"` or a malformed name.
+   */
   removePlugin(name: string): Promise<RemovePluginReport>;
   /** Closes the migrator (not the database). Safe to call twice. */
   close(): Promise<void>;
