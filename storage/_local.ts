@@ -34,7 +34,74 @@ interface Prepared {
   readonly masks: number;
   /** A reader that is not a query (RETURNING): rowsAffected via changes(). */
   readonly writesRows: boolean;
+  /** The program returns at most one row: read it with one native call. */
+  readonly single: boolean;
 }
+
+/** Opcodes of a straight-line program (no loop), by whether p2 is a jump. */
+const STRAIGHT_JUMPS = new Set([
+  "Init",
+  "Goto",
+  "If",
+  "IfNot",
+  "IsNull",
+  "NotNull",
+  "Eq",
+  "Ne",
+  "Lt",
+  "Le",
+  "Gt",
+  "Ge",
+  "SeekRowid",
+  "NotExists",
+  "MustBeInt",
+  "HaltIfNull",
+]);
+const STRAIGHT_OTHERS = new Set([
+  "OpenRead",
+  "Variable",
+  "Rowid",
+  "Column",
+  "Function",
+  "PureFunc",
+  "Cast",
+  "Integer",
+  "Int64",
+  "Real",
+  "String8",
+  "String",
+  "Null",
+  "Blob",
+  "ZeroOrNull",
+  "ShiftLeft",
+  "ShiftRight",
+  "BitOr",
+  "BitAnd",
+  "BitNot",
+  "Copy",
+  "SCopy",
+  "Move",
+  "Affinity",
+  "RealAffinity",
+  "Transaction",
+  "TableLock",
+  "Add",
+  "Subtract",
+  "Multiply",
+  "Divide",
+  "Remainder",
+  "Concat",
+  "Not",
+  "And",
+  "Or",
+  "ResultRow",
+  "Halt",
+  "AggStep",
+  "AggFinal",
+  "Noop",
+  "ColumnsUsed",
+  "CollSeq",
+]);
 
 const MASK_BITS = 30;
 const QUERY_KEYWORDS = new Set(["SELECT", "WITH", "VALUES"]);
@@ -85,7 +152,13 @@ export class LocalEngine {
   }
 
   #query(prepared: Prepared, bind: BindArgs): ResultSet {
-    const raw = prepared.stmt.all(bind) as unknown[][];
+    let raw: unknown[][];
+    if (prepared.single) {
+      const one = prepared.stmt.get(bind) as unknown[] | undefined;
+      raw = one === undefined ? [] : [one];
+    } else {
+      raw = prepared.stmt.all(bind) as unknown[][];
+    }
     const columns = prepared.columns;
     const width = columns.length;
     const rows: Row[] = new Array(raw.length);
@@ -162,18 +235,22 @@ export class LocalEngine {
         columns: [],
         masks: 0,
         writesRows: false,
+        single: false,
       };
     } else {
       const columns = (stmt.columns() as { name: string }[]).map((c) => c.name);
       const isQuery = QUERY_KEYWORDS.has(info.keyword);
       let guarded: NativeStatement | undefined;
       let masks = 0;
+      let guardSql: string | undefined;
       if (isQuery && this.#options.safeText && columns.length > 0) {
         const built = this.#buildGuard(info.sql, columns.length);
-        if (built !== undefined) [guarded, masks] = built;
+        if (built !== undefined) [guarded, masks, guardSql] = built;
       }
       const chosen = guarded ?? stmt;
       chosen.safeIntegers(true).raw(true);
+      const single = isQuery &&
+        this.#atMostOneRow(guardSql ?? info.sql);
       prepared = {
         info,
         stmt: chosen,
@@ -181,6 +258,7 @@ export class LocalEngine {
         columns,
         masks,
         writesRows: !isQuery,
+        single,
       };
     }
     cache.set(sql, prepared);
@@ -189,6 +267,43 @@ export class LocalEngine {
       if (oldest !== undefined) cache.delete(oldest);
     }
     return prepared;
+  }
+
+  /**
+   * Tells from the compiled program (`EXPLAIN`) whether a query returns at
+   * most one row: one ResultRow, only straight-line opcodes, and every jump
+   * forward (but the preamble's Goto after Halt). A point select by rowid
+   * qualifies; IN lists, OR, joins, subqueries, sorts and compounds loop and
+   * do not. Such a query is read with `get()`, one native call instead of
+   * two.
+   */
+  #atMostOneRow(sql: string): boolean {
+    let program: unknown[][];
+    try {
+      program = this.#db.prepare(`EXPLAIN ${sql}`).raw(true).all(
+        [],
+      ) as unknown[][];
+    } catch {
+      return false;
+    }
+    let results = 0;
+    let haltAt = Infinity;
+    for (const op of program) {
+      const [addr, opcode] = [Number(op[0]), String(op[1])];
+      if (opcode === "Halt" && haltAt === Infinity) haltAt = addr;
+      if (opcode === "ResultRow") results++;
+    }
+    if (results !== 1) return false;
+    for (const op of program) {
+      const [addr, opcode, p2] = [Number(op[0]), String(op[1]), Number(op[3])];
+      if (STRAIGHT_JUMPS.has(opcode)) {
+        const forward = p2 > addr || (opcode === "MustBeInt" && p2 === 0);
+        if (!forward && !(opcode === "Goto" && addr > haltAt)) return false;
+      } else if (!STRAIGHT_OTHERS.has(opcode)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**
@@ -201,14 +316,14 @@ export class LocalEngine {
   #buildGuard(
     inner: string,
     width: number,
-  ): [NativeStatement, number] | undefined {
+  ): [NativeStatement, number, string] | undefined {
     try {
       const probe = this.#db.prepare(`SELECT * FROM (${inner}\n)`);
       const names = (probe.columns() as { name: string }[]).map((c) => c.name);
       if (names.length !== width) return undefined;
       const conds = names.map((name) => {
         const q = quoteIdent(name);
-        return `(typeof(${q})='text' AND (${q} GLOB '*[^\x01-\x7f]*' OR length(${q})<>length(CAST(${q} AS BLOB))))`;
+        return `(typeof(${q})='text' AND (${q} GLOB '*[^\x01-\x7f]*' OR length(${q})<>octet_length(${q})))`;
       });
       const cells = names.map((name, k) =>
         `CASE WHEN ${conds[k]} THEN CAST(${quoteIdent(name)} AS BLOB) ELSE ${
@@ -228,7 +343,7 @@ export class LocalEngine {
       const sql = `SELECT ${cells.join(",")},${
         masks.join(",")
       } FROM (${inner}\n)`;
-      return [this.#db.prepare(sql), masks.length];
+      return [this.#db.prepare(sql), masks.length, sql];
     } catch {
       return undefined;
     }

@@ -472,3 +472,41 @@ Deno.test("executeMultiple() runs a script", async () => {
     );
   });
 });
+
+Deno.test("execute() returns every row of queries that look like point selects", async () => {
+  await withStorage(async (db) => {
+    await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT)");
+    await db.execute("CREATE TABLE u (id INTEGER PRIMARY KEY, t_id INTEGER)");
+    await db.batch([
+      "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+      "INSERT INTO u VALUES (1, 1), (2, 3)",
+    ]);
+    const cases: [string, unknown[], number[]][] = [
+      ["SELECT id FROM t WHERE id = ?", [2], [2]],
+      ["SELECT id FROM t WHERE id = ?", [9], []],
+      ["SELECT id FROM t WHERE id IN (1, 2, 3) ORDER BY id", [], [1, 2, 3]],
+      ["SELECT id FROM t WHERE id = ? OR id = ? ORDER BY id", [1, 3], [1, 3]],
+      ["SELECT id FROM t WHERE id IN (SELECT t_id FROM u) ORDER BY id", [], [
+        1,
+        3,
+      ]],
+      [
+        "SELECT id FROM t WHERE id = ? UNION ALL SELECT id FROM t WHERE id = ?",
+        [1, 2],
+        [1, 2],
+      ],
+      ["SELECT t.id FROM t, u WHERE t.id = ? ORDER BY u.id", [1], [1, 1]],
+      ["SELECT id FROM t WHERE rowid = ?", [3], [3]],
+    ];
+    for (const [sql, args, ids] of cases) {
+      const { rows } = await db.execute(sql, args as never);
+      assert.deepEqual(rows.map((r) => r.id), ids, sql);
+    }
+    assert.deepEqual(
+      (await db.execute("SELECT count(*) AS n FROM t WHERE id = ?", [1])).rows,
+      [{
+        n: 1,
+      }],
+    );
+  });
+});
