@@ -10,7 +10,7 @@ import { openCache } from "../cache/mod.ts";
 import { lmdbKeyString } from "../cache/_key.ts";
 
 const ENTRIES = 10_000;
-const BATCH = 100;
+const BATCH = 1_000;
 const keyBytes = crypto.getRandomValues(new Uint8Array(32));
 const dir = await Deno.makeTempDir({ prefix: "aico_cache_bench_" });
 
@@ -83,7 +83,7 @@ Deno.bench({
   group: "batched set",
   baseline: true,
   fn: async () => {
-    const base = (rawBatch++ % 100) * BATCH;
+    const base = (rawBatch++ % (ENTRIES / BATCH)) * BATCH;
     await raw.transaction(() => {
       for (let i = 0; i < BATCH; i++) raw.put(keys[base + i]!, batchValue);
     });
@@ -94,7 +94,7 @@ Deno.bench({
   name: `cache setMany x${BATCH} (encrypted)`,
   group: "batched set",
   fn: async () => {
-    const base = (ourBatch++ % 100) * BATCH;
+    const base = (ourBatch++ % (ENTRIES / BATCH)) * BATCH;
     const entries: [string, unknown][] = [];
     for (let i = 0; i < BATCH; i++) entries.push([keys[base + i]!, batchValue]);
     await profiles.setMany(entries);
@@ -102,7 +102,6 @@ Deno.bench({
 });
 
 globalThis.addEventListener("unload", () => {
-  if (sink === Symbol.for("never")) console.log(sink);
   // Deno.bench gives no teardown hook: remove the temp dir synchronously.
   try {
     Deno.removeSync(dir, { recursive: true });

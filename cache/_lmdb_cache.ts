@@ -409,6 +409,7 @@ class LmdbCache implements Cache {
   #expirations = 0;
   #corrupt = 0;
   #default: Namespace;
+  #ancestors: unknown[] = [];
   #fast: Uint8Array | undefined;
   #fastPlain: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
   #fastView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
@@ -616,12 +617,13 @@ class LmdbCache implements Cache {
 
   // ---- writes -----------------------------------------------------------
 
-  #encode(value: unknown, expiresAt: number): Uint8Array {
+  #encode(value: unknown, header: Uint8Array): Uint8Array {
     if (value === undefined) {
       throw invalid("Cannot set cache entry: the value is undefined");
     }
     try {
-      checkStorable(value, []);
+      this.#ancestors.length = 0;
+      checkStorable(value, this.#ancestors);
     } catch (error) {
       if (error instanceof RangeError) {
         throw new AicoDataError(
@@ -642,9 +644,7 @@ class LmdbCache implements Cache {
         { cause: error },
       );
     }
-    const view = new DataView(record.buffer, record.byteOffset, HEADER);
-    view.setUint8(0, FORMAT_VERSION);
-    view.setFloat64(1, expiresAt, true);
+    record.set(header, 0);
     return record;
   }
 
@@ -678,23 +678,28 @@ class LmdbCache implements Cache {
       ? this.#options.defaultTtlMs
       : checkTtl(ttlMs);
     const expiresAt = this.#now() + ttl;
-    const records: [string, Uint8Array, number][] = [];
-    for (const [full, value] of items) {
-      const record = this.#encode(value, expiresAt);
-      records.push([full, record, this.#sizeOf(full, record)]);
+    const header = new Uint8Array(HEADER);
+    header[0] = FORMAT_VERSION;
+    new DataView(header.buffer).setFloat64(1, expiresAt, true);
+    const n = items.length;
+    const keys = new Array<string>(n);
+    const records = new Array<Uint8Array>(n);
+    const sizes = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const [full, value] = items[i]!;
+      const record = this.#encode(value, header);
+      keys[i] = full;
+      records[i] = record;
+      sizes[i] = this.#sizeOf(full, record);
     }
-    if (records.length === 0) return;
-    const written = new Set<string>();
-    for (const [full, , bytes] of records) {
-      this.#account(full, expiresAt, bytes);
-      written.add(full);
-    }
+    if (n === 0) return;
+    for (let i = 0; i < n; i++) this.#account(keys[i]!, expiresAt, sizes[i]!);
     const put = this.#commit(() => {
-      for (const [full, record] of records) {
-        this.#db.putSync(full, asBinary(record));
+      for (let i = 0; i < n; i++) {
+        this.#db.putSync(keys[i]!, asBinary(records[i]!));
       }
     });
-    const evicted = this.#enforceLimits(written);
+    const evicted = this.#enforceLimits(keys);
     try {
       await this.#track(Promise.all([put, evicted]));
     } catch (error) {
@@ -707,11 +712,12 @@ class LmdbCache implements Cache {
    * CLOCK (second chance) approximation: the map is in write order; an entry
    * read since the hand last passed is moved to the end instead of evicted.
    */
-  #enforceLimits(keep: ReadonlySet<string> | undefined): Promise<void> {
+  #enforceLimits(written: readonly string[] | undefined): Promise<void> {
     const { maxBytes, maxEntries } = this.#options;
     let entries = this.#meta.size;
     let bytes = this.#bytes;
     if (entries <= maxEntries && bytes <= maxBytes) return Promise.resolve();
+    const keep = written === undefined ? undefined : new Set(written);
     const victims: string[] = [];
     for (const [k, m] of this.#meta) {
       if (entries <= maxEntries && bytes <= maxBytes) break;
