@@ -6,16 +6,16 @@
  */
 
 import { AicoDataError } from "../errors.ts";
-import type { DataKey } from "../crypto/data_key.ts";
+import type { CacheKeySource } from "./cache.ts";
 
 const KEY_CHECK_INFO = new TextEncoder().encode("aico/cache/key-check/v1");
 
 /**
- * Reads the 32 raw bytes of the cache key from a {@linkcode DataKey} (its
+ * Reads the 32 raw bytes of the cache key from a data key (its
  * `cache` purpose key) or from raw bytes (copied).
  */
 export async function cacheKeyBytes(
-  key: DataKey | Uint8Array,
+  key: CacheKeySource | Uint8Array,
 ): Promise<Uint8Array> {
   if (key instanceof Uint8Array) {
     if (key.length !== 32) {

@@ -12,9 +12,9 @@
 import { asBinary, open, type RootDatabase } from "lmdb";
 import { join } from "node:path";
 import { AicoDataError } from "../errors.ts";
-import type { DataKey } from "../crypto/data_key.ts";
 import type {
   Cache,
+  CacheKeySource,
   CacheNamespace,
   CacheSession,
   CacheSessionOptions,
@@ -339,7 +339,7 @@ function openAndScan(
 /** Opens the cache implementation. */
 export async function openLmdbCache(
   options: ResolvedCacheOptions,
-  key: DataKey | Uint8Array,
+  key: CacheKeySource | Uint8Array,
 ): Promise<Cache> {
   const bytes = await cacheKeyBytes(key);
   let encryptionKey: string;

@@ -6,8 +6,21 @@
  */
 
 import { AicoDataError, isAicoDataError } from "../errors.ts";
-import type { DataKey } from "../crypto/data_key.ts";
 import { checkCachePermissions } from "./_permissions.ts";
+
+/**
+ * What {@linkcode openCache} needs of a data key: the crypto module's
+ * `DataKey` (from `importDataKey` or `unlockKeyFile`) satisfies it.
+ */
+export interface CacheKeySource {
+  /**
+   * Derives the 32 raw bytes of a purpose key; the cache asks for `cache`.
+   *
+   * @param purpose The purpose, `cache`.
+   * @returns 32 bytes.
+   */
+  purposeKeyBytes(purpose: "cache"): Promise<Uint8Array>;
+}
 
 /** Options of {@linkcode openCache}. */
 export interface CacheOptions {
@@ -18,10 +31,10 @@ export interface CacheOptions {
    */
   readonly path: string;
   /**
-   * The key: a {@linkcode DataKey} (its `cache` purpose key is used) or the
-   * 32 raw bytes of a cache key.
+   * The key: a data key (`DataKey` of the crypto module; its `cache` purpose
+   * key is used) or the 32 raw bytes of a cache key.
    */
-  readonly key: DataKey | Uint8Array;
+  readonly key: CacheKeySource | Uint8Array;
   /**
    * Time to live of an entry set without `ttlMs`, in milliseconds.
    * `Infinity` means entries never expire.
@@ -431,7 +444,7 @@ export function resolveCacheOptions(
   }
   const isDataKey = typeof key === "object" && key !== null &&
     !(key instanceof Uint8Array) &&
-    typeof (key as Partial<DataKey>).purposeKeyBytes === "function";
+    typeof (key as Partial<CacheKeySource>).purposeKeyBytes === "function";
   if (!isDataKey && !(key instanceof Uint8Array && key.length === 32)) {
     throw invalid(
       "Cannot open cache: the key must be a data key or 32 raw bytes",
