@@ -55,7 +55,8 @@ for (let i = 0; i < ENTRIES; i += 1_000) {
 const GETS = 1_000;
 let r = 0;
 let o = 0;
-let sink: unknown;
+/** Keeps results alive so that reads are not optimised away. */
+export let sink: unknown;
 
 Deno.bench({
   name: `raw lmdb-js get x${GETS} (encrypted)`,

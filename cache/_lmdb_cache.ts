@@ -931,24 +931,31 @@ class LmdbCache implements Cache {
       throw invalid("Cannot subscribe: the source has no subscribe function");
     }
     const topicPrefix = options?.topicPrefix ?? "data.changed.";
-    if (typeof topicPrefix !== "string") {
-      throw invalid("Cannot subscribe: topicPrefix must be a string");
+    if (
+      typeof topicPrefix !== "string" || topicPrefix.length < 2 ||
+      !topicPrefix.endsWith(".")
+    ) {
+      throw invalid(
+        'Cannot subscribe: topicPrefix must be a string ending with "."',
+      );
     }
     const map = options?.namespaces ?? {};
-    const unsubscribe = source.subscribe(topicPrefix, (event) => {
-      if (this.#closed || typeof event?.topic !== "string") return;
-      if (!event.topic.startsWith(topicPrefix)) return;
-      const table = event.topic.slice(topicPrefix.length);
+    const pattern = `${topicPrefix}*` as `${string}.*`;
+    const unsubscribe = source.subscribe(pattern, (payload, info) => {
+      const topic = info?.topic;
+      if (this.#closed || typeof topic !== "string") return;
+      if (!topic.startsWith(topicPrefix)) return;
+      const table = topic.slice(topicPrefix.length);
       const ns = Object.hasOwn(map, table) ? map[table] : table;
       if (typeof ns !== "string" || !NAMESPACE_RE.test(ns)) return;
       const prefix = `${ns}:`;
-      const payload = event.payload as
+      const data = payload as
         | { keys?: unknown; prefixes?: unknown }
         | null
         | undefined;
       const done: Promise<void>[] = [];
-      const keys = payload?.keys;
-      const prefixes = payload?.prefixes;
+      const keys = data?.keys;
+      const prefixes = data?.prefixes;
       const validList = (list: unknown): list is string[] =>
         Array.isArray(list) && list.every((k) => typeof k === "string");
       if (validList(keys) || validList(prefixes)) {

@@ -269,36 +269,36 @@ export interface CacheSession {
   clear(): Promise<number>;
 }
 
-/** An event of an {@linkcode InvalidationSource}. */
-export interface InvalidationEvent {
+/** What a change-event handler learns besides the payload. */
+export interface InvalidationInfo {
   /** The topic, for example `data.changed.users`. */
   readonly topic: string;
-  /** The payload, for example `{ keys: ["42"] }`. */
-  readonly payload: unknown;
 }
 
 /**
- * Where change events come from (the message bus satisfies it): the cache
- * subscribes to a topic prefix and is called for every matching event.
+ * Where change events come from. The `MessageBus` of `bus/` satisfies it:
+ * the cache subscribes to the pattern `<topicPrefix>*` (for example
+ * `data.changed.*`) and is called for every matching event.
  */
 export interface InvalidationSource {
   /**
-   * Subscribes to events whose topic starts with `topicPrefix`.
+   * Subscribes to the topics matching a `<prefix>.*` pattern.
    *
-   * @param topicPrefix The topic prefix.
-   * @param handler Called synchronously for each event.
+   * @param pattern The pattern, for example `data.changed.*`.
+   * @param handler Called for each event with its payload and topic.
    * @returns A function that unsubscribes.
    */
   subscribe(
-    topicPrefix: string,
-    handler: (event: InvalidationEvent) => void,
+    pattern: `${string}.*`,
+    handler: (payload: unknown, info: InvalidationInfo) => void,
   ): () => void;
 }
 
 /** Options of {@linkcode Cache.subscribeInvalidation}. */
 export interface InvalidationOptions {
   /**
-   * The topic prefix; the rest of the topic is the table name.
+   * The topic prefix, ending with `.`; the rest of the topic is the table
+   * name. The cache subscribes to `<topicPrefix>*`.
    *
    * @default {"data.changed."}
    */
@@ -339,7 +339,8 @@ export interface Cache extends CacheStore, AsyncDisposable {
    */
   session(conversationId: string, options?: CacheSessionOptions): CacheSession;
   /**
-   * Invalidates entries from change events: for an event
+   * Invalidates entries from change events (the outbox publishes
+   * `data.changed.<table>` with `{ keys }` after each commit): for an event
    * `<topicPrefix><table>` the namespace is `namespaces[table] ?? table`; a
    * payload `{ keys: string[] }` deletes those keys, `{ prefixes: string[] }`
    * invalidates those prefixes, any other payload invalidates the whole

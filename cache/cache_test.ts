@@ -6,7 +6,7 @@ import { generateDataKey, importDataKey } from "../crypto/mod.ts";
 import {
   type Cache,
   type CacheOptions,
-  type InvalidationEvent,
+  type InvalidationInfo,
   type InvalidationSource,
   openCache,
   resolveCacheOptions,
@@ -392,15 +392,17 @@ function emitter(): InvalidationSource & {
   publish(topic: string, payload: unknown): void;
   readonly listeners: number;
 } {
-  const subs = new Set<[string, (e: InvalidationEvent) => void]>();
+  type Handler = (payload: unknown, info: InvalidationInfo) => void;
+  const subs = new Set<[string, Handler]>();
   return {
-    subscribe(prefix, handler) {
-      const sub: [string, (e: InvalidationEvent) => void] = [prefix, handler];
+    subscribe(pattern, handler) {
+      assert.ok(pattern.endsWith(".*"));
+      const sub: [string, Handler] = [pattern.slice(0, -1), handler];
       subs.add(sub);
       return () => void subs.delete(sub);
     },
     publish(topic, payload) {
-      for (const [p, h] of subs) if (topic.startsWith(p)) h({ topic, payload });
+      for (const [p, h] of subs) if (topic.startsWith(p)) h(payload, { topic });
     },
     get listeners() {
       return subs.size;
@@ -607,6 +609,12 @@ Deno.test("bad input gives INVALID_INPUT and changes nothing", async (t) => {
         () => cache.subscribeInvalidation({} as InvalidationSource),
         "INVALID_INPUT",
       );
+      for (const topicPrefix of ["", "data.changed", "."]) {
+        throwsWith(
+          () => cache.subscribeInvalidation(emitter(), { topicPrefix }),
+          "INVALID_INPUT",
+        );
+      }
     });
     assert.equal(cache.stats().entries, 2);
   });

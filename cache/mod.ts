@@ -36,16 +36,17 @@
  * import { generateDataKey, importDataKey } from "../crypto/mod.ts";
  * import assert from "node:assert/strict";
  *
- * // A minimal in-process event source (the message bus satisfies the same interface).
- * const handlers: [string, (e: { topic: string; payload: unknown }) => void][] = [];
+ * // A minimal in-process event source (the MessageBus of bus/ satisfies the same interface).
+ * type Handler = (payload: unknown, info: { topic: string }) => void;
+ * const handlers: [string, Handler][] = [];
  * const bus: InvalidationSource = {
- *   subscribe(prefix, handler) {
- *     handlers.push([prefix, handler]);
+ *   subscribe(pattern, handler) {
+ *     handlers.push([pattern.slice(0, -1), handler]);
  *     return () => {};
  *   },
  * };
  * const publish = (topic: string, payload: unknown) => {
- *   for (const [p, h] of handlers) if (topic.startsWith(p)) h({ topic, payload });
+ *   for (const [p, h] of handlers) if (topic.startsWith(p)) h(payload, { topic });
  * };
  *
  * const dir = await Deno.makeTempDir();
