@@ -236,7 +236,8 @@ export interface Migrator extends AsyncDisposable {
   /**
    * Deliberately accepts edited applied versions: records their current
    * checksums (and names), logged as `repair`. Open with
-   * `validateOnOpen: false` to reach it.
+   * `validateOnOpen: false` to reach it. Versions applied but no longer in
+   * the code are left alone: revert them with the code that defines them.
    *
    * @param schema One schema, or all when omitted.
    * @returns The versions whose checksum was replaced.
