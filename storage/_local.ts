@@ -249,7 +249,9 @@ export class LocalEngine {
       }
       const chosen = guarded ?? stmt;
       chosen.safeIntegers(true).raw(true);
-      const single = isQuery &&
+      // EXPLAIN shows a blob literal's bytes as TEXT, which may not be
+      // UTF-8: such statements skip the single-row check.
+      const single = isQuery && !info.blobLiteral &&
         this.#atMostOneRow(guardSql ?? info.sql);
       prepared = {
         info,
@@ -280,9 +282,11 @@ export class LocalEngine {
   #atMostOneRow(sql: string): boolean {
     let program: unknown[][];
     try {
-      program = this.#db.prepare(`EXPLAIN ${sql}`).raw(true).all(
-        [],
-      ) as unknown[][];
+      const explain = this.#db.prepare(`EXPLAIN ${sql}`).raw(true);
+      program = explain.all([]) as unknown[][];
+      // An EXPLAIN run to its end stays counted as an active reader (which
+      // blocks checkpoints) until reset; get() leaves it reset.
+      explain.get([]);
     } catch {
       return false;
     }

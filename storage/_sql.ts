@@ -13,6 +13,8 @@ export interface SqlInfo {
   readonly positional: number;
   /** The named parameters without their prefix, in order of appearance. */
   readonly named: readonly string[];
+  /** Whether the SQL holds a blob literal (`x'..'`). */
+  readonly blobLiteral: boolean;
 }
 
 const IDENT = /[A-Za-z0-9_\u0080-\uffff]/;
@@ -38,6 +40,13 @@ export function scanSql(sql: string): SqlInfo {
   let end = -1; // index of the first top-level ';'
   let lastCode = -1; // end index (exclusive) of the last code character
   let sawCode = false;
+  let blobLiteral = false;
+  if (!sql.isWellFormed()) {
+    throw new AicoDataError(
+      "INVALID_INPUT",
+      "Cannot run statement: the SQL is not well-formed UTF-16 (lone surrogate)",
+    );
+  }
   while (i < n) {
     const c = sql[i]!;
     const next = sql[i + 1];
@@ -119,6 +128,9 @@ export function scanSql(sql: string): SqlInfo {
       let j = i + 1;
       while (j < n && /[A-Za-z0-9_$]/.test(sql[j]!)) j++;
       if (keyword === "") keyword = sql.slice(i, j).toUpperCase();
+      if (j === i + 1 && (c === "x" || c === "X") && sql[j] === "'") {
+        blobLiteral = true;
+      }
       i = j;
       lastCode = i;
       continue;
@@ -139,7 +151,13 @@ export function scanSql(sql: string): SqlInfo {
     );
   }
   void anonymous;
-  return { sql: sql.slice(0, lastCode), keyword, positional: maxIndex, named };
+  return {
+    sql: sql.slice(0, lastCode),
+    keyword,
+    positional: maxIndex,
+    named,
+    blobLiteral,
+  };
 }
 
 /** The arguments in the form the native drivers accept. */

@@ -53,3 +53,14 @@ Deno.test("toBindArgs() strips name prefixes and checks counts", () => {
     (e) => isAicoDataError(e, "INVALID_INPUT"),
   );
 });
+
+Deno.test("scanSql() flags blob literals and refuses lone surrogates", () => {
+  assert.equal(scanSql("SELECT x'00'").blobLiteral, true);
+  assert.equal(scanSql("SELECT X'00'").blobLiteral, true);
+  assert.equal(scanSql("SELECT 'x''00'''").blobLiteral, false);
+  assert.equal(scanSql("SELECT max'a'").blobLiteral, false);
+  assert.throws(
+    () => scanSql("SELECT '\uD800'"),
+    (e) => isAicoDataError(e, "INVALID_INPUT"),
+  );
+});

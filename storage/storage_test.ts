@@ -510,3 +510,24 @@ Deno.test("execute() returns every row of queries that look like point selects",
     );
   });
 });
+
+Deno.test("reads leave no open snapshot: another connection's write is seen, checkpoints succeed", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const key = await importDataKey(generateDataKey());
+    await using a = await openStorage(`${dir}/s.db`, { key });
+    await using b = await openStorage(`${dir}/s.db`, { key });
+    await a.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT)");
+    await a.execute("INSERT INTO t VALUES (1, 'old'), (2, 'x')");
+    const point = "SELECT x FROM t WHERE id = ?";
+    const scan = "SELECT x FROM t ORDER BY id";
+    assert.deepEqual((await a.execute(point, [1])).rows, [{ x: "old" }]);
+    assert.equal((await a.execute(scan)).rows.length, 2);
+    await b.execute("UPDATE t SET x = 'new' WHERE id = 1");
+    assert.deepEqual((await a.execute(point, [1])).rows, [{ x: "new" }]);
+    const ck = await a.execute("PRAGMA wal_checkpoint(TRUNCATE)");
+    assert.equal(ck.rows[0]!.busy, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
