@@ -124,6 +124,7 @@ Deno.test("openCache() round-trips structured values across reopen", async () =>
       await using cache = await open_(dir, key, { defaultTtlMs: Infinity });
       await cache.set("v", value);
       await cache.set("s", "plain string");
+      await cache.set("big", { text: "z".repeat(300_000), n: 1 });
       assert.deepEqual(cache.get("v"), value);
     }
     await using cache = await open_(dir, key, { defaultTtlMs: Infinity });
@@ -136,7 +137,26 @@ Deno.test("openCache() round-trips structured values across reopen", async () =>
       { ...value, bytes: [...value.bytes] },
     );
     assert.equal(cache.get("s"), "plain string");
-    assert.equal(cache.stats().entries, 2);
+    assert.equal(cache.get<{ text: string }>("big")?.text.length, 300_000);
+    assert.equal(cache.get("s"), "plain string");
+    assert.equal(cache.stats().entries, 3);
+  });
+});
+
+Deno.test("the cache is disposable: a deleted directory reopens empty", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "c");
+    const key = new Uint8Array(32).fill(11);
+    {
+      await using cache = await open_(path, key);
+      await cache.set("a", 1);
+    }
+    await Deno.remove(path, { recursive: true });
+    await using cache = await open_(path, key);
+    assert.equal(cache.get("a"), undefined);
+    assert.equal(cache.stats().entries, 0);
+    await cache.set("a", 2);
+    assert.equal(cache.get("a"), 2);
   });
 });
 
