@@ -114,6 +114,19 @@ export function resolveMigratorOptions(
   return Object.freeze({ validateOnOpen, lockTimeoutMs });
 }
 
+/** Options of {@linkcode Migrator.migrate}. */
+export interface MigrateOptions {
+  /**
+   * Run every pending version in one transaction and roll it all back:
+   * checks that the migrations would succeed on this database, changes
+   * nothing (not even the history tables are created). Holds the write lock
+   * for the whole run.
+   *
+   * @default {false}
+   */
+  readonly dryRun?: boolean;
+}
+
 /** One version applied, reverted or adopted by a call. */
 export interface MigrationStepReport {
   /** The schema name. */
@@ -201,8 +214,10 @@ export interface Migrator extends AsyncDisposable {
    * outside its namespace.
    * @throws {AicoDataError} `MIGRATION_LOCKED` when another connection holds
    * the write lock longer than `lockTimeoutMs`; `STORE_CLOSED` after close.
+   *
+   * @param options `dryRun`: try everything, keep nothing.
    */
-  migrate(): Promise<MigrationStepReport[]>;
+  migrate(options?: MigrateOptions): Promise<MigrationStepReport[]>;
   /**
    * Moves one schema up or down to `version` (0 reverts it completely),
    * running `down` from the code, newest first. Every version to revert is
@@ -582,14 +597,59 @@ class SchemaMigrator implements Migrator {
     });
   }
 
-  async migrate(): Promise<MigrationStepReport[]> {
+  async migrate(options?: MigrateOptions): Promise<MigrationStepReport[]> {
     this.#guard("migrate");
+    const dryRun = options?.dryRun ?? false;
+    if (typeof dryRun !== "boolean") {
+      throw new AicoDataError(
+        "INVALID_INPUT",
+        `Cannot migrate: dryRun "${String(dryRun)}" is not a boolean`,
+      );
+    }
     await this.validate();
     const reports: MigrationStepReport[] = [];
+    if (dryRun) {
+      await this.#dryRun(reports);
+      return reports;
+    }
     for (const schema of this.#schemas) {
       await this.#up(schema, schema.def.latest, reports);
     }
     return reports;
+  }
+
+  /** Applies every pending version in one transaction, then rolls it back. */
+  async #dryRun(reports: MigrationStepReport[]): Promise<void> {
+    const rollback = new Error("dry run");
+    try {
+      await this.#writeTransaction(async (tx) => {
+        for (const sql of CREATE_TABLES) await tx.execute(sql);
+        for (const schema of this.#schemas) {
+          const rows = await this.#readHistory(tx, schema.def.name, true);
+          this.#throwProblems(this.#problems(rows));
+          const current = rows.at(-1)?.version ?? 0;
+          for (const version of schema.versions.slice(current)) {
+            const durationMs = await this.#runStep(
+              tx,
+              schema,
+              version,
+              version.up,
+              "up",
+            );
+            reports.push({
+              schema: schema.def.name,
+              version: version.version,
+              name: version.name,
+              direction: "up",
+              durationMs,
+            });
+          }
+        }
+        throw rollback;
+      });
+    } catch (e) {
+      if (e !== rollback) throw e;
+    }
   }
 
   async migrateTo(

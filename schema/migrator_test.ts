@@ -928,3 +928,57 @@ Deno.test("an uninstalled plugin's history is ignored by validation and removed 
     assert.deepEqual(await history(db, "core"), [1, 2, 3]);
   });
 });
+
+Deno.test("migrate({ dryRun: true }) tries every pending version and keeps nothing", async (t) => {
+  await withDb(async (db) => {
+    const registry = createSchemaRegistry([core, weather]);
+    const migrator = await openMigrator(db, registry);
+    await t.step(
+      "on a fresh database: all versions run, nothing stays",
+      async () => {
+        const tried = await migrator.migrate({ dryRun: true });
+        assert.equal(tried.length, 5);
+        assert.deepEqual(await snapshot(db), []);
+      },
+    );
+    await migrator.migrateTo("core", 1);
+    await db.execute("INSERT INTO logs (msg) VALUES ('keep')");
+    const before = await snapshot(db);
+    await t.step("only pending versions run", async () => {
+      const tried = await migrator.migrate({ dryRun: true });
+      assert.deepEqual(tried.map((r) => `${r.schema}@${r.version}`), [
+        "core@2",
+        "core@3",
+        "weather@1",
+        "weather@2",
+      ]);
+      assert.deepEqual(await snapshot(db), before);
+      assert.deepEqual(await history(db, "core"), [1]);
+    });
+    await t.step(
+      "a failing version is reported the same way, nothing changes",
+      async () => {
+        const broken = registerSchema("broken", "core", { priority: 1 }, [{
+          version: 1,
+          name: "bad",
+          up: "DELETE FROM logs; INSERT INTO nowhere VALUES (1)",
+        }]);
+        const m = await openMigrator(db, createSchemaRegistry([core, broken]));
+        const err = await m.migrate({ dryRun: true }).then(
+          () => undefined,
+          (e) => e,
+        );
+        assert.ok(err instanceof MigrationError);
+        assert.equal(err.code, "MIGRATION_FAILED");
+        assert.equal(err.schema, "broken");
+        assert.equal(err.statementIndex, 1);
+        assert.deepEqual(await snapshot(db), before);
+        assert.equal(await count(db, "SELECT count(*) AS n FROM logs"), 1);
+      },
+    );
+    await assert.rejects(
+      migrator.migrate({ dryRun: "yes" as unknown as boolean }),
+      rejectsWith("INVALID_INPUT"),
+    );
+  });
+});

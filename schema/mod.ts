@@ -71,6 +71,7 @@ export {
   HISTORY_TABLE,
   LOG_TABLE,
   type MigratableDatabase,
+  type MigrateOptions,
   type MigrationStepReport,
   type Migrator,
   type MigratorOptions,
