@@ -40,6 +40,8 @@ export interface StatementAnalysis {
   readonly refs: readonly ObjectRef[];
   /** Names declared by the statement itself (CTEs, window names). */
   readonly localNames: ReadonlySet<string>;
+  /** For `CREATE VIRTUAL TABLE`: the module name, lower case. */
+  readonly module: string | undefined;
 }
 
 /** Why a statement is refused, and with which error code. */
@@ -100,6 +102,20 @@ const PLUGIN_VERBS = new Set([
   "SELECT",
   "WITH",
   "VALUES",
+]);
+
+/**
+ * Virtual table modules a plugin may use (their other-table options, such as
+ * fts5 `content=`, are checked). Others, like `fts5vocab`, can read tables
+ * named in their arguments.
+ */
+const PLUGIN_MODULES = new Set([
+  "fts5",
+  "fts4",
+  "fts3",
+  "rtree",
+  "rtree_i32",
+  "geopoly",
 ]);
 
 /** Table-valued functions a plugin may read from. */
@@ -254,6 +270,13 @@ export function analyseStatement(tokens: readonly Token[]): StatementAnalysis {
         }
         break;
       }
+      case "IN": {
+        // `x IN table` reads a whole table without FROM.
+        if (isName(tokens[i + 1]) && tokens[i + 1]!.kind !== "string") {
+          readName(i + 1, "read");
+        }
+        break;
+      }
       case "REFERENCES":
         readName(i + 1, "reference");
         break;
@@ -277,7 +300,13 @@ export function analyseStatement(tokens: readonly Token[]): StatementAnalysis {
       }
     }
   }
-  return { verb, refs, localNames };
+  let module: string | undefined;
+  if (createsVirtualTable) {
+    const using = tokens.findIndex((t) => isKeyword(t, "USING"));
+    const name = tokens[using + 1];
+    module = using >= 0 && isName(name) ? name.value.toLowerCase() : "";
+  }
+  return { verb, refs, localNames, module };
 }
 
 function skipParens(tokens: readonly Token[], open: number): number {
@@ -356,6 +385,13 @@ export function checkStatement(
       code: "PLUGIN_ISOLATION",
       reason:
         `statement "${analysis.verb}" is not allowed in a plugin migration`,
+    };
+  }
+  if (analysis.module !== undefined && !PLUGIN_MODULES.has(analysis.module)) {
+    return {
+      code: "PLUGIN_ISOLATION",
+      reason:
+        `virtual table module "${analysis.module}" is not allowed in a plugin migration`,
     };
   }
   const prefix = pluginPrefix(owner);
