@@ -117,6 +117,9 @@ export interface LocalEngineOptions {
 export class LocalEngine {
   #db: NativeDatabase;
   #cache = new Map<string, Prepared>();
+  /** The most recent statement: repeated calls skip the LRU update. */
+  #lastSql: string | undefined;
+  #last: Prepared | undefined;
   #options: LocalEngineOptions;
   #open = true;
 
@@ -210,11 +213,14 @@ export class LocalEngine {
   }
 
   #prepare(sql: string): Prepared {
+    if (sql === this.#lastSql) return this.#last!;
     const cache = this.#cache;
     const hit = cache.get(sql);
     if (hit !== undefined) {
       cache.delete(sql);
       cache.set(sql, hit);
+      this.#lastSql = sql;
+      this.#last = hit;
       return hit;
     }
     const info = scanSql(sql);
@@ -264,6 +270,8 @@ export class LocalEngine {
       };
     }
     cache.set(sql, prepared);
+    this.#lastSql = sql;
+    this.#last = prepared;
     if (cache.size > this.#options.statementCacheSize) {
       const oldest = cache.keys().next().value;
       if (oldest !== undefined) cache.delete(oldest);
@@ -417,13 +425,15 @@ export class LocalEngine {
   /** Drops every cached statement (before rekey, close). */
   clearCache(): void {
     this.#cache.clear();
+    this.#lastSql = undefined;
+    this.#last = undefined;
   }
 
   /** Closes the connection; safe to call twice. */
   close(): void {
     if (!this.#open) return;
     this.#open = false;
-    this.#cache.clear();
+    this.clearCache();
     this.#db.close();
   }
 }

@@ -834,10 +834,16 @@ class TxImpl implements Transaction {
     this.#storage.checkOpen(action);
   }
 
-  async execute(stmt: string | InStatement, args?: InArgs): Promise<ResultSet> {
-    this.#check("execute");
-    const [sql, a] = statementParts(stmt, args);
-    return await this.#etx.run(sql, a);
+  execute(stmt: string | InStatement, args?: InArgs): Promise<ResultSet> {
+    // Not async: the local engine answers synchronously, and this hot path
+    // (one call per row in bulk inserts) skips an async frame.
+    try {
+      this.#check("execute");
+      const [sql, a] = statementParts(stmt, args);
+      return Promise.resolve(this.#etx.run(sql, a));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   async batch(
@@ -944,9 +950,23 @@ class StorageImpl implements Storage {
     }
   }
 
-  async execute(stmt: string | InStatement, args?: InArgs): Promise<ResultSet> {
+  execute(stmt: string | InStatement, args?: InArgs): Promise<ResultSet> {
+    if (this.#active !== undefined) return this.#executeLater(stmt, args);
+    try {
+      this.checkOpen("execute");
+      const [sql, a] = statementParts(stmt, args);
+      return Promise.resolve(this.#engine.run(sql, a));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async #executeLater(
+    stmt: string | InStatement,
+    args?: InArgs,
+  ): Promise<ResultSet> {
     this.checkOpen("execute");
-    if (this.#active !== undefined) await this.#waitTurn("execute");
+    await this.#waitTurn("execute");
     const [sql, a] = statementParts(stmt, args);
     return await this.#engine.run(sql, a);
   }
