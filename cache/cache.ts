@@ -44,13 +44,15 @@ export interface CacheOptions {
   readonly defaultTtlMs?: number;
   /**
    * Size limit: the sum of entry sizes (UTF-8 key bytes plus stored value
-   * bytes). Least recently used entries are evicted beyond it.
+   * bytes). Least recently used entries (CLOCK approximation) are evicted
+   * beyond it.
    *
    * @default {67108864}
    */
   readonly maxBytes?: number;
   /**
-   * Entry-count limit. Least recently used entries are evicted beyond it.
+   * Entry-count limit. Least recently used entries (CLOCK approximation) are
+   * evicted beyond it.
    *
    * @default {100000}
    */

@@ -7,20 +7,26 @@
  * - `get`, `set`, `setMany`, `has`, `delete` with a default and a per-entry
  *   TTL (checked on every read), namespaces, `getOrSet` (concurrent callers of
  *   a key compute once), `invalidate(prefix)`, per-conversation session state,
- *   a sweeper of expired entries, a size limit with least-recently-used
- *   eviction, and stats.
+ *   a sweeper of expired entries, size limits with least-recently-used
+ *   eviction (a CLOCK approximation: reads mark entries once the cache is
+ *   half full; after a reopen the soonest to expire go first), and stats.
  * - Invalidation from data changes: {@linkcode Cache.subscribeInvalidation}
  *   takes any {@linkcode InvalidationSource} (the message bus); an event
  *   `data.changed.<table>` with payload `{ keys: string[] }` deletes
  *   `<table>:<key>` (the table maps to a namespace of the same name unless
  *   mapped otherwise). Entries are unreadable as soon as the event is handled.
  * - The cache is disposable: deleting its directory loses nothing that
- *   matters. A directory written with another key, or damaged, is emptied at
- *   open.
+ *   matters. A directory written with another key (told by
+ *   `key-check.json`, an HMAC of the key) or a file LMDB refuses is emptied
+ *   at open. A process killed mid-write leaves a cache that opens with every
+ *   committed write. One handle per directory: stats and limits count what
+ *   this handle wrote and found at open.
  *
- * Security: lmdb-js encrypts pages with ChaCha8 and **no authentication**, so
- * the files reveal nothing but tampering is not detected; an entry that fails
- * to decode is a miss and is deleted. lmdb-js takes the key as a 32-character
+ * Security: lmdb-js encrypts pages (keys and values) with ChaCha8 and **no
+ * authentication**, so the files reveal nothing but tampering is not
+ * detected: a modified page may decode to a wrong value, and an entry that
+ * fails to decode is a miss and is deleted. Keep no value here whose
+ * integrity matters more than a cache miss. lmdb-js takes the key as a 32-character
  * ASCII string, so the ChaCha8 key carries 224 of the purpose key's 256 bits.
  * Reads are synchronous (memory-mapped); writes resolve once committed.
  *
