@@ -65,8 +65,14 @@ Deno.test("a partial batch is written after flushIntervalMs", async () => {
   await using bus = createMessageBus();
   const persistence = createLogPersistence(bus, logs, { flushIntervalMs: 20 });
   bus.publish("log.info", { module: "app", message: "soon" });
-  await new Promise((r) => setTimeout(r, 150));
+  assert.equal((await logs.stats()).total, 0);
+  // Written by the timer, without flush() or close(); poll (slow machines).
+  const deadline = Date.now() + 10_000;
+  while ((await logs.stats()).total === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
   assert.equal((await logs.stats()).total, 1);
+  assert.equal(persistence.written, 1);
   await persistence.close();
 });
 

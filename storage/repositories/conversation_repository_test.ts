@@ -154,7 +154,7 @@ Deno.test("a message's sealed content moved to another row fails with AUTH_FAILE
 Deno.test("invalid messages give INVALID_INPUT and a batch stores nothing", async () => {
   await using store = await openTestStore();
   const conversations = createConversationRepository(store.storage);
-  const c = await conversations.createConversation({ id: "c" });
+  await conversations.createConversation({ id: "c" });
   await conversations.appendMessages("c", msgs(2));
   const bad: unknown[] = [
     null,
