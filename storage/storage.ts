@@ -302,11 +302,25 @@ export interface Storage extends SqlExecutor, AsyncDisposable {
   verify(): Promise<VerifyReport>;
   /**
    * Rotates to a new data key: checkpoint, DELETE journal, `PRAGMA rekey`,
-   * re-seal the given sealed columns, back to WAL. Local only; needs this
-   * to be the only open connection to the file.
+   * re-seal the given sealed columns, back to WAL. Local only.
+   *
+   * @remarks
+   * Crash-safe: the key record marks the new key as pending before the page
+   * rekey, and the columns to re-seal are recorded in the database; a
+   * rotation cut short is finished by opening with the new key and
+   * `previousKey` (or, if the pages were not rekeyed yet, the old key still
+   * opens the store). It needs this to be the only connection to the file,
+   * in every process: `npm:libsql` releases a closed connection only once
+   * its statements are garbage-collected, so rotate in a fresh process (the
+   * CLI's `rotate-key` does). Otherwise it fails with `BUSY` and changes
+   * nothing.
    *
    * @param newKey The new data key.
    * @param options The sealed columns to re-seal.
+   * @returns When the rotation is complete.
+   * @throws {AicoDataError} `BUSY` when another connection is open,
+   *   `INVALID_INPUT` for the current key or a remote store, `AUTH_FAILED`
+   *   when a listed sealed value does not open (nothing is changed then).
    */
   rekey(newKey: DataKey, options?: RekeyOptions): Promise<void>;
   /** Closes the connection; safe to call twice. */
@@ -1204,8 +1218,17 @@ class StorageImpl implements Storage {
         ? await next.sealer("field-aead")
         : undefined;
       const newPage = await pageKeyOf(next);
-      engine.pragma("wal_checkpoint(TRUNCATE)");
-      const mode = String(engine.pragma("journal_mode = DELETE")).toLowerCase();
+      let mode: string;
+      try {
+        engine.pragma("wal_checkpoint(TRUNCATE)");
+        mode = String(engine.pragma("journal_mode = DELETE")).toLowerCase();
+      } catch (err) {
+        throw new AicoDataError(
+          "BUSY",
+          "Cannot rekey: another connection has the database open",
+          { cause: err },
+        );
+      }
       if (mode !== "delete") {
         throw new AicoDataError(
           "BUSY",

@@ -531,3 +531,32 @@ Deno.test("reads leave no open snapshot: another connection's write is seen, che
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a write blocked by another connection past busyTimeoutMs gives BUSY", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const key = await importDataKey(generateDataKey());
+    await using a = await openStorage(`${dir}/b.db`, { key });
+    await using b = await openStorage(`${dir}/b.db`, {
+      key,
+      busyTimeoutMs: 50,
+    });
+    await a.execute("CREATE TABLE t (x)");
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const holder = a.transaction(async (tx) => {
+      await tx.execute("INSERT INTO t VALUES (1)");
+      await held;
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    await rejectsWith(b.execute("INSERT INTO t VALUES (2)"), "BUSY");
+    // rekey needs the only connection: refused while another one is open.
+    const other = await importDataKey(generateDataKey());
+    release();
+    await holder;
+    await rejectsWith(b.rekey(other), "BUSY");
+    assert.deepEqual((await b.execute("SELECT x FROM t")).rows, [{ x: 1 }]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
