@@ -213,6 +213,10 @@ async function wipeData(dir: string): Promise<void> {
   await removeIfExists(join(dir, `${DATA_FILE}-lock`));
 }
 
+/** LMDB errors that mean a damaged data file. */
+const DAMAGE_RE =
+  /MDB_(INVALID|CORRUPTED|PAGE_NOTFOUND|VERSION_MISMATCH|PANIC|BAD_TXN)|Located page|index points to/;
+
 const META_MAGIC = 0xbeefc0de;
 const META_MAGIC_OFFSET = 24;
 const PAGE_SIZES = [4096, 8192, 16384, 32768, 65536];
@@ -372,9 +376,14 @@ export async function openLmdbCache(
   }
   try {
     opened = openAndScan(dir, encryptionKey, options.now());
-  } catch {
-    // LMDB refused the file (damaged or foreign): the cache is disposable, so
-    // start empty.
+  } catch (first) {
+    // LMDB found the file damaged: the cache is disposable, so start empty.
+    // Any other failure (permissions, locks) is reported as it is.
+    if (!DAMAGE_RE.test(String((first as Error)?.message))) {
+      throw new AicoDataError("CACHE_ERROR", "Cannot open cache: LMDB failed", {
+        cause: first,
+      });
+    }
     try {
       await wipeData(dir);
       opened = openAndScan(dir, encryptionKey, options.now());
@@ -385,7 +394,12 @@ export async function openLmdbCache(
     }
   }
   const cache = new LmdbCache(options, opened);
-  await cache.removeAtOpen(opened.stale, opened.corrupt);
+  try {
+    await cache.removeAtOpen(opened.stale, opened.corrupt);
+  } catch (error) {
+    await cache.close().catch(() => {});
+    throw error;
+  }
   return cache;
 }
 

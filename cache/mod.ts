@@ -17,8 +17,10 @@
  *   mapped otherwise). Entries are unreadable as soon as the event is handled.
  * - The cache is disposable: deleting its directory loses nothing that
  *   matters. A directory written with another key (told by
- *   `key-check.json`, an HMAC of the key) or a file LMDB refuses is emptied
- *   at open. A process killed mid-write leaves a cache that opens with every
+ *   `key-check.json`, an HMAC of the key), a foreign file, or one LMDB
+ *   reports damaged is emptied at open. LMDB trusts its file, though: some
+ *   outside damage (not a crash, which LMDB survives) can still crash the
+ *   process in native code. A process killed mid-write leaves a cache that opens with every
  *   committed write. One handle per directory: stats and limits count what
  *   this handle wrote and found at open.
  *

@@ -161,3 +161,46 @@ try {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a cache file damaged inside LMDB's pages is emptied at open", async () => {
+  // Run in a child: LMDB trusts its file, so a failure here must not take the
+  // test runner down with it.
+  const dir = await Deno.makeTempDir({ prefix: "aico_cache_damage_" });
+  try {
+    const script = join(dir, "damage.ts");
+    await Deno.writeTextFile(
+      script,
+      `
+import { openCache } from ${JSON.stringify(CACHE_MOD)};
+const [dir] = Deno.args;
+const key = new Uint8Array(32).fill(4);
+const opts = { path: dir, key, sweepIntervalMs: 0, defaultTtlMs: Infinity };
+{
+  await using c = await openCache(opts);
+  await c.setMany(Array.from({ length: 2000 }, (_, i) => ["k" + i, { i, s: "x".repeat(50) }]));
+}
+const file = await Deno.readFile(dir + "/cache.mdb");
+for (let i = 8192; i < file.length; i += 997) file[i] ^= 0xff; // keep the meta pages
+await Deno.writeFile(dir + "/cache.mdb", file);
+await using c = await openCache(opts);
+const entries = c.stats().entries;
+await c.set("new", 1);
+console.log(JSON.stringify({ entries, k5: c.get("k5") ?? null, fresh: c.get("new") }));
+`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--config", CONFIG, script, join(dir, "cache")],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(
+      out.code,
+      0,
+      `child failed: ${new TextDecoder().decode(out.stderr)}`,
+    );
+    const result = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+    assert.deepEqual(result, { entries: 0, k5: null, fresh: 1 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
