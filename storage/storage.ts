@@ -1235,6 +1235,14 @@ class StorageImpl implements Storage {
           "Cannot rekey: another connection has the database open",
         );
       }
+      // Every listed value must open before anything changes.
+      try {
+        await resealAll(engine, specs, oldSealer, undefined, key.keyId);
+      } catch (err) {
+        const { configure } = await import("./_local.ts");
+        configure(engine, local.engineOptions.busyTimeoutMs);
+        throw err;
+      }
       // The columns to re-seal are recorded first so that an interrupted
       // rotation can be finished at the next open.
       engine.begin("write");
@@ -1401,10 +1409,19 @@ async function resealAll(
         const rowKey = row.k as RowKey;
         const aad = sealedColumnAad(spec.table, spec.column, rowKey, version);
         const plain = await oldSealer!.open(row.v as Uint8Array, aad);
-        const sealed = await newSealer!.seal(plain, aad);
+        if (newSealer === undefined) {
+          plain.fill(0);
+          continue;
+        }
+        const sealed = await newSealer.seal(plain, aad);
         plain.fill(0);
         engine.run(`UPDATE ${t} SET ${c} = ? WHERE ${k} = ?`, [sealed, rowKey]);
       }
+    }
+    if (newSealer === undefined) {
+      // Dry run: only check that every value opens.
+      engine.end("write", false);
+      return;
     }
     engine.run(
       `INSERT OR REPLACE INTO ${META_TABLE} (k, v) VALUES ('sealed_key_id', ?)`,

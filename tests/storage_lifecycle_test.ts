@@ -350,3 +350,40 @@ Deno.test("restoreStorage() refuses a damaged backup with CORRUPT_STORE", async 
     );
   });
 });
+
+Deno.test("rekey() refuses a sealed value that does not open and changes nothing", async () => {
+  await inTemp(async (dir) => {
+    const [oldKey, newKey] = [
+      await importDataKey(generateDataKey()),
+      await importDataKey(generateDataKey()),
+    ];
+    const path = `${dir}/r.db`;
+    {
+      await using db = await openStorage(path, { key: oldKey });
+      await fill(db, 3);
+      // Move m1's value to m2: it no longer opens for m2.
+      await db.execute(
+        "UPDATE msgs SET body = (SELECT body FROM msgs WHERE id = 'm1') WHERE id = 'm2'",
+      );
+      await rejectsWith(
+        db.rekey(newKey, { sealedColumns: SPECS }),
+        "AUTH_FAILED",
+      );
+      assert.equal((await db.verify()).ok, true);
+      const body = db.sealedColumn("msgs", "body");
+      const { rows } = await db.execute(
+        "SELECT body FROM msgs WHERE id = 'm0'",
+      );
+      assert.equal(
+        await body.openText("m0", rows[0]!.body as Uint8Array),
+        "secret 0 👋",
+      );
+    }
+    await rejectsWith(openStorage(path, { key: newKey }), "WRONG_KEY");
+    await using db = await openStorage(path, { key: oldKey });
+    assert.equal(
+      (await db.execute("SELECT count(*) AS n FROM msgs")).rows[0]!.n,
+      3,
+    );
+  });
+});
