@@ -30,7 +30,9 @@ export type {
  * Sealed columns (`BLOB`, sealed with `Storage.sealedColumn(table, column)`,
  * schema version 1, AAD bound to table, column and the row key column):
  * see {@linkcode CORE_SEALED_COLUMNS}. Composite keys have a `row_key` column
- * (`"<namespace>/<key>"`, `"<userId>/<kind>"`). Foreign keys are declared with
+ * (`"<namespace>/<key>"`, `"<userId>/<kind>"`). Message ids are
+ * `AUTOINCREMENT`: an id is never reused after a deletion, so an old sealed
+ * copy of a deleted message cannot be replayed into a newer row. Foreign keys are declared with
  * `ON DELETE CASCADE`; the repositories also delete dependent rows
  * explicitly, so deletion does not depend on `PRAGMA foreign_keys`.
  */
@@ -104,7 +106,7 @@ export const CORE_V1_UP: readonly string[] = Object.freeze([
   "CREATE INDEX conversations_updated ON conversations (updated_at, id)",
   "CREATE INDEX conversations_user_updated ON conversations (user_id, updated_at, id)",
   `CREATE TABLE messages (
-  id INTEGER PRIMARY KEY,
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
   conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
   seq INTEGER NOT NULL,
   role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),

@@ -635,10 +635,13 @@ class ConversationRepositoryImpl implements ConversationRepository {
       }
       const base = num(row.last_seq);
       // Ids are assigned here (inside the write transaction) so that each
-      // value is sealed for its own row id before the insert.
+      // value is sealed for its own row id before the insert; past the
+      // AUTOINCREMENT high-water mark, so a deleted id is never reused.
       const idBase = num(
-        (await tx.execute("SELECT COALESCE(MAX(id), 0) AS m FROM messages"))
-          .rows[0]?.m,
+        (await tx.execute(
+          "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), " +
+            "COALESCE((SELECT MAX(id) FROM messages), 0)) AS m",
+        )).rows[0]?.m,
       );
       // Pipeline: stage k+1 is being sealed while stage k is inserted.
       const seal = (start: number): Promise<Uint8Array[]> => {

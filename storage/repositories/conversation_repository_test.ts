@@ -289,6 +289,11 @@ Deno.test("deleteConversation() removes its messages; deleteUser() removes the u
     "keep",
     10,
   ]]);
+  // Ids of deleted messages are never reused (no replay of an old sealed copy).
+  await conversations.deleteConversation("keep");
+  await conversations.createConversation({ id: "new" });
+  const r = await conversations.appendMessages("new", msgs(1));
+  assert.equal(r.firstId, 31);
 });
 
 Deno.test("resolveConversationRepositoryOptions() applies defaults and refuses a bad clock", () => {
