@@ -247,6 +247,19 @@ Deno.test("repeated failures lock the credential with an increasing backoff", as
       users.verifyCredential("u", "pin", "2468"),
       (e) => isAicoDataError(e, "LOCKED_OUT"),
     );
+    // No hashing during a lockout: with the stored hash made unreadable the
+    // answer is still LOCKED_OUT (opening it would give AUTH_FAILED).
+    const saved = await store.storage.execute(
+      "SELECT hash FROM user_credentials",
+    );
+    await store.storage.execute("UPDATE user_credentials SET hash = x'00'");
+    await assert.rejects(
+      users.verifyCredential("u", "pin", "2468"),
+      (e) => isAicoDataError(e, "LOCKED_OUT"),
+    );
+    await store.storage.execute("UPDATE user_credentials SET hash = ?", [
+      saved.rows[0]!.hash as Uint8Array,
+    ]);
   });
   await t.step(
     "the second lockout lasts twice as long, the third is capped",
@@ -335,4 +348,50 @@ Deno.test("resolveUserServiceOptions() applies costly defaults and refuses weak 
       (e) => isAicoDataError(e, "INVALID_INPUT"),
     );
   }
+});
+
+Deno.test("the default Argon2id parameters (64 MiB, 3 passes) hash and verify", async () => {
+  await using store = await openTestStore();
+  const users = createUserService(store.storage);
+  await users.createUser({ id: "u" });
+  await users.setCredential("u", "password", "correct horse battery");
+  const row =
+    (await store.storage.execute("SELECT params FROM user_credentials"))
+      .rows[0]!;
+  assert.deepEqual(
+    {
+      ...JSON.parse(row.params as string),
+      saltLength: undefined,
+      hashLength: undefined,
+    },
+    {
+      alg: "argon2id",
+      v: 19,
+      m: 65_536,
+      t: 3,
+      p: 1,
+      saltLength: undefined,
+      hashLength: undefined,
+    },
+  );
+  assert.equal(
+    await users.verifyCredential("u", "password", "correct horse battery"),
+    true,
+  );
+});
+
+Deno.test("hashes made with older parameters still verify after the defaults change", async () => {
+  await using store = await openTestStore();
+  const old = createUserService(store.storage, {
+    argon2: { memoryKiB: 128, iterations: 1 },
+    allowWeakArgon2: true,
+  });
+  await old.createUser({ id: "u" });
+  await old.setCredential("u", "pin", "1357");
+  const current = createUserService(store.storage, {
+    argon2: { memoryKiB: 512, iterations: 2 },
+    allowWeakArgon2: true,
+  });
+  assert.equal(await current.verifyCredential("u", "pin", "1357"), true);
+  assert.equal(await current.verifyCredential("u", "pin", "7531"), false);
 });
