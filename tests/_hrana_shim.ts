@@ -172,9 +172,11 @@ export function startHranaShim(path: string): HranaShim {
             const holds = (c: HCond): boolean => {
               switch (c.type) {
                 case "ok":
-                  return stepResults[c.step] != null;
+                  return stepResults[c.step] !== null &&
+                    stepResults[c.step] !== undefined;
                 case "error":
-                  return stepErrors[c.step] != null;
+                  return stepErrors[c.step] !== null &&
+                    stepErrors[c.step] !== undefined;
                 case "not":
                   return !holds(c.cond);
                 case "and":
