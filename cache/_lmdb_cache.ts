@@ -674,12 +674,16 @@ class LmdbCache implements Cache {
 
   #account(full: string, expiresAt: number, bytes: number): void {
     const old = this.#meta.get(full);
-    if (old !== undefined) {
-      this.#bytes -= old.bytes;
-      this.#meta.delete(full);
+    if (old === undefined) {
+      this.#meta.set(full, { expiresAt, bytes, used: false });
+      this.#bytes += bytes;
+    } else {
+      // An overwrite keeps its place in the clock and counts as a use.
+      this.#bytes += bytes - old.bytes;
+      old.expiresAt = expiresAt;
+      old.bytes = bytes;
+      old.used = true;
     }
-    this.#meta.set(full, { expiresAt, bytes, used: false });
-    this.#bytes += bytes;
   }
 
   async write(
