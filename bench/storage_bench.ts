@@ -146,6 +146,7 @@ Deno.bench({
   group: "point select by primary key",
   baseline: true,
   n: 20_000,
+  warmup: 5_000,
   fn() {
     rawGet.get([nextId()]);
   },
@@ -155,6 +156,7 @@ Deno.bench({
   name: "ours: storage.execute",
   group: "point select by primary key",
   n: 20_000,
+  warmup: 5_000,
   async fn() {
     await ours.execute(oursSelect, [nextId()]);
   },
@@ -164,6 +166,7 @@ Deno.bench({
   name: "@libsql/client local execute",
   group: "point select by primary key",
   n: 5_000,
+  warmup: 1_000,
   async fn() {
     await client.execute({ sql: oursSelect, args: [nextId()] });
   },
