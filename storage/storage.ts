@@ -241,6 +241,10 @@ export interface Storage extends SqlExecutor, AsyncDisposable {
    * @param stmt The SQL text, or `{ sql, args }`.
    * @param args Positional (array) or named (object) arguments.
    * @returns `{ rows, columns, rowsAffected, lastInsertRowid }`.
+   * @throws {AicoDataError} `INVALID_INPUT` (bad or missing arguments, lone
+   *   surrogate, several statements), `SQL_ERROR`, `CONSTRAINT_VIOLATION`,
+   *   `BUSY`, `CORRUPT_VALUE` (TEXT that is not UTF-8), `STORE_CLOSED`,
+   *   `TRANSACTION_MISUSE` (called inside this storage's transaction).
    */
   execute(stmt: string | InStatement, args?: InArgs): Promise<ResultSet>;
   /**
@@ -249,6 +253,8 @@ export interface Storage extends SqlExecutor, AsyncDisposable {
    * @param stmts The statements.
    * @param mode The transaction mode.
    * @returns One result per statement.
+   * @throws {AicoDataError} The first failing statement's error (its index
+   *   in the message); nothing of the batch is kept.
    */
   batch(
     stmts: readonly (string | InStatement)[],
@@ -259,6 +265,9 @@ export interface Storage extends SqlExecutor, AsyncDisposable {
    * example a schema script.
    *
    * @param sql The statements.
+   * @returns When all ran.
+   * @throws {AicoDataError} `SQL_ERROR` and the like; statements before the
+   *   failing one stay applied unless the script has its own BEGIN/COMMIT.
    */
   executeMultiple(sql: string): Promise<void>;
   /**
@@ -268,6 +277,8 @@ export interface Storage extends SqlExecutor, AsyncDisposable {
    * @param fn The work; use only `tx` inside it.
    * @param mode `write` (BEGIN IMMEDIATE, the default), `read` or `deferred`.
    * @returns What `fn` returned.
+   * @throws What `fn` threw (after the rollback), `TRANSACTION_MISUSE` when
+   *   nested, `BUSY` when the write lock is not obtained in time.
    */
   transaction<T>(
     fn: (tx: Transaction) => Promise<T> | T,
@@ -281,6 +292,8 @@ export interface Storage extends SqlExecutor, AsyncDisposable {
    * @param column The column name.
    * @param options The schema version.
    * @returns The {@linkcode SealedColumn}.
+   * @throws {AicoDataError} `INVALID_INPUT` for an empty name; its methods
+   *   throw `AUTH_FAILED` for a value sealed elsewhere.
    */
   sealedColumn(
     table: string,
@@ -292,12 +305,16 @@ export interface Storage extends SqlExecutor, AsyncDisposable {
    * record. Local only.
    *
    * @param path Where to write; must not exist.
+   * @returns When the copy and its key record are written.
+   * @throws {AicoDataError} `ALREADY_EXISTS`, `INVALID_INPUT` (remote store
+   *   or the database itself), `PERMISSION_DENIED`.
    */
   backup(path: string): Promise<void>;
   /**
    * Runs `PRAGMA integrity_check` and checks the key record.
    *
    * @returns The {@linkcode VerifyReport}.
+   * @throws {AicoDataError} `INVALID_INPUT` for a remote store.
    */
   verify(): Promise<VerifyReport>;
   /**
