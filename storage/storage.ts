@@ -221,6 +221,9 @@ export interface VerifyReport {
  * process (uncatchable) and a NUL cuts the string. Do not read untrusted
  * TEXT through them.
  *
+ * **Rows** are plain objects keyed by column name: when two result columns
+ * share a name the last one wins, so alias them (`SELECT a.id AS a_id, ...`).
+ *
  * **Transactions.** One transaction at a time: while one runs, other calls
  * on the storage from other tasks wait their turn; calling the storage (not
  * `tx`) or `transaction()` from inside the callback is `TRANSACTION_MISUSE`.
@@ -1344,7 +1347,14 @@ class StorageImpl implements Storage {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#active !== undefined && this.#als.getStore() === this) {
+      throw new AicoDataError(
+        "TRANSACTION_MISUSE",
+        "Cannot close: called inside a transaction of this storage",
+      );
+    }
     this.#closed = true;
+    // A running transaction finishes first (its further calls fail).
     if (this.#active !== undefined) await this.#active.done.catch(() => {});
     if (this.#engine instanceof LocalEngineAdapter) {
       try {

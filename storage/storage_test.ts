@@ -560,3 +560,31 @@ Deno.test("a write blocked by another connection past busyTimeoutMs gives BUSY",
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("close() inside a transaction is TRANSACTION_MISUSE; outside it waits for the transaction", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const key = await importDataKey(generateDataKey());
+    const db = await openStorage(`${dir}/c.db`, { key });
+    await db.execute("CREATE TABLE t (x)");
+    await db.transaction(async (tx) => {
+      await rejectsWith(db.close(), "TRANSACTION_MISUSE");
+      await tx.execute("INSERT INTO t VALUES (1)");
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const running = db.transaction(async (tx) => {
+      await tx.execute("INSERT INTO t VALUES (2)");
+      await gate;
+    });
+    const closing = db.close();
+    assert.equal(db.closed, true);
+    release();
+    await rejectsWith(running, "STORE_CLOSED");
+    await closing;
+    await using again = await openStorage(`${dir}/c.db`, { key });
+    assert.deepEqual((await again.execute("SELECT x FROM t")).rows, [{ x: 1 }]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

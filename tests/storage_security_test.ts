@@ -94,9 +94,14 @@ Deno.test("storage writes no plaintext to the database, -wal, -shm or journal fi
     // While open: the WAL holds the recent pages.
     const open = await assertNoPlaintext(dir);
     assert.ok(open.includes("m.db-wal"), `expected a WAL file, got ${open}`);
-    // A rollback journal exists only during a rekey; it is checked there too.
+    // A backup is encrypted too.
+    await db.backup(`${dir}/m.bak`);
     await db.close();
-    await assertNoPlaintext(dir);
+    const names = await assertNoPlaintext(dir);
+    assert.ok(
+      names.includes("m.bak") && names.includes("m.bak.aico"),
+      names.join(),
+    );
     // The raw driver without the key cannot read the file, nor with a naive hex key.
     for (const opts of [{}, { encryptionKey: "00".repeat(32) }]) {
       const raw = new Database(`${dir}/m.db`, opts as never);
