@@ -609,6 +609,12 @@ export async function openStorage(
         `Cannot open storage: "${path}" belongs to another key`,
       );
     }
+    if (!(await exists(dirname(path)))) {
+      throw new AicoDataError(
+        "NOT_FOUND",
+        `Cannot open storage: the folder "${dirname(path)}" does not exist`,
+      );
+    }
     // New database: write the key record first so the file never exists
     // without it.
     await writeSidecar(path, key.keyId);

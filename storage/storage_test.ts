@@ -453,6 +453,10 @@ Deno.test("openStorage() refuses a missing file with create: false and a missing
       "NOT_FOUND",
     );
     await rejectsWith(openStorage(`${dir}/none.db`, {}), "INVALID_INPUT");
+    await rejectsWith(
+      openStorage(`${dir}/no/such/dir.db`, { key }),
+      "NOT_FOUND",
+    );
     await rejectsWith(openStorage("", { key }), "INVALID_INPUT");
     assert.deepEqual([...Deno.readDirSync(dir)], []);
   } finally {
