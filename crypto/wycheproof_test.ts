@@ -169,6 +169,7 @@ Deno.test("Wycheproof HKDF-SHA256: vectors pass where WebCrypto accepts the para
     passed++;
   }
   if (notAccepted.length > 0) {
+    // deno-lint-ignore no-console
     console.log(
       `HKDF vectors WebCrypto does not accept: ${notAccepted.join(", ")}`,
     );
