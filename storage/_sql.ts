@@ -23,6 +23,14 @@ const IDENT = /[A-Za-z0-9_\u0080-\uffff]/;
  * Scans one SQL statement: finds its parameters and first keyword, and
  * refuses an empty text or more than one statement with `INVALID_INPUT`
  * (the native driver would silently ignore the rest).
+ *
+ * A `CREATE [TEMP|TEMPORARY] TRIGGER` body holds `;`-terminated statements:
+ * there the scanner counts `BEGIN` (the body opener, at depth 0) and `CASE`
+ * up and `END` down, as word tokens outside literals, quoted identifiers and
+ * comments, and a `;` ends the statement only at depth 0. Inside the body
+ * `BEGIN` cannot start a statement, so it is not counted there (it can only
+ * be an identifier). An unquoted identifier named `end` inside the body ends
+ * the count early, so the rest is refused as a second statement: quote it.
  */
 export function scanSql(sql: string): SqlInfo {
   if (typeof sql !== "string") {
@@ -41,6 +49,10 @@ export function scanSql(sql: string): SqlInfo {
   let lastCode = -1; // end index (exclusive) of the last code character
   let sawCode = false;
   let blobLiteral = false;
+  let words = 0; // word tokens seen, counted up to the TRIGGER keyword
+  let second = ""; // the second word token, upper case
+  let trigger = false; // CREATE [TEMP|TEMPORARY] TRIGGER
+  let depth = 0; // open BEGIN/CASE blocks inside a trigger
   if (!sql.isWellFormed()) {
     throw new AicoDataError(
       "INVALID_INPUT",
@@ -71,6 +83,11 @@ export function scanSql(sql: string): SqlInfo {
       );
     }
     if (c === ";") {
+      if (depth > 0) {
+        i++;
+        lastCode = i;
+        continue;
+      }
       end = i;
       i++;
       continue;
@@ -128,6 +145,20 @@ export function scanSql(sql: string): SqlInfo {
       let j = i + 1;
       while (j < n && /[A-Za-z0-9_$]/.test(sql[j]!)) j++;
       if (keyword === "") keyword = sql.slice(i, j).toUpperCase();
+      if (trigger) {
+        const len = j - i;
+        if (len === 3 || len === 4 || len === 5) {
+          const word = sql.slice(i, j).toUpperCase();
+          if (word === "CASE" || (word === "BEGIN" && depth === 0)) depth++;
+          else if (word === "END" && depth > 0) depth--;
+        }
+      } else if (words < 3 && keyword === "CREATE") {
+        words++;
+        const word = words === 1 ? "" : sql.slice(i, j).toUpperCase();
+        if (words === 2) second = word;
+        trigger = word === "TRIGGER" &&
+          (words === 2 || second === "TEMP" || second === "TEMPORARY");
+      }
       if (j === i + 1 && (c === "x" || c === "X") && sql[j] === "'") {
         blobLiteral = true;
       }
