@@ -17,6 +17,7 @@ import {
   unlockWithKeyring,
 } from "./crypto/mod.ts";
 import { openStorage, type Storage } from "./storage/mod.ts";
+import { readSidecar } from "./storage/_sidecar.ts";
 import {
   createSchemaRegistry,
   type MigrationStepReport,
@@ -207,24 +208,34 @@ async function openStore(
   path: string,
   keys: { current: DataKey; pending: DataKey | undefined },
 ): Promise<{ storage: Storage; key: DataKey }> {
-  if (keys.pending === undefined) {
-    return {
-      storage: await openStorage(path, { key: keys.current }),
-      key: keys.current,
-    };
-  }
-  try {
-    const storage = await openStorage(path, {
-      key: keys.pending,
+  const withCurrent = async () => ({
+    storage: await openStorage(path, { key: keys.current }),
+    key: keys.current,
+  });
+  const withPending = async (pending: DataKey) => ({
+    storage: await openStorage(path, {
+      key: pending,
       previousKey: keys.current,
-    });
-    return { storage, key: keys.pending };
+    }),
+    key: pending,
+  });
+  if (keys.pending === undefined) return await withCurrent();
+  // The store's key record says which key its pages are under; a wrong
+  // attempt would leave a native connection behind until it is collected,
+  // and that connection would block a later PRAGMA rekey.
+  const record = await readSidecar(path);
+  if (record?.keyId === keys.pending.keyId) {
+    return await withPending(keys.pending);
+  }
+  if (record === undefined || record.pendingKeyId === undefined) {
+    return await withCurrent();
+  }
+  // Stopped inside the store's own rotation: either key may hold the pages.
+  try {
+    return await withPending(keys.pending);
   } catch (err) {
     if (!isAicoDataError(err, "WRONG_KEY")) throw err;
-    return {
-      storage: await openStorage(path, { key: keys.current }),
-      key: keys.current,
-    };
+    return await withCurrent();
   }
 }
 

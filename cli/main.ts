@@ -286,8 +286,15 @@ async function demo(dirArg: string | undefined): Promise<void> {
         message: "imported sample data",
       });
       await data.config.set("companion", "voice", "warm");
+      // Rotation needs the only connection to the file, so it runs on the
+      // first handle of this process (see Storage.rekey()).
+      console.log(
+        "3. rotating the data key (re-encrypts pages and sealed columns)",
+      );
+      const before = data.key.keyId;
+      console.log(`   ${before} -> ${await data.rotateKey(DEMO_PASSPHRASE)}`);
     }
-    console.log("3. reopening with the passphrase and reading back");
+    console.log("4. reopening with the passphrase and reading back");
     await using data = await openDataLayer(dir, {
       passphrase: DEMO_PASSPHRASE,
     });
@@ -299,7 +306,7 @@ async function demo(dirArg: string | undefined): Promise<void> {
         }`,
       );
     }
-    console.log("4. the plaintext is in no file of the folder");
+    console.log("5. the plaintext is in no file of the folder");
     let hits = 0;
     for await (const e of Deno.readDir(dir)) {
       if (!e.isFile) continue;
@@ -314,7 +321,7 @@ async function demo(dirArg: string | undefined): Promise<void> {
       `   files containing "green tea" or a plain SQLite header: ${hits}`,
     );
     console.log(
-      "5. session cache (encrypted LMDB), kept fresh by change events",
+      "6. session cache (encrypted LMDB), kept fresh by change events",
     );
     const cfg = data.cache!.namespace("config");
     const load = () =>
@@ -331,11 +338,6 @@ async function demo(dirArg: string | undefined): Promise<void> {
         "companion/voice",
       )}; reload: ${await load()}`,
     );
-    console.log(
-      "6. rotating the data key (re-encrypts pages and sealed columns)",
-    );
-    const before = data.key.keyId;
-    console.log(`   ${before} -> ${await data.rotateKey(DEMO_PASSPHRASE)}`);
     console.log("7. status");
     await status(data);
     if (hits !== 0) throw new Error("plaintext found in the folder");

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { openDataLayer } from "../mod.ts";
+import { fileURLToPath } from "node:url";
+import { type DataLayer, openDataLayer } from "../mod.ts";
 import { beginKeyRotation, readKeyFileInfo } from "../crypto/mod.ts";
 import { CORE_SEALED_COLUMNS } from "../schema/core.ts";
 
@@ -28,23 +29,50 @@ async function hashTree(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
+const CONTENTS = ["I like green tea", "Sencha, mostly", "🍵 e\u0301"];
+
 /** A user with one conversation of three messages; returns the conversation id. */
+async function seedInto(data: DataLayer): Promise<string> {
+  const user = await data.users.createUser({ profile: { name: "Ada" } });
+  const chat = await data.conversations.createConversation({
+    userId: user.id,
+    title: "Tea",
+  });
+  for (const content of CONTENTS) {
+    await data.conversations.appendMessage(chat.id, { role: "user", content });
+  }
+  await data.config.set("ui", "theme", "dark");
+  return chat.id;
+}
+
 async function seed(dir: string): Promise<string> {
   await using data = await openDataLayer(dir, {
     passphrase: PW,
     create: true,
     kdf,
   });
-  const user = await data.users.createUser({ profile: { name: "Ada" } });
-  const chat = await data.conversations.createConversation({
-    userId: user.id,
-    title: "Tea",
-  });
-  for (const content of ["I like green tea", "Sencha, mostly", "🍵 e\u0301"]) {
-    await data.conversations.appendMessage(chat.id, { role: "user", content });
-  }
-  await data.config.set("ui", "theme", "dark");
-  return chat.id;
+  return await seedInto(data);
+}
+
+/** Runs the CLI in a fresh process, as a user would. */
+async function cli(args: string[]): Promise<{ code: number; out: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-ffi",
+      "--allow-sys",
+      fileURLToPath(new URL("../cli/main.ts", import.meta.url)),
+      ...args,
+    ],
+    env: { AICO_DATA_PASSPHRASE: PW, NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) +
+    new TextDecoder().decode(out.stderr);
+  return { code: out.code, out: text };
 }
 
 async function messages(dir: string, chatId: string): Promise<string[]> {
@@ -138,24 +166,63 @@ Deno.test("Logs published on the bus are in the store after close", async () => 
   });
 });
 
+// npm:libsql releases a closed connection only when its statements are
+// garbage-collected, and PRAGMA rekey needs the only connection to the file:
+// each rotation below runs on the first handle of its file in this process,
+// or in a fresh process (the CLI), as documented on Storage.rekey().
 Deno.test("rotateKey() re-encrypts under a new data key; everything still reads", async () => {
   await withDir(async (dir) => {
-    const chatId = await seed(dir);
-    const oldId = (await readKeyFileInfo(`${dir}/key.json`)).keyId;
+    let chatId: string;
+    let newId: string;
     {
-      await using data = await openDataLayer(dir, { passphrase: PW });
-      const newId = await data.rotateKey(PW);
+      await using data = await openDataLayer(dir, {
+        passphrase: PW,
+        create: true,
+        kdf,
+      });
+      chatId = await seedInto(data);
+      const oldId = data.key.keyId;
+      newId = await data.rotateKey(PW);
       assert.notEqual(newId, oldId);
       assert.equal(data.key.keyId, newId);
-      assert.equal(
-        (await data.conversations.listMessages(chatId)).items.length,
-        3,
+      assert.deepEqual(
+        (await data.conversations.listMessages(chatId)).items.map((m) =>
+          m.content
+        ),
+        CONTENTS,
       );
     }
     const info = await readKeyFileInfo(`${dir}/key.json`);
-    assert.notEqual(info.keyId, oldId);
+    assert.equal(info.keyId, newId);
     assert.equal(info.pendingKeyId, undefined);
-    assert.deepEqual((await messages(dir, chatId)).length, 3);
+    assert.deepEqual(await messages(dir, chatId), CONTENTS);
+  });
+});
+
+/** Seeds a folder through the CLI in fresh processes; returns the conversation id. */
+async function seedViaCli(dir: string): Promise<string> {
+  assert.equal((await cli(["init", "--dir", dir])).code, 0);
+  const lines = CONTENTS.map((content) =>
+    JSON.stringify({ conversation: "tea", role: "user", content })
+  );
+  await Deno.writeTextFile(`${dir}/in.jsonl`, lines.join("\n"));
+  assert.equal(
+    (await cli(["import", "--dir", dir, `${dir}/in.jsonl`])).code,
+    0,
+  );
+  return "tea";
+}
+
+Deno.test("aico-data rotate-key rotates a folder in a fresh process", async () => {
+  await withDir(async (dir) => {
+    const chatId = await seedViaCli(dir);
+    const oldId = (await readKeyFileInfo(`${dir}/key.json`)).keyId;
+    const r = await cli(["rotate-key", "--dir", dir]);
+    assert.equal(r.code, 0, r.out);
+    const info = await readKeyFileInfo(`${dir}/key.json`);
+    assert.notEqual(info.keyId, oldId);
+    assert.match(r.out, new RegExp(info.keyId));
+    assert.deepEqual(await messages(dir, chatId), CONTENTS);
   });
 });
 
@@ -164,14 +231,30 @@ Deno.test("An interrupted key rotation leaves a folder that opens and loses noth
     "crash after the key file got its pending key, before rekey",
     async () => {
       await withDir(async (dir) => {
-        const chatId = await seed(dir);
+        const chatId = await seedViaCli(dir);
         const oldId = (await readKeyFileInfo(`${dir}/key.json`)).keyId;
-        await beginKeyRotation(`${dir}/key.json`, PW);
-        assert.equal((await messages(dir, chatId)).length, 3);
-        await using data = await openDataLayer(dir, { passphrase: PW });
-        assert.equal(data.key.keyId, oldId);
-        const pending = (await readKeyFileInfo(`${dir}/key.json`)).pendingKeyId;
-        assert.equal(await data.rotateKey(PW), pending);
+        const { pending } = await beginKeyRotation(`${dir}/key.json`, PW);
+        // It opens under the old key, rotation pending, nothing lost.
+        const status = await cli(["status", "--dir", dir]);
+        assert.equal(status.code, 0, status.out);
+        assert.match(status.out, new RegExp(`key\\s+${oldId}`));
+        assert.match(
+          status.out,
+          new RegExp(`rotation\\s+pending to ${pending!.keyId}`),
+        );
+        assert.match(status.out, /conversations 1\n/);
+        assert.equal(
+          (await readKeyFileInfo(`${dir}/key.json`)).pendingKeyId,
+          pending!.keyId,
+        );
+        // The next rotation resumes with the same pending key.
+        const rotated = await cli(["rotate-key", "--dir", dir]);
+        assert.equal(rotated.code, 0, rotated.out);
+        assert.equal(
+          (await readKeyFileInfo(`${dir}/key.json`)).keyId,
+          pending!.keyId,
+        );
+        assert.deepEqual(await messages(dir, chatId), CONTENTS);
       });
     },
   );
@@ -179,21 +262,24 @@ Deno.test("An interrupted key rotation leaves a folder that opens and loses noth
     "crash after the database was rekeyed, before the key file was completed",
     async () => {
       await withDir(async (dir) => {
-        const chatId = await seed(dir);
-        const { pending } = await beginKeyRotation(`${dir}/key.json`, PW);
+        let chatId: string;
+        let pendingId: string;
         {
-          await using data = await openDataLayer(dir, { passphrase: PW });
+          await using data = await openDataLayer(dir, {
+            passphrase: PW,
+            create: true,
+            kdf,
+          });
+          chatId = await seedInto(data);
+          const { pending } = await beginKeyRotation(`${dir}/key.json`, PW);
+          pendingId = pending!.keyId;
           await data.storage.rekey(pending!, {
             sealedColumns: CORE_SEALED_COLUMNS,
           });
         }
-        assert.deepEqual(await messages(dir, chatId), [
-          "I like green tea",
-          "Sencha, mostly",
-          "🍵 e\u0301",
-        ]);
+        assert.deepEqual(await messages(dir, chatId), CONTENTS);
         const info = await readKeyFileInfo(`${dir}/key.json`);
-        assert.equal(info.keyId, pending!.keyId);
+        assert.equal(info.keyId, pendingId);
         assert.equal(info.pendingKeyId, undefined);
       });
     },
