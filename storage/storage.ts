@@ -941,12 +941,24 @@ async function runAll(
 
 const MODES: readonly TransactionMode[] = ["write", "read", "deferred"];
 
+/** One turn on the connection: a transaction or an exclusive task. */
+interface Slot {
+  tx: TxImpl | undefined;
+  /** Settles when the turn ends. */
+  readonly done: Promise<void>;
+  /** Ends the turn and hands the connection to the next waiter. */
+  release(): void;
+}
+
 class StorageImpl implements Storage {
   #engine: Engine | LocalEngineAdapter;
   #key: DataKey | undefined;
   #local: LocalContext | undefined;
   #closed = false;
-  #active: { tx: TxImpl | undefined; done: Promise<void> } | undefined;
+  /** The holder of the connection (a transaction or an exclusive task). */
+  #active: Slot | undefined;
+  /** Callers waiting for the connection, first come first served. */
+  #waiters: (() => void)[] = [];
   #als = new AsyncLocalStorage<StorageImpl>();
 
   constructor(
@@ -976,18 +988,47 @@ class StorageImpl implements Storage {
     }
   }
 
-  /** Waits until no transaction runs; refuses a call from inside one. */
-  async #waitTurn(action: string): Promise<void> {
-    while (this.#active !== undefined) {
-      if (this.#als.getStore() === this) {
-        throw new AicoDataError(
-          "TRANSACTION_MISUSE",
-          `Cannot ${action}: a transaction is open in this task, use its "tx"`,
-        );
-      }
-      await this.#active.done;
-      this.checkOpen(action);
+  /**
+   * Takes the connection for one transaction or exclusive task: at once when
+   * it is free, otherwise in arrival order. The holder's release hands the
+   * connection to the next waiter synchronously, so two waiters never both
+   * see it free. Refuses a call from inside this storage's transaction
+   * (it would wait for itself) with `TRANSACTION_MISUSE`, and a waiter woken
+   * after close() with `STORE_CLOSED` (passing the turn on).
+   */
+  #acquire(action: string): Slot | Promise<Slot> {
+    if (this.#active === undefined) return this.#claim();
+    if (this.#als.getStore() === this) {
+      throw new AicoDataError(
+        "TRANSACTION_MISUSE",
+        `Cannot ${action}: a transaction is open in this task, use its "tx"`,
+      );
     }
+    return new Promise<Slot>((resolve) => {
+      this.#waiters.push(() => resolve(this.#claim()));
+    }).then((slot) => {
+      if (this.#closed) {
+        slot.release();
+        this.checkOpen(action);
+      }
+      return slot;
+    });
+  }
+
+  #claim(): Slot {
+    let resolveDone!: () => void;
+    const slot: Slot = {
+      tx: undefined,
+      done: new Promise<void>((r) => (resolveDone = r)),
+      release: () => {
+        if (this.#active !== slot) return;
+        this.#active = undefined;
+        resolveDone();
+        this.#waiters.shift()?.();
+      },
+    };
+    this.#active = slot;
+    return slot;
   }
 
   execute(stmt: string | InStatement, args?: InArgs): Promise<ResultSet> {
@@ -1006,9 +1047,13 @@ class StorageImpl implements Storage {
     args?: InArgs,
   ): Promise<ResultSet> {
     this.checkOpen("execute");
-    await this.#waitTurn("execute");
-    const [sql, a] = statementParts(stmt, args);
-    return await this.#engine.run(sql, a);
+    const slot = await this.#acquire("execute");
+    try {
+      const [sql, a] = statementParts(stmt, args);
+      return await this.#engine.run(sql, a);
+    } finally {
+      slot.release();
+    }
   }
 
   async executeMultiple(sql: string): Promise<void> {
@@ -1025,8 +1070,13 @@ class StorageImpl implements Storage {
         "Cannot execute: the SQL is not well-formed UTF-16",
       );
     }
-    if (this.#active !== undefined) await this.#waitTurn("execute");
-    await this.#engine.exec(sql);
+    if (this.#active === undefined) return await this.#engine.exec(sql);
+    const slot = await this.#acquire("execute");
+    try {
+      await this.#engine.exec(sql);
+    } finally {
+      slot.release();
+    }
   }
 
   async batch(
@@ -1062,13 +1112,7 @@ class StorageImpl implements Storage {
         `Cannot start transaction: unknown mode "${mode}"`,
       );
     }
-    if (this.#active !== undefined) await this.#waitTurn("start transaction");
-    let release!: () => void;
-    const slot: { tx: TxImpl | undefined; done: Promise<void> } = {
-      tx: undefined,
-      done: new Promise<void>((r) => (release = r)),
-    };
-    this.#active = slot;
+    const slot = await this.#acquire("start transaction");
     try {
       const etx = await this.#engine.begin(mode);
       const tx = new TxImpl(this, etx);
@@ -1098,8 +1142,7 @@ class StorageImpl implements Storage {
       }
       return result;
     } finally {
-      this.#active = undefined;
-      release();
+      slot.release();
     }
   }
 
@@ -1149,18 +1192,11 @@ class StorageImpl implements Storage {
   }
 
   async transactionLess<T>(action: string, fn: () => Promise<T>): Promise<T> {
-    if (this.#active !== undefined) await this.#waitTurn(action);
-    let release!: () => void;
-    const slot = {
-      tx: undefined,
-      done: new Promise<void>((r) => (release = r)),
-    };
-    this.#active = slot;
+    const slot = await this.#acquire(action);
     try {
       return await this.#als.run(this, fn);
     } finally {
-      this.#active = undefined;
-      release();
+      slot.release();
     }
   }
 

@@ -362,6 +362,111 @@ Deno.test("transaction() serialises concurrent callers from other tasks", async 
   });
 });
 
+Deno.test("transaction() runs 20 concurrent read-modify-write callers one at a time", async (t) => {
+  await withStorage(async (db) => {
+    await db.execute(
+      "CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER)",
+    );
+    await db.execute("INSERT INTO counter VALUES (1, 0)");
+    const bump = (wait: () => Promise<unknown>) =>
+      db.transaction(async (tx) => {
+        const rs = await tx.execute("SELECT n FROM counter WHERE id = 1");
+        const n = rs.rows[0]!.n as number;
+        await wait();
+        await tx.execute("UPDATE counter SET n = ? WHERE id = 1", [n + 1]);
+        return n;
+      });
+    const read = async (): Promise<number> =>
+      (await db.execute("SELECT n FROM counter WHERE id = 1")).rows[0]!
+        .n as number;
+
+    await t.step("with a timer tick between read and write", async () => {
+      const seen = await Promise.all(
+        Array.from(
+          { length: 20 },
+          () => bump(() => new Promise((r) => setTimeout(r, 0))),
+        ),
+      );
+      assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => i));
+      assert.equal(await read(), 20);
+    });
+
+    await t.step("with only a microtask between read and write", async () => {
+      await Promise.all(
+        Array.from({ length: 20 }, () => bump(() => Promise.resolve())),
+      );
+      assert.equal(await read(), 40);
+    });
+
+    await t.step(
+      "mixed with batch(), plain execute() and a failing transaction",
+      async () => {
+        const calls: Promise<unknown>[] = [];
+        for (let i = 0; i < 10; i++) {
+          calls.push(bump(() => new Promise((r) => setTimeout(r, 0))));
+          calls.push(db.batch([
+            "UPDATE counter SET n = n + 1 WHERE id = 1",
+            "UPDATE counter SET n = n + 1 WHERE id = 1",
+          ]));
+          calls.push(read());
+        }
+        const failing = db.transaction(async (tx) => {
+          await tx.execute("UPDATE counter SET n = n + 1000 WHERE id = 1");
+          await new Promise((r) => setTimeout(r, 0));
+          throw new RangeError("no");
+        });
+        calls.push(failing.then(() => assert.fail("should reject"), (err) => {
+          assert.ok(err instanceof RangeError);
+        }));
+        for (let i = 0; i < 5; i++) {
+          calls.push(bump(() => Promise.resolve()));
+        }
+        const results = await Promise.allSettled(calls);
+        assert.deepEqual(
+          results.filter((r) => r.status === "rejected"),
+          [],
+        );
+        assert.equal(await read(), 40 + 10 + 20 + 5);
+      },
+    );
+  });
+});
+
+Deno.test("close() with queued transactions lets the running one finish and fails the rest with STORE_CLOSED", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "aico_storage_" });
+  try {
+    const key = await importDataKey(generateDataKey());
+    const db = await openStorage(`${dir}/t.db`, { key });
+    await db.execute("CREATE TABLE t (n INTEGER)");
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const first = db.transaction(async (tx) => {
+      await tx.execute("INSERT INTO t VALUES (1)");
+      started();
+      await new Promise((r) => setTimeout(r, 10));
+    });
+    const queued = Array.from(
+      { length: 5 },
+      (_, i) =>
+        db.transaction((tx) => tx.execute("INSERT INTO t VALUES (?)", [i])),
+    );
+    await running;
+    const closing = db.close();
+    const settled = Promise.all(
+      queued.map((p) => rejectsWith(p, "STORE_CLOSED")),
+    );
+    await first;
+    await settled;
+    await closing;
+    assert.equal(db.closed, true);
+    await using again = await openStorage(`${dir}/t.db`, { key });
+    const { rows } = await again.execute("SELECT n FROM t");
+    assert.deepEqual(rows.map((r) => r.n), [1]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("batch() is all or nothing", async () => {
   await withStorage(async (db) => {
     await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)");
