@@ -17,26 +17,3 @@ export interface RepositoryStorage extends SqlExecutor {
     options?: SealedColumnOptions,
   ): SealedColumn;
 }
-
-const queues = new WeakMap<object, Promise<unknown>>();
-
-/**
- * Runs `storage.transaction(fn, mode)` after every transaction the
- * repositories started earlier on the same store has finished: repository
- * transactions on one store never race to begin (observed with parallel
- * callers on storage at 2026-11-26: two waiters could both begin).
- */
-export function runTransaction<T>(
-  storage: RepositoryStorage,
-  fn: (tx: Transaction) => Promise<T> | T,
-  mode: TransactionMode = "write",
-): Promise<T> {
-  const previous = queues.get(storage) ?? Promise.resolve();
-  const run = previous.then(() => storage.transaction(fn, mode));
-  const settled = run.then(() => {}, () => {});
-  queues.set(storage, settled);
-  settled.then(() => {
-    if (queues.get(storage) === settled) queues.delete(storage);
-  });
-  return run;
-}

@@ -5,7 +5,7 @@
  * @module
  */
 import { AicoDataError } from "../../errors.ts";
-import { type RepositoryStorage, runTransaction } from "./_storage.ts";
+import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, optStr, str } from "./_rows.ts";
 import { type ColumnSealer, columnSealer } from "./_sealing.ts";
 import {
@@ -321,7 +321,7 @@ class ConfigRepositoryImpl implements ConfigRepository {
       sealed = await this.#sealed.seal(`${namespace}/${key}`, text);
     }
     const outbox = this.#options.outbox;
-    await runTransaction(this.#db, async (tx) => {
+    await this.#db.transaction(async (tx) => {
       await tx.execute({
         sql:
           "INSERT INTO config (row_key, namespace, key, type, value, sealed_value, secret, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) " +
@@ -348,7 +348,7 @@ class ConfigRepositoryImpl implements ConfigRepository {
     checkName(namespace, "namespace", w);
     checkName(key, "key", w);
     const outbox = this.#options.outbox;
-    const n = await runTransaction(this.#db, async (tx) => {
+    const n = await this.#db.transaction(async (tx) => {
       const rs = await tx.execute({
         sql: "DELETE FROM config WHERE namespace = ? AND key = ?",
         args: [namespace, key],
@@ -377,7 +377,7 @@ class ConfigRepositoryImpl implements ConfigRepository {
   async deleteNamespace(namespace: string): Promise<number> {
     checkName(namespace, "namespace", what("delete", false));
     const outbox = this.#options.outbox;
-    const n = await runTransaction(this.#db, async (tx) => {
+    const n = await this.#db.transaction(async (tx) => {
       const keys = (await tx.execute({
         sql: "SELECT key FROM config WHERE namespace = ?",
         args: [namespace],

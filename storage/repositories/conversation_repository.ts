@@ -6,7 +6,7 @@
  */
 import { AicoDataError } from "../../errors.ts";
 import type { InValue, Row } from "../types.ts";
-import { type RepositoryStorage, runTransaction } from "./_storage.ts";
+import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, optBytes, optStr, str } from "./_rows.ts";
 import { type ColumnSealer, columnSealer } from "./_sealing.ts";
 import {
@@ -371,7 +371,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
       : await this.#titles.seal(id, title);
     const now = this.#o.now();
     const outbox = this.#o.outbox;
-    await runTransaction(this.#db, async (tx) => {
+    await this.#db.transaction(async (tx) => {
       if (userId !== null) {
         const u = await tx.execute({
           sql: "SELECT 1 AS x FROM users WHERE id = ?",
@@ -459,7 +459,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
     sets.push("updated_at = ?");
     args.push(this.#o.now(), id);
     const outbox = this.#o.outbox;
-    const row = await runTransaction(this.#db, async (tx) => {
+    const row = await this.#db.transaction(async (tx) => {
       const upd = await tx.execute({
         sql: `UPDATE conversations SET ${sets.join(", ")} WHERE id = ?`,
         args,
@@ -530,7 +530,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
   async deleteConversation(id: string): Promise<boolean> {
     checkId(id, "id", "delete conversation");
     const outbox = this.#o.outbox;
-    const n = await runTransaction(this.#db, async (tx) => {
+    const n = await this.#db.transaction(async (tx) => {
       await tx.execute({
         sql: "DELETE FROM messages WHERE conversation_id = ?",
         args: [id],
@@ -621,7 +621,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
     const n = checked.length;
     if (n === 0) throw invalid(what, "no messages");
     const outbox = this.#o.outbox;
-    const result = await runTransaction(this.#db, async (tx) => {
+    const result = await this.#db.transaction(async (tx) => {
       const rs = await tx.execute({
         sql: "SELECT last_seq FROM conversations WHERE id = ?",
         args: [conversationId],

@@ -5,7 +5,7 @@
  */
 import { AicoDataError } from "../../errors.ts";
 import type { InValue, Row } from "../types.ts";
-import { type RepositoryStorage, runTransaction } from "./_storage.ts";
+import type { RepositoryStorage } from "./_storage.ts";
 import {
   checkId,
   checkInt,
@@ -351,7 +351,7 @@ class LogRepositoryImpl implements LogRepository {
     const rest = n % CHUNK;
     const sql = this.#chunkSql;
     const per = 6 * CHUNK;
-    await runTransaction(this.#db, async (tx) => {
+    await this.#db.transaction(async (tx) => {
       for (let c = 0; c < full; c++) {
         await tx.execute({ sql, args: args.slice(c * per, (c + 1) * per) });
       }
@@ -436,7 +436,7 @@ class LogRepositoryImpl implements LogRepository {
     const keepLast = p.keepLast === undefined
       ? undefined
       : checkInt(p.keepLast, "keepLast", what, 0, Number.MAX_SAFE_INTEGER);
-    return await runTransaction(this.#db, async (tx) => {
+    return await this.#db.transaction(async (tx) => {
       let deleted = 0;
       if (before !== undefined) {
         deleted += (await tx.execute({
@@ -478,25 +478,21 @@ class LogRepositoryImpl implements LogRepository {
       args.push(checkTimestamp(r.to, "to", what));
     }
     const w = where.length ? ` WHERE ${where.join(" AND ")}` : "";
-    const [levels, modules, span] = await runTransaction(
-      this.#db,
-      async (tx) => [
-        await tx.execute({
-          sql: `SELECT level, COUNT(*) AS n FROM logs${w} GROUP BY level`,
-          args,
-        }),
-        await tx.execute({
-          sql: `SELECT module, COUNT(*) AS n FROM logs${w} GROUP BY module`,
-          args,
-        }),
-        await tx.execute({
-          sql:
-            `SELECT MIN(ts) AS oldest, MAX(ts) AS newest, COUNT(*) AS total FROM logs${w}`,
-          args,
-        }),
-      ],
-      "read",
-    );
+    const [levels, modules, span] = await this.#db.transaction(async (tx) => [
+      await tx.execute({
+        sql: `SELECT level, COUNT(*) AS n FROM logs${w} GROUP BY level`,
+        args,
+      }),
+      await tx.execute({
+        sql: `SELECT module, COUNT(*) AS n FROM logs${w} GROUP BY module`,
+        args,
+      }),
+      await tx.execute({
+        sql:
+          `SELECT MIN(ts) AS oldest, MAX(ts) AS newest, COUNT(*) AS total FROM logs${w}`,
+        args,
+      }),
+    ], "read");
     const byLevel = Object.fromEntries(LOG_LEVELS.map((l) => [l, 0])) as Record<
       LogLevel,
       number

@@ -6,7 +6,7 @@
  */
 import { AicoDataError } from "../../errors.ts";
 import type { Row } from "../types.ts";
-import { type RepositoryStorage, runTransaction } from "./_storage.ts";
+import type { RepositoryStorage } from "./_storage.ts";
 import { num, str } from "./_rows.ts";
 import {
   checkName,
@@ -261,7 +261,7 @@ class PluginStateRepositoryImpl implements PluginStateRepository {
       : toJsonObject(p.metadata, "metadata", what, MAX_PLUGIN_METADATA_BYTES);
     const now = this.#o.now();
     const outbox = this.#o.outbox;
-    const stored = await runTransaction(this.#db, async (tx) => {
+    const stored = await this.#db.transaction(async (tx) => {
       await tx.execute({
         sql:
           `INSERT INTO plugins (${PLUGIN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ` +
@@ -312,7 +312,7 @@ class PluginStateRepositoryImpl implements PluginStateRepository {
       throw invalid(what, '"enabled" must be a boolean');
     }
     const outbox = this.#o.outbox;
-    await runTransaction(this.#db, async (tx) => {
+    await this.#db.transaction(async (tx) => {
       const rs = await tx.execute({
         sql: "UPDATE plugins SET enabled = ?, updated_at = ? WHERE name = ?",
         args: [enabled ? 1 : 0, this.#o.now(), name],
@@ -331,7 +331,7 @@ class PluginStateRepositoryImpl implements PluginStateRepository {
   async removePlugin(name: string): Promise<boolean> {
     checkPlugin(name, "remove plugin");
     const outbox = this.#o.outbox;
-    const n = await runTransaction(this.#db, async (tx) => {
+    const n = await this.#db.transaction(async (tx) => {
       await tx.execute({
         sql: "DELETE FROM plugin_state WHERE plugin = ?",
         args: [name],
@@ -370,7 +370,7 @@ class PluginStateRepositoryImpl implements PluginStateRepository {
     checkName(key, "key", what);
     const text = toJson(value, "value", what, MAX_PLUGIN_STATE_BYTES);
     const outbox = this.#o.outbox;
-    await runTransaction(this.#db, async (tx) => {
+    await this.#db.transaction(async (tx) => {
       const rs = await tx.execute({
         sql:
           "INSERT INTO plugin_state (plugin, key, value, updated_at) SELECT ?, ?, ?, ? " +
@@ -396,7 +396,7 @@ class PluginStateRepositoryImpl implements PluginStateRepository {
     checkPlugin(plugin, what);
     checkName(key, "key", what);
     const outbox = this.#o.outbox;
-    const n = await runTransaction(this.#db, async (tx) => {
+    const n = await this.#db.transaction(async (tx) => {
       const rs = await tx.execute({
         sql: "DELETE FROM plugin_state WHERE plugin = ? AND key = ?",
         args: [plugin, key],

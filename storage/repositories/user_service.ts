@@ -7,7 +7,7 @@
 import { argon2id } from "hash-wasm";
 import { AicoDataError } from "../../errors.ts";
 import type { Row, Transaction } from "../types.ts";
-import { type RepositoryStorage, runTransaction } from "./_storage.ts";
+import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, optNum, str } from "./_rows.ts";
 import { type ColumnSealer, columnSealer } from "./_sealing.ts";
 import {
@@ -452,7 +452,7 @@ class UserServiceImpl implements UserService {
       : toJsonObject(u.profile, "profile", what, MAX_PROFILE_BYTES);
     const sealed = await this.#profiles.seal(id, profile);
     const now = this.#o.now();
-    await runTransaction(this.#db, async (tx) => {
+    await this.#db.transaction(async (tx) => {
       const rs = await tx.execute({
         sql:
           "INSERT INTO users (id, profile, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
@@ -497,7 +497,7 @@ class UserServiceImpl implements UserService {
     const text = toJsonObject(profile, "profile", what, MAX_PROFILE_BYTES);
     const sealed = await this.#profiles.seal(id, text);
     const now = this.#o.now();
-    const createdAt = await runTransaction(this.#db, async (tx) => {
+    const createdAt = await this.#db.transaction(async (tx) => {
       const rs = await tx.execute({
         sql:
           "UPDATE users SET profile = ?, updated_at = ? WHERE id = ? RETURNING created_at",
@@ -524,7 +524,7 @@ class UserServiceImpl implements UserService {
 
   async deleteUser(id: string): Promise<boolean> {
     checkId(id, "id", "delete user");
-    const n = await runTransaction(this.#db, async (tx) => {
+    const n = await this.#db.transaction(async (tx) => {
       await tx.execute({
         sql:
           "DELETE FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE user_id = ?)",
@@ -600,7 +600,7 @@ class UserServiceImpl implements UserService {
     blob.set(salt);
     blob.set(hash, SALT_LENGTH);
     const sealed = await this.#hashes.seal(`${userId}/${kind}`, blob);
-    await runTransaction(this.#db, async (tx) => {
+    await this.#db.transaction(async (tx) => {
       // Foreign key independent: the user may have been deleted meanwhile.
       const rs = await tx.execute({
         sql:
@@ -642,7 +642,7 @@ class UserServiceImpl implements UserService {
       );
     }
     // 1. Reserve an attempt (or refuse during a lockout) before any hashing.
-    const reserved = await runTransaction(this.#db, async (tx) => {
+    const reserved = await this.#db.transaction(async (tx) => {
       const rs = await tx.execute({
         sql:
           "SELECT hash, params, failed_attempts, locked_until FROM user_credentials WHERE user_id = ? AND kind = ?",
@@ -698,7 +698,7 @@ class UserServiceImpl implements UserService {
     const ok = secret !== "" &&
       constantTimeEqual(candidate, blob.subarray(SALT_LENGTH));
     // 3. Settle the attempt.
-    await runTransaction(this.#db, async (tx) => {
+    await this.#db.transaction(async (tx) => {
       if (ok) {
         await tx.execute({
           sql:
