@@ -4,7 +4,7 @@
  * @module
  */
 
-import { AicoDataError } from "../errors.ts";
+import { requirePermission } from "../_permissions.ts";
 
 /** Environment variables lmdb-js and its loaders read when loaded. */
 export const LMDB_ENV_VARS: readonly string[] = [
@@ -48,11 +48,6 @@ export function checkCachePermissions(path: string): void {
     ]),
   ];
   for (const [descriptor, flag] of needed) {
-    if (Deno.permissions.querySync(descriptor).state !== "granted") {
-      throw new AicoDataError(
-        "PERMISSION_DENIED",
-        `Cannot open cache: missing permission, run again with "${flag}"`,
-      );
-    }
+    requirePermission(descriptor, flag, "open cache");
   }
 }

@@ -163,7 +163,7 @@ function wrapAad(
 }
 
 async function readText(path: string): Promise<string> {
-  await requirePermission(
+  requirePermission(
     { name: "read", path },
     `--allow-read=${path}`,
     "read key file",
@@ -189,7 +189,7 @@ async function writeAtomically(
   text: string,
   createNew: boolean,
 ): Promise<void> {
-  await requirePermission(
+  requirePermission(
     { name: "write", path },
     `--allow-write=${path}`,
     "write key file",
