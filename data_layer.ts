@@ -239,43 +239,30 @@ async function openStore(
   }
 }
 
+type DataLayerParts = Omit<
+  DataLayer,
+  "closed" | "rotateKey" | "close" | typeof Symbol.asyncDispose
+>;
+
 class DataLayerImpl implements DataLayer {
-  readonly dir: string;
-  key: DataKey;
-  readonly storage: Storage;
-  readonly migrator: Migrator;
-  readonly applied: readonly MigrationStepReport[];
-  readonly bus: MessageBus;
-  readonly outbox: Outbox;
-  readonly logs: LogRepository;
-  readonly logPersistence: LogPersistence;
-  readonly users: UserService;
-  readonly config: ConfigRepository;
-  readonly plugins: PluginStateRepository;
-  readonly conversations: ConversationRepository;
-  readonly cache: Cache | undefined;
+  declare readonly dir: string;
+  declare key: DataKey;
+  declare readonly storage: Storage;
+  declare readonly migrator: Migrator;
+  declare readonly applied: readonly MigrationStepReport[];
+  declare readonly bus: MessageBus;
+  declare readonly outbox: Outbox;
+  declare readonly logs: LogRepository;
+  declare readonly logPersistence: LogPersistence;
+  declare readonly users: UserService;
+  declare readonly config: ConfigRepository;
+  declare readonly plugins: PluginStateRepository;
+  declare readonly conversations: ConversationRepository;
+  declare readonly cache: Cache | undefined;
   #closed = false;
 
-  constructor(
-    parts: Omit<
-      DataLayer,
-      "closed" | "rotateKey" | "close" | typeof Symbol.asyncDispose
-    >,
-  ) {
-    this.dir = parts.dir;
-    this.key = parts.key;
-    this.storage = parts.storage;
-    this.migrator = parts.migrator;
-    this.applied = parts.applied;
-    this.bus = parts.bus;
-    this.outbox = parts.outbox;
-    this.logs = parts.logs;
-    this.logPersistence = parts.logPersistence;
-    this.users = parts.users;
-    this.config = parts.config;
-    this.plugins = parts.plugins;
-    this.conversations = parts.conversations;
-    this.cache = parts.cache;
+  constructor(parts: DataLayerParts) {
+    Object.assign(this, parts);
   }
 
   get closed(): boolean {
