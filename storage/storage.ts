@@ -141,6 +141,39 @@ export interface SealedColumn {
    * @returns The plaintext string.
    */
   openText(rowKey: RowKey, sealed: Uint8Array): Promise<string>;
+  /**
+   * Seals many values, each for its own row, like
+   * {@linkcode SealedColumn.seal} on each (every value gets its own random
+   * nonce and its own AAD), with the table, column and version part of the
+   * AAD built once and many AES-GCM operations in flight.
+   *
+   * @param items The row keys and plaintexts.
+   * @returns The sealed bytes, in the order of `items`.
+   * @throws {AicoDataError} `INVALID_INPUT` for a bad row key or value
+   *   (nothing is sealed then), `NONCE_BUDGET_EXHAUSTED` past the key's budget.
+   */
+  sealBatch(
+    items: readonly {
+      readonly rowKey: RowKey;
+      readonly value: string | Uint8Array;
+    }[],
+  ): Promise<Uint8Array[]>;
+  /**
+   * Opens many values, each sealed for its own row, like
+   * {@linkcode SealedColumn.open} on each.
+   *
+   * @param items The row keys and stored bytes.
+   * @returns The plaintext bytes, in the order of `items`.
+   * @throws {AicoDataError} `AUTH_FAILED` when any value was sealed for
+   *   another row, column or table, or altered; `INVALID_INPUT` for a bad row
+   *   key or a value that is not bytes.
+   */
+  openBatch(
+    items: readonly {
+      readonly rowKey: RowKey;
+      readonly sealed: Uint8Array;
+    }[],
+  ): Promise<Uint8Array[]>;
 }
 
 /** Options of {@linkcode Storage.sealedColumn}. */
@@ -717,50 +750,103 @@ export function sealedColumnAad(
   rowKey: RowKey,
   schemaVersion: number,
 ): Uint8Array {
-  let keyType: number;
-  let keyText: string;
-  if (typeof rowKey === "string") {
-    if (!rowKey.isWellFormed()) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot seal: the row key is not well-formed UTF-16",
-      );
+  return new AadBuilder(table, column, schemaVersion).build([rowKey])[0]!;
+}
+
+const KEY_STRING = 0x73; // "s"
+const KEY_INTEGER = 0x69; // "i"
+
+/**
+ * Builds the AADs of one table, column and schema version: the fixed part
+ * (format, version, table, column) is encoded once, each value adds only its
+ * row key. See {@linkcode sealedColumnAad} for the layout.
+ */
+class AadBuilder {
+  /** `format ‖ schemaVersion ‖ keyType(placeholder) ‖ len ‖ table ‖ len ‖ column`. */
+  #prefix: Uint8Array;
+
+  constructor(table: string, column: string, schemaVersion: number) {
+    const t = encoder.encode(table);
+    const c = encoder.encode(column);
+    const prefix = new Uint8Array(1 + 4 + 1 + 4 + t.length + 4 + c.length);
+    const view = new DataView(prefix.buffer);
+    prefix[0] = SEALED_AAD_VERSION;
+    view.setUint32(1, schemaVersion);
+    view.setUint32(6, t.length);
+    prefix.set(t, 10);
+    view.setUint32(10 + t.length, c.length);
+    prefix.set(c, 14 + t.length);
+    this.#prefix = prefix;
+  }
+
+  /**
+   * The AAD of each row key, as views into one buffer. Throws
+   * `INVALID_INPUT` (before anything is built) for a key of another type or
+   * a string key that is not well-formed UTF-16.
+   */
+  build(rowKeys: readonly RowKey[]): Uint8Array[] {
+    const n = rowKeys.length;
+    const prefix = this.#prefix;
+    const types = new Uint8Array(n);
+    const texts = new Array<string | Uint8Array>(n);
+    let size = n * (prefix.length + 4);
+    for (let i = 0; i < n; i++) {
+      const rowKey = rowKeys[i];
+      if (typeof rowKey === "number" && Number.isSafeInteger(rowKey)) {
+        // String() of a safe integer is its decimal form (as BigInt's).
+        const text = String(rowKey);
+        types[i] = KEY_INTEGER;
+        texts[i] = text;
+        size += text.length;
+      } else if (typeof rowKey === "string") {
+        if (!rowKey.isWellFormed()) {
+          throw new AicoDataError(
+            "INVALID_INPUT",
+            "Cannot seal: the row key is not well-formed UTF-16",
+          );
+        }
+        const bytes = encoder.encode(rowKey);
+        types[i] = KEY_STRING;
+        texts[i] = bytes;
+        size += bytes.length;
+      } else if (typeof rowKey === "bigint") {
+        const text = rowKey.toString();
+        types[i] = KEY_INTEGER;
+        texts[i] = text;
+        size += text.length;
+      } else {
+        throw new AicoDataError(
+          "INVALID_INPUT",
+          "Cannot seal: the row key must be a string, a safe integer or a bigint",
+        );
+      }
     }
-    keyType = 0x73; // "s"
-    keyText = rowKey;
-  } else if (
-    typeof rowKey === "bigint" ||
-    (typeof rowKey === "number" && Number.isSafeInteger(rowKey))
-  ) {
-    keyType = 0x69; // "i"
-    keyText = BigInt(rowKey).toString();
-  } else {
-    throw new AicoDataError(
-      "INVALID_INPUT",
-      "Cannot seal: the row key must be a string, a safe integer or a bigint",
-    );
+    const buffer = new Uint8Array(size);
+    const out = new Array<Uint8Array>(n);
+    let o = 0;
+    for (let i = 0; i < n; i++) {
+      const start = o;
+      buffer.set(prefix, o);
+      buffer[o + 5] = types[i]!;
+      o += prefix.length;
+      const key = texts[i]!;
+      const len = key.length;
+      buffer[o] = len >>> 24;
+      buffer[o + 1] = (len >>> 16) & 0xff;
+      buffer[o + 2] = (len >>> 8) & 0xff;
+      buffer[o + 3] = len & 0xff;
+      o += 4;
+      if (typeof key === "string") {
+        // Decimal digits and "-": ASCII, one byte each.
+        for (let j = 0; j < len; j++) buffer[o + j] = key.charCodeAt(j);
+      } else {
+        buffer.set(key, o);
+      }
+      o += len;
+      out[i] = buffer.subarray(start, o);
+    }
+    return out;
   }
-  const parts = [
-    encoder.encode(table),
-    encoder.encode(column),
-    encoder.encode(keyText),
-  ];
-  let size = 1 + 4 + 1;
-  for (const p of parts) size += 4 + p.length;
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  let o = 0;
-  out[o++] = SEALED_AAD_VERSION;
-  view.setUint32(o, schemaVersion);
-  o += 4;
-  out[o++] = keyType;
-  for (const p of parts) {
-    view.setUint32(o, p.length);
-    o += 4;
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function checkName(what: string, name: unknown): string {
@@ -787,10 +873,44 @@ function checkSchemaVersion(value: unknown): number {
   return value;
 }
 
+function checkSealValue(value: unknown): void {
+  if (typeof value === "string") {
+    if (!value.isWellFormed()) {
+      throw new AicoDataError(
+        "INVALID_INPUT",
+        "Cannot seal: the string is not well-formed UTF-16",
+      );
+    }
+  } else if (!(value instanceof Uint8Array)) {
+    throw new AicoDataError(
+      "INVALID_INPUT",
+      "Cannot seal: the value must be a string or bytes",
+    );
+  }
+}
+
+function checkSealed(sealed: unknown): void {
+  if (!(sealed instanceof Uint8Array)) {
+    throw new AicoDataError(
+      "INVALID_INPUT",
+      "Cannot open sealed value: expected bytes",
+    );
+  }
+}
+
+function checkItems(items: unknown, action: string): void {
+  if (!Array.isArray(items)) {
+    throw new AicoDataError(
+      "INVALID_INPUT",
+      `Cannot ${action}: expected an array of items`,
+    );
+  }
+}
+
 class SealedColumnImpl implements SealedColumn {
   readonly table: string;
   readonly column: string;
-  #version: number;
+  #aad: AadBuilder;
   #sealer: () => Promise<Sealer>;
 
   constructor(
@@ -801,47 +921,76 @@ class SealedColumnImpl implements SealedColumn {
   ) {
     this.table = table;
     this.column = column;
-    this.#version = version;
+    this.#aad = new AadBuilder(table, column, version);
     this.#sealer = sealer;
   }
 
   async seal(rowKey: RowKey, value: string | Uint8Array): Promise<Uint8Array> {
-    if (typeof value === "string" && !value.isWellFormed()) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot seal: the string is not well-formed UTF-16",
-      );
-    }
-    if (typeof value !== "string" && !(value instanceof Uint8Array)) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot seal: the value must be a string or bytes",
-      );
-    }
-    const aad = sealedColumnAad(this.table, this.column, rowKey, this.#version);
+    checkSealValue(value);
+    const aad = this.#aad.build([rowKey])[0]!;
     return await (await this.#sealer()).seal(value, aad);
   }
 
   async open(rowKey: RowKey, sealed: Uint8Array): Promise<Uint8Array> {
-    if (!(sealed instanceof Uint8Array)) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot open sealed value: expected bytes",
-      );
-    }
-    const aad = sealedColumnAad(this.table, this.column, rowKey, this.#version);
+    checkSealed(sealed);
+    const aad = this.#aad.build([rowKey])[0]!;
     return await (await this.#sealer()).open(sealed, aad);
   }
 
   async openText(rowKey: RowKey, sealed: Uint8Array): Promise<string> {
-    if (!(sealed instanceof Uint8Array)) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot open sealed value: expected bytes",
-      );
-    }
-    const aad = sealedColumnAad(this.table, this.column, rowKey, this.#version);
+    checkSealed(sealed);
+    const aad = this.#aad.build([rowKey])[0]!;
     return await (await this.#sealer()).openText(sealed, aad);
+  }
+
+  async sealBatch(
+    items: readonly {
+      readonly rowKey: RowKey;
+      readonly value: string | Uint8Array;
+    }[],
+  ): Promise<Uint8Array[]> {
+    checkItems(items, "seal batch");
+    const n = items.length;
+    const keys = new Array<RowKey>(n);
+    for (let i = 0; i < n; i++) {
+      const it = items[i]!;
+      checkSealValue(it?.value);
+      keys[i] = it.rowKey;
+    }
+    const aads = this.#aad.build(keys);
+    const sealer = await this.#sealer();
+    const input = new Array<
+      { plaintext: string | Uint8Array; aad: Uint8Array }
+    >(
+      n,
+    );
+    for (let i = 0; i < n; i++) {
+      input[i] = { plaintext: items[i]!.value, aad: aads[i]! };
+    }
+    return await sealer.sealBatch(input);
+  }
+
+  async openBatch(
+    items: readonly {
+      readonly rowKey: RowKey;
+      readonly sealed: Uint8Array;
+    }[],
+  ): Promise<Uint8Array[]> {
+    checkItems(items, "open batch");
+    const n = items.length;
+    const keys = new Array<RowKey>(n);
+    for (let i = 0; i < n; i++) {
+      const it = items[i]!;
+      checkSealed(it?.sealed);
+      keys[i] = it.rowKey;
+    }
+    const aads = this.#aad.build(keys);
+    const sealer = await this.#sealer();
+    const input = new Array<{ sealed: Uint8Array; aad: Uint8Array }>(n);
+    for (let i = 0; i < n; i++) {
+      input[i] = { sealed: items[i]!.sealed, aad: aads[i]! };
+    }
+    return await sealer.openBatch(input);
   }
 }
 

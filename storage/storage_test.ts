@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { isAicoDataError } from "../errors.ts";
 import { generateDataKey, importDataKey } from "../crypto/mod.ts";
-import { openStorage, resolveStorageOptions, type Storage } from "./mod.ts";
+import {
+  openStorage,
+  resolveStorageOptions,
+  sealedColumnAad,
+  type Storage,
+} from "./mod.ts";
 
 async function withStorage(
   fn: (db: Storage, dir: string) => Promise<void>,
@@ -696,4 +701,212 @@ Deno.test("close() inside a transaction is TRANSACTION_MISUSE; outside it waits 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** The AAD layout as documented on sealedColumnAad(), written out plainly. */
+function referenceAad(
+  table: string,
+  column: string,
+  rowKey: string | number | bigint,
+  version: number,
+): Uint8Array {
+  const enc = new TextEncoder();
+  const u32 = (
+    n: number,
+  ) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+  const field = (b: Uint8Array) => [...u32(b.length), ...b];
+  const key = typeof rowKey === "string" ? rowKey : BigInt(rowKey).toString();
+  return new Uint8Array([
+    1,
+    ...u32(version),
+    typeof rowKey === "string" ? 0x73 : 0x69,
+    ...field(enc.encode(table)),
+    ...field(enc.encode(column)),
+    ...field(enc.encode(key)),
+  ]);
+}
+
+Deno.test("sealedColumnAad() bytes follow the documented layout", () => {
+  assert.deepEqual(
+    sealedColumnAad("t", "c", 5, 1),
+    new Uint8Array([
+      1,
+      0,
+      0,
+      0,
+      1,
+      0x69,
+      0,
+      0,
+      0,
+      1,
+      0x74,
+      0,
+      0,
+      0,
+      1,
+      0x63,
+      0,
+      0,
+      0,
+      1,
+      0x35,
+    ]),
+  );
+  const keys = [
+    0,
+    -1,
+    42,
+    Number.MAX_SAFE_INTEGER,
+    -(2n ** 63n),
+    2n ** 70n,
+    "",
+    "m0",
+    "é👋",
+    "5",
+  ];
+  for (const k of keys) {
+    for (const version of [0, 1, 0xffffffff]) {
+      assert.deepEqual(
+        sealedColumnAad("messages", "content", k, version),
+        referenceAad("messages", "content", k, version),
+        String(k),
+      );
+    }
+  }
+  assert.deepEqual(
+    sealedColumnAad("tä", "c👋", "k", 3),
+    referenceAad("tä", "c👋", "k", 3),
+  );
+});
+
+Deno.test("SealedColumn.sealBatch() and openBatch() bind each value to its own row, like seal() and open()", async (t) => {
+  await withStorage(async (db) => {
+    const key = db.sealedColumn("messages", "content");
+    const keys = [1, 2, 2n ** 60n, "m1", "é", 9007199254740991];
+    const sealed = await key.sealBatch(
+      keys.map((rowKey, i) => ({
+        rowKey,
+        value: i % 2 ? `v${i}` : new TextEncoder().encode(`v${i}`),
+      })),
+    );
+    await t.step(
+      "each batch value opens with open() for its row only",
+      async () => {
+        for (let i = 0; i < keys.length; i++) {
+          assert.equal(await key.openText(keys[i]!, sealed[i]!), `v${i}`);
+          await rejectsWith(
+            key.open(keys[(i + 1) % keys.length]!, sealed[i]!),
+            "AUTH_FAILED",
+          );
+        }
+      },
+    );
+    await t.step("every value has its own nonce", () => {
+      const nonces = new Set(sealed.map((s) => s.subarray(1, 13).join(",")));
+      assert.equal(nonces.size, keys.length);
+    });
+    await t.step(
+      "openBatch() opens values of seal() and refuses a swapped pair",
+      async () => {
+        const one = await key.seal(7, "seven");
+        const opened = await key.openBatch([
+          { rowKey: 7, sealed: one },
+          ...keys.map((rowKey, i) => ({ rowKey, sealed: sealed[i]! })),
+        ]);
+        assert.deepEqual(
+          opened.map((b) => new TextDecoder().decode(b)),
+          ["seven", ...keys.map((_, i) => `v${i}`)],
+        );
+        await rejectsWith(
+          key.openBatch([{ rowKey: 1, sealed: sealed[0]! }, {
+            rowKey: 7,
+            sealed: sealed[1]!,
+          }]),
+          "AUTH_FAILED",
+        );
+        await rejectsWith(
+          db.sealedColumn("messages", "content", { schemaVersion: 2 })
+            .openBatch([{ rowKey: 1, sealed: sealed[0]! }]),
+          "AUTH_FAILED",
+        );
+        await rejectsWith(
+          db.sealedColumn("messages", "title").openBatch([{
+            rowKey: 1,
+            sealed: sealed[0]!,
+          }]),
+          "AUTH_FAILED",
+        );
+      },
+    );
+    await t.step(
+      "values sealed with the documented AAD open (stored values stay readable)",
+      async () => {
+        const dataKey = await importDataKey(generateDataKey());
+        const dir = await Deno.makeTempDir({ prefix: "aico_storage_" });
+        try {
+          await using other = await openStorage(`${dir}/k.db`, {
+            key: dataKey,
+          });
+          const sealer = await dataKey.sealer("field-aead");
+          const old = await sealer.seal(
+            "old value",
+            referenceAad("messages", "content", 12, 1),
+          );
+          const col = other.sealedColumn("messages", "content");
+          assert.equal(await col.openText(12, old), "old value");
+          assert.deepEqual(
+            (await col.openBatch([{ rowKey: 12n, sealed: old }])).map((b) =>
+              new TextDecoder().decode(b)
+            ),
+            ["old value"],
+          );
+          const made =
+            (await col.sealBatch([{ rowKey: "r", value: "new" }]))[0]!;
+          assert.equal(
+            new TextDecoder().decode(
+              await sealer.open(
+                made,
+                referenceAad("messages", "content", "r", 1),
+              ),
+            ),
+            "new",
+          );
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
+      },
+    );
+    await t.step(
+      "bad items are INVALID_INPUT; an empty batch is empty",
+      async () => {
+        await rejectsWith(
+          key.sealBatch([{ rowKey: 1, value: "a" }, {
+            rowKey: 1.5,
+            value: "b",
+          }]),
+          "INVALID_INPUT",
+        );
+        await rejectsWith(
+          key.sealBatch([{ rowKey: 1, value: "\uD800" }]),
+          "INVALID_INPUT",
+        );
+        await rejectsWith(
+          key.sealBatch([{ rowKey: "\uDC00", value: "x" }]),
+          "INVALID_INPUT",
+        );
+        await rejectsWith(
+          key.sealBatch([{ rowKey: 1, value: 5 as unknown as string }]),
+          "INVALID_INPUT",
+        );
+        await rejectsWith(key.sealBatch("x" as unknown as []), "INVALID_INPUT");
+        await rejectsWith(
+          key.openBatch([{ rowKey: 1, sealed: "x" as unknown as Uint8Array }]),
+          "INVALID_INPUT",
+        );
+        assert.deepEqual(await key.sealBatch([]), []);
+        assert.deepEqual(await key.openBatch([]), []);
+      },
+    );
+  });
 });
