@@ -646,13 +646,13 @@ class ConversationRepositoryImpl implements ConversationRepository {
       // Pipeline: stage k+1 is being sealed while stage k is inserted.
       const seal = (start: number): Promise<Uint8Array[]> => {
         const end = Math.min(n, start + SEAL_STAGE);
-        const items = new Array<{ rowKey: number; plaintext: string }>(
+        const items = new Array<{ rowKey: number; value: string }>(
           end - start,
         );
         for (let i = start; i < end; i++) {
           items[i - start] = {
             rowKey: idBase + i + 1,
-            plaintext: checked[i]!.content,
+            value: checked[i]!.content,
           };
         }
         return this.#contents.sealBatch(items);
