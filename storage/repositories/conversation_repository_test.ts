@@ -137,6 +137,42 @@ Deno.test("appendMessages() assigns consecutive seq and ids and stores content s
   assert.deepEqual(next.items.map((m) => m.seq), [1501, 1500]);
 });
 
+Deno.test("parallel appendMessages() calls on one conversation get disjoint seq and id ranges and all content opens", async () => {
+  await using store = await openTestStore();
+  const conversations = createConversationRepository(store.storage);
+  const c = await conversations.createConversation();
+  const results = await Promise.all(
+    Array.from(
+      { length: 8 },
+      (_, k) => conversations.appendMessages(c.id, msgs(300, k * 300)),
+    ),
+  );
+  const seqs = results.flatMap((r) =>
+    Array.from({ length: r.count }, (_, i) => r.firstSeq + i)
+  ).sort((x, y) => x - y);
+  assert.deepEqual(seqs, Array.from({ length: 2400 }, (_, i) => i + 1));
+  const ids = new Set(
+    results.flatMap((r) =>
+      Array.from({ length: r.count }, (_, i) => r.firstId + i)
+    ),
+  );
+  assert.equal(ids.size, 2400);
+  const page = await conversations.listMessages(c.id, { limit: 1000 });
+  assert.equal(page.items.length, 1000);
+  assert.equal((await conversations.getConversation(c.id)).messageCount, 2400);
+  const contents = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    const p = await conversations.listMessages(c.id, {
+      limit: 1000,
+      ...(cursor ? { cursor } : {}),
+    });
+    for (const m of p.items) contents.add(m.content);
+    cursor = p.nextCursor;
+  } while (cursor);
+  assert.deepEqual(contents, new Set(msgs(2400).map((m) => m.content)));
+});
+
 Deno.test("a message's sealed content moved to another row fails with AUTH_FAILED", async () => {
   await using store = await openTestStore();
   const conversations = createConversationRepository(store.storage);
