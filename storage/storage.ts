@@ -258,8 +258,11 @@ export interface VerifyReport {
  * share a name the last one wins, so alias them (`SELECT a.id AS a_id, ...`).
  *
  * **Transactions.** One transaction at a time: while one runs, other calls
- * on the storage from other tasks wait their turn; calling the storage (not
- * `tx`) or `transaction()` from inside the callback is `TRANSACTION_MISUSE`.
+ * on the storage from other tasks (transactions, batches, statements) wait
+ * in a first-come-first-served queue and each gets the connection in turn;
+ * calling the storage (not `tx`) or `transaction()` from inside the callback
+ * is `TRANSACTION_MISUSE`. `close()` waits for the running transaction (its
+ * further calls fail with `STORE_CLOSED`); queued callers get `STORE_CLOSED`.
  *
  * **Permissions (local):** `--allow-read` and `--allow-write` on the
  * database folder, `--allow-ffi`, `--allow-sys`, `--allow-env=LIBSQL_JS_DEV`.
