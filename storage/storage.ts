@@ -1264,7 +1264,8 @@ class StorageImpl implements Storage {
         `Cannot start transaction: unknown mode "${mode}"`,
       );
     }
-    const slot = await this.#acquire("start transaction");
+    const turn = this.#acquire("start transaction");
+    const slot = turn instanceof Promise ? await turn : turn;
     try {
       const etx = await this.#engine.begin(mode);
       const tx = new TxImpl(this, etx);
@@ -1344,7 +1345,8 @@ class StorageImpl implements Storage {
   }
 
   async transactionLess<T>(action: string, fn: () => Promise<T>): Promise<T> {
-    const slot = await this.#acquire(action);
+    const turn = this.#acquire(action);
+    const slot = turn instanceof Promise ? await turn : turn;
     try {
       return await this.#als.run(this, fn);
     } finally {
