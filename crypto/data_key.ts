@@ -86,7 +86,7 @@ class DataKeyImpl implements DataKey {
       sealer = (async () => {
         const raw = await this.purposeKeyBytes(purpose);
         try {
-          return createSealer(await importAesGcmKey(raw), options);
+          return createSealer(importAesGcmKey(raw), options);
         } finally {
           raw.fill(0);
         }

@@ -6,6 +6,7 @@
 import { AicoDataError, isAicoDataError } from "../errors.ts";
 import { requirePermission } from "../_permissions.ts";
 import {
+  type AeadKey,
   importAesGcmKey,
   NONCE_LENGTH,
   openSealed,
@@ -230,25 +231,25 @@ async function writeAtomically(
 async function kekFor(
   passphrase: string | Uint8Array,
   kdf: Argon2idParams,
-): Promise<CryptoKey> {
+): Promise<AeadKey> {
   const kek = await deriveKeyArgon2id(passphrase, kdf, {
     allowWeakParams: true,
   });
   try {
-    return await importAesGcmKey(kek);
+    return importAesGcmKey(kek);
   } finally {
     kek.fill(0);
   }
 }
 
 async function wrapSlot(
-  kek: CryptoKey,
+  kek: AeadKey,
   kdf: Argon2idParams,
   slot: "current" | "pending",
   dek: Uint8Array,
 ): Promise<Slot> {
   const keyId = (await importDataKey(dek)).keyId;
-  const sealed = await sealWithNonce(
+  const sealed = sealWithNonce(
     kek,
     randomBytes(NONCE_LENGTH),
     dek,
@@ -259,7 +260,7 @@ async function wrapSlot(
 
 async function unwrapSlot(
   path: string,
-  kek: CryptoKey,
+  kek: AeadKey,
   kdf: Argon2idParams,
   which: "current" | "pending",
   slot: Slot,
@@ -272,7 +273,7 @@ async function unwrapSlot(
   }
   let dek: Uint8Array;
   try {
-    dek = await openSealed(kek, sealed, wrapAad(kdf, which, slot.keyId));
+    dek = openSealed(kek, sealed, wrapAad(kdf, which, slot.keyId));
   } catch (cause) {
     if (isAicoDataError(cause, "AUTH_FAILED")) {
       throw new AicoDataError(

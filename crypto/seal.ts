@@ -5,9 +5,11 @@
  */
 import { AicoDataError } from "../errors.ts";
 import {
+  type AeadKey,
   importAesGcmKey,
   NONCE_LENGTH,
   openSealed,
+  SEALED_OVERHEAD,
   sealWithNonce,
 } from "./_aead.ts";
 import { randomBytes, utf8 } from "./_bytes.ts";
@@ -18,8 +20,21 @@ import { randomBytes, utf8 } from "./_bytes.ts";
  */
 export const MAX_SEALS_PER_KEY: number = 2 ** 32;
 
-/** How many seals of a batch are in flight at once. */
-const BATCH_WINDOW = 256;
+/** How many values a batch seals or opens before it yields to the event loop. */
+const BATCH_SLICE = 4096;
+
+/** Runs synchronous work as a promise: a throw becomes a rejection. */
+function settle<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
 
 /** Associated data: bytes, or a string encoded as UTF-8. */
 export type AssociatedData = Uint8Array | string;
@@ -62,6 +77,7 @@ export interface SealerOptions {
  * Seals and opens values with one AES-256-GCM key.
  *
  * @remarks
+ * AES-256-GCM runs natively (node:crypto; the key is a native key object).
  * A sealed value is `version(1) = 0x01 ‖ nonce(12) ‖ ciphertext ‖ tag(16)`: 29
  * bytes more than its plaintext. The nonce is random (96 bits), so one key may
  * seal at most 2^32 values (NIST SP 800-38D); the sealer counts and refuses
@@ -108,7 +124,8 @@ export interface Sealer {
    * budget (it is reserved for the whole batch before any seal).
    *
    * @param items The values and their contexts.
-   * @returns The sealed values, in order.
+   * @returns The sealed values, in order: views into one buffer allocated
+   * for the batch (copy one with `slice()` to keep it apart).
    * @throws {AicoDataError} as {@linkcode Sealer.seal}.
    */
   sealBatch(items: readonly SealItem[]): Promise<Uint8Array[]>;
@@ -142,11 +159,11 @@ function checkCount(name: string, value: number, max: number): void {
 }
 
 class SealerImpl implements Sealer {
-  #key: CryptoKey;
+  #key: AeadKey;
   #count: number;
   #max: number;
 
-  constructor(key: CryptoKey, options: SealerOptions) {
+  constructor(key: AeadKey, options: SealerOptions) {
     const max = options.maxSeals ?? MAX_SEALS_PER_KEY;
     checkCount("maxSeals", max, MAX_SEALS_PER_KEY);
     const initial = options.initialSealCount ?? 0;
@@ -174,18 +191,20 @@ class SealerImpl implements Sealer {
     this.#count += n;
   }
 
-  async seal(
+  seal(
     plaintext: Uint8Array | string,
     aad?: AssociatedData,
   ): Promise<Uint8Array> {
-    const pt = utf8(plaintext, "plaintext");
-    const ad = aadBytes(aad);
-    this.#reserve(1);
-    return await sealWithNonce(this.#key, randomBytes(NONCE_LENGTH), pt, ad);
+    return settle(() => {
+      const pt = utf8(plaintext, "plaintext");
+      const ad = aadBytes(aad);
+      this.#reserve(1);
+      return sealWithNonce(this.#key, randomBytes(NONCE_LENGTH), pt, ad);
+    });
   }
 
-  async open(sealed: Uint8Array, aad?: AssociatedData): Promise<Uint8Array> {
-    return await openSealed(this.#key, sealed, aadBytes(aad));
+  open(sealed: Uint8Array, aad?: AssociatedData): Promise<Uint8Array> {
+    return settle(() => openSealed(this.#key, sealed, aadBytes(aad)));
   }
 
   async openText(sealed: Uint8Array, aad?: AssociatedData): Promise<string> {
@@ -212,19 +231,19 @@ class SealerImpl implements Sealer {
     const ads = items.map((it) => aadBytes(it.aad));
     this.#reserve(items.length);
     const nonces = randomBytes(items.length * NONCE_LENGTH);
+    // One allocation for the whole batch; each sealed value is a view of it.
+    let total = 0;
+    for (const pt of pts) total += SEALED_OVERHEAD + pt.length;
+    const arena = new Uint8Array(total);
     const out = new Array<Uint8Array>(items.length);
-    for (let start = 0; start < items.length; start += BATCH_WINDOW) {
-      const end = Math.min(items.length, start + BATCH_WINDOW);
-      const pending: Promise<void>[] = [];
-      for (let i = start; i < end; i++) {
-        const nonce = nonces.subarray(i * NONCE_LENGTH, (i + 1) * NONCE_LENGTH);
-        pending.push(
-          sealWithNonce(this.#key, nonce, pts[i]!, ads[i]!).then((s) => {
-            out[i] = s;
-          }),
-        );
-      }
-      await Promise.all(pending);
+    let offset = 0;
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0 && i % BATCH_SLICE === 0) await yieldToEventLoop();
+      const nonce = nonces.subarray(i * NONCE_LENGTH, (i + 1) * NONCE_LENGTH);
+      const size = SEALED_OVERHEAD + pts[i]!.length;
+      const into = arena.subarray(offset, offset + size);
+      offset += size;
+      out[i] = sealWithNonce(this.#key, nonce, pts[i]!, ads[i]!, into);
     }
     return out;
   }
@@ -237,18 +256,10 @@ class SealerImpl implements Sealer {
       );
     }
     const out = new Array<Uint8Array>(items.length);
-    for (let start = 0; start < items.length; start += BATCH_WINDOW) {
-      const end = Math.min(items.length, start + BATCH_WINDOW);
-      const pending: Promise<void>[] = [];
-      for (let i = start; i < end; i++) {
-        const it = items[i]!;
-        pending.push(
-          openSealed(this.#key, it.sealed, aadBytes(it.aad)).then((p) => {
-            out[i] = p;
-          }),
-        );
-      }
-      await Promise.all(pending);
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0 && i % BATCH_SLICE === 0) await yieldToEventLoop();
+      const it = items[i]!;
+      out[i] = openSealed(this.#key, it.sealed, aadBytes(it.aad));
     }
     return out;
   }
@@ -256,7 +267,7 @@ class SealerImpl implements Sealer {
 
 /** Creates a sealer over an imported AES-GCM key (internal to crypto/). */
 export function createSealer(
-  key: CryptoKey,
+  key: AeadKey,
   options: SealerOptions = {},
 ): Sealer {
   return new SealerImpl(key, options);
@@ -268,7 +279,8 @@ export function createSealer(
  * Prefer `DataKey.sealer(purpose)`, which derives the key from the data key;
  * use this for keys managed elsewhere.
  *
- * @param raw The 32-byte key. It is imported as a non-extractable CryptoKey.
+ * @param raw The 32-byte key. It is imported as a native key object; the
+ * caller may zero `raw` afterwards.
  * @param options Seal budget settings.
  * @returns A {@linkcode Sealer}.
  * @throws {AicoDataError} `INVALID_INPUT` when `raw` is not 32 bytes.
@@ -284,15 +296,17 @@ export function createSealer(
  * await assert.rejects(sealer.open(sealed, "messages|content|43"), { code: "AUTH_FAILED" });
  * ```
  */
-export async function importSealingKey(
+export function importSealingKey(
   raw: Uint8Array,
   options: SealerOptions = {},
 ): Promise<Sealer> {
-  if (!(raw instanceof Uint8Array) || raw.length !== 32) {
-    throw new AicoDataError(
-      "INVALID_INPUT",
-      `Cannot import sealing key: expected 32 bytes, got ${raw?.length}`,
-    );
-  }
-  return createSealer(await importAesGcmKey(raw), options);
+  return settle(() => {
+    if (!(raw instanceof Uint8Array) || raw.length !== 32) {
+      throw new AicoDataError(
+        "INVALID_INPUT",
+        `Cannot import sealing key: expected 32 bytes, got ${raw?.length}`,
+      );
+    }
+    return createSealer(importAesGcmKey(raw), options);
+  });
 }

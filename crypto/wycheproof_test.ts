@@ -1,7 +1,7 @@
 // Project Wycheproof vectors (testdata/wycheproof, Apache-2.0) through our
 // AES-GCM core and public sealer, and through HKDF-SHA256.
 import assert from "node:assert/strict";
-import { fromHex } from "./_bytes.ts";
+import { buf, fromHex } from "./_bytes.ts";
 import { importAesGcmKey, openSealed, sealWithNonce } from "./_aead.ts";
 import { hkdfSha256 } from "./hkdf.ts";
 import { importSealingKey } from "./seal.ts";
@@ -39,20 +39,24 @@ function layout(iv: Uint8Array, ct: Uint8Array, tag: Uint8Array): Uint8Array {
 }
 
 async function opens(
-  p: Promise<Uint8Array>,
+  fn: () => Uint8Array | Promise<Uint8Array>,
 ): Promise<Uint8Array | "AUTH_FAILED"> {
   try {
-    return await p;
+    return await fn();
   } catch (err) {
     if (isAicoDataError(err, "AUTH_FAILED")) return "AUTH_FAILED";
     throw err;
   }
 }
 
-Deno.test("Wycheproof AES-GCM: every 96-bit-IV vector gives the expected result", async () => {
+Deno.test("Wycheproof AES-GCM: every 96-bit-IV vector with a 128- or 256-bit key gives the expected result", async () => {
   let checked = 0;
   let viaPublicSealer = 0;
-  for (const g of aes.testGroups.filter((g) => g.ivSize === 96)) {
+  for (
+    const g of aes.testGroups.filter((g) =>
+      g.ivSize === 96 && g.keySize !== 192
+    )
+  ) {
     for (const v of g.tests) {
       const [key, iv, aad, msg, ct, tag] = [
         v.key,
@@ -69,13 +73,13 @@ Deno.test("Wycheproof AES-GCM: every 96-bit-IV vector gives the expected result"
         Uint8Array,
         Uint8Array,
       ];
-      const ck = await importAesGcmKey(key);
+      const ck = importAesGcmKey(key);
       const sealedVector = layout(iv, ct, tag);
-      const opened = await opens(openSealed(ck, sealedVector, aad));
+      const opened = await opens(() => openSealed(ck, sealedVector, aad));
       if (v.result === "valid") {
         assert.deepEqual(opened, msg, `tcId ${v.tcId} must open`);
         assert.deepEqual(
-          await sealWithNonce(ck, iv, msg, aad),
+          sealWithNonce(ck, iv, msg, aad),
           sealedVector,
           `tcId ${v.tcId} seal`,
         );
@@ -89,7 +93,7 @@ Deno.test("Wycheproof AES-GCM: every 96-bit-IV vector gives the expected result"
       }
       if (g.keySize === 256) {
         const sealer = await importSealingKey(key);
-        const pub = await opens(sealer.open(sealedVector, aad));
+        const pub = await opens(() => sealer.open(sealedVector, aad));
         assert.deepEqual(
           pub,
           v.result === "valid" ? msg : "AUTH_FAILED",
@@ -104,13 +108,63 @@ Deno.test("Wycheproof AES-GCM: every 96-bit-IV vector gives the expected result"
   assert.ok(viaPublicSealer >= 20);
 });
 
+Deno.test("Wycheproof AES-GCM: 192-bit keys are refused by our API (WebCrypto cross-check of the vectors)", async () => {
+  // Deno's node:crypto has no aes-192-gcm and every key of this package is
+  // 256-bit: the AEAD core refuses 24-byte keys. The vectors still run through
+  // WebCrypto here so that the data stays checked.
+  let refused = 0;
+  for (
+    const g of aes.testGroups.filter((g) =>
+      g.ivSize === 96 && g.keySize === 192
+    )
+  ) {
+    for (const v of g.tests) {
+      assert.throws(() => importAesGcmKey(fromHex(v.key)), {
+        code: "INVALID_INPUT",
+      });
+      const wk = await crypto.subtle.importKey(
+        "raw",
+        buf(fromHex(v.key)),
+        "AES-GCM",
+        false,
+        [
+          "decrypt",
+        ],
+      );
+      const ok = await crypto.subtle.decrypt(
+        {
+          name: "AES-GCM",
+          iv: buf(fromHex(v.iv)),
+          additionalData: buf(fromHex(v.aad)),
+        },
+        wk,
+        new Uint8Array([...fromHex(v.ct), ...fromHex(v.tag)]),
+      ).then((pt) => new Uint8Array(pt), () => "AUTH_FAILED" as const);
+      assert.deepEqual(
+        ok,
+        v.result === "valid" ? fromHex(v.msg) : "AUTH_FAILED",
+        `tcId ${v.tcId}`,
+      );
+      refused++;
+    }
+  }
+  assert.ok(refused > 20, `only ${refused} vectors`);
+});
+
 Deno.test("Wycheproof AES-GCM: every other IV size is refused by our API", async () => {
   let refused = 0;
   for (const g of aes.testGroups.filter((g) => g.ivSize !== 96)) {
     for (const v of g.tests) {
-      const ck = await importAesGcmKey(fromHex(v.key));
-      await assert.rejects(
-        sealWithNonce(ck, fromHex(v.iv), fromHex(v.msg), fromHex(v.aad)),
+      if (g.keySize === 192) {
+        assert.throws(() => importAesGcmKey(fromHex(v.key)), {
+          code: "INVALID_INPUT",
+        });
+        refused++;
+        continue;
+      }
+      const ck = importAesGcmKey(fromHex(v.key));
+      assert.throws(
+        () => sealWithNonce(ck, fromHex(v.iv), fromHex(v.msg), fromHex(v.aad)),
         { code: "INVALID_INPUT" },
       );
       if (g.keySize === 256) {
@@ -119,7 +173,7 @@ Deno.test("Wycheproof AES-GCM: every other IV size is refused by our API", async
         const sealer = await importSealingKey(fromHex(v.key));
         const bytes = layout(fromHex(v.iv), fromHex(v.ct), fromHex(v.tag));
         assert.equal(
-          await opens(sealer.open(bytes, fromHex(v.aad))),
+          await opens(() => sealer.open(bytes, fromHex(v.aad))),
           "AUTH_FAILED",
         );
       }
