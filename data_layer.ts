@@ -154,10 +154,19 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function unlock(
-  keyPath: string,
+  dir: string,
   options: DataLayerOptions,
 ): Promise<{ current: DataKey; pending: DataKey | undefined }> {
+  const keyPath = `${dir}/${DATA_LAYER_FILES.keyFile}`;
   if (!(await exists(keyPath))) {
+    const dbPath = `${dir}/${DATA_LAYER_FILES.database}`;
+    if (await exists(dbPath)) {
+      // Never make a new key beside data sealed under a lost one.
+      throw new AicoDataError(
+        "NOT_FOUND",
+        `Cannot open data layer: "${dbPath}" exists but its key file "${keyPath}" is missing (restore it from a backup)`,
+      );
+    }
     if (!options.create) {
       throw new AicoDataError(
         "NOT_FOUND",
@@ -367,7 +376,7 @@ export async function openDataLayer(
   }
   if (options.create) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const keyPath = `${dir}/${DATA_LAYER_FILES.keyFile}`;
-  const keys = await unlock(keyPath, options);
+  const keys = await unlock(dir, options);
   const { storage, key } = await openStore(
     `${dir}/${DATA_LAYER_FILES.database}`,
     keys,

@@ -133,6 +133,21 @@ Deno.test("openDataLayer() refuses a missing folder, a missing passphrase and a 
   });
 });
 
+Deno.test("openDataLayer() never makes a new key beside a database whose key file is gone", async () => {
+  await withDir(async (dir) => {
+    await seed(dir);
+    await Deno.rename(`${dir}/key.json`, `${dir}/key.json.lost`);
+    const before = await hashTree(dir);
+    await assert.rejects(
+      openDataLayer(dir, { passphrase: PW, create: true, kdf }),
+      {
+        code: "NOT_FOUND",
+      },
+    );
+    assert.deepEqual(await hashTree(dir), before);
+  });
+});
+
 Deno.test("A cached configuration value is not served after the stored value changed", async () => {
   await withDir(async (dir) => {
     await seed(dir);
