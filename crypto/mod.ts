@@ -36,4 +36,12 @@ export * from "./hkdf.ts";
 export * from "./kdf.ts";
 export * from "./key_file.ts";
 export * from "./keyring.ts";
-export * from "./seal.ts";
+export {
+  type AssociatedData,
+  importSealingKey,
+  MAX_SEALS_PER_KEY,
+  type OpenItem,
+  type Sealer,
+  type SealerOptions,
+  type SealItem,
+} from "./seal.ts";

@@ -265,7 +265,7 @@ class SealerImpl implements Sealer {
   }
 }
 
-/** Creates a sealer over an imported AES-GCM key (internal to crypto/). */
+/** Creates a sealer over an imported AES-GCM key (internal to crypto/, not re-exported). */
 export function createSealer(
   key: AeadKey,
   options: SealerOptions = {},
