@@ -298,7 +298,7 @@ const INSERT_HEAD =
   "INSERT INTO messages (id, conversation_id, seq, role, content, created_at) VALUES ";
 /** Rows per multi-row INSERT statement. */
 const CHUNK = 128;
-/** Messages sealed per pipeline stage. */
+/** Messages sealed per stage (bounds the memory of one append). */
 const SEAL_STAGE = 1024;
 
 function multiInsert(rows: number): string {
@@ -643,8 +643,8 @@ class ConversationRepositoryImpl implements ConversationRepository {
             "COALESCE((SELECT MAX(id) FROM messages), 0)) AS m",
         )).rows[0]?.m,
       );
-      // Pipeline: stage k+1 is being sealed while stage k is inserted.
-      const seal = (start: number): Promise<Uint8Array[]> => {
+      // Seal and insert stage by stage: memory stays bounded by SEAL_STAGE.
+      for (let start = 0; start < n; start += SEAL_STAGE) {
         const end = Math.min(n, start + SEAL_STAGE);
         const items = new Array<{ rowKey: number; value: string }>(
           end - start,
@@ -655,18 +655,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
             value: checked[i]!.content,
           };
         }
-        return this.#contents.sealBatch(items);
-      };
-      let next: Promise<Uint8Array[]> | undefined = seal(0);
-      for (let start = 0; start < n; start += SEAL_STAGE) {
-        const sealed: Uint8Array[] = await next!;
-        const following = start + SEAL_STAGE < n
-          ? seal(start + SEAL_STAGE)
-          : undefined;
-        // Keep a rejected follower from going unhandled if an insert throws first.
-        following?.catch(() => {});
-        next = following;
-        const end = Math.min(n, start + SEAL_STAGE);
+        const sealed = await this.#contents.sealBatch(items);
         for (let c = start; c < end; c += CHUNK) {
           const stop = Math.min(end, c + CHUNK);
           const args: InValue[] = new Array((stop - c) * 6);
