@@ -139,7 +139,7 @@ export async function openRemoteEngine(
       },
     );
   }
-  await requirePermission(
+  requirePermission(
     { name: "net", host },
     `--allow-net=${host}`,
     "open storage",

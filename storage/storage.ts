@@ -517,21 +517,21 @@ async function fileSize(path: string): Promise<number | undefined> {
 }
 
 /** Checks the Deno permissions the local path needs, before the driver loads. */
-async function checkLocalPermissions(path: string): Promise<void> {
+function checkLocalPermissions(path: string): void {
   const dir = dirname(path);
-  await requirePermission(
+  requirePermission(
     { name: "read", path: dir },
     `--allow-read=${dir}`,
     "open storage",
   );
-  await requirePermission(
+  requirePermission(
     { name: "write", path: dir },
     `--allow-write=${dir}`,
     "open storage",
   );
-  await requirePermission({ name: "ffi" }, "--allow-ffi", "open storage");
-  await requirePermission({ name: "sys" }, "--allow-sys", "open storage");
-  await requirePermission(
+  requirePermission({ name: "ffi" }, "--allow-ffi", "open storage");
+  requirePermission({ name: "sys" }, "--allow-sys", "open storage");
+  requirePermission(
     { name: "env", variable: "LIBSQL_JS_DEV" },
     "--allow-env=LIBSQL_JS_DEV",
     "open storage",
@@ -623,7 +623,7 @@ export async function openStorage(
       'Cannot open storage: a local file needs "key"',
     );
   }
-  await checkLocalPermissions(path);
+  checkLocalPermissions(path);
   const { openLocalEngine } = await import("./_local.ts");
   const size = await fileSize(path);
   const sidecar = await readSidecar(path);
@@ -1369,7 +1369,7 @@ class StorageImpl implements Storage {
         "Cannot back up: the target is the database itself",
       );
     }
-    await requirePermission(
+    requirePermission(
       { name: "write", path: dirname(target) },
       `--allow-write=${dirname(target)}`,
       "back up",
@@ -1762,8 +1762,8 @@ export async function restoreStorage(
       `Cannot restore: "${target}" exists`,
     );
   }
-  await checkLocalPermissions(target);
-  await checkLocalPermissions(source);
+  checkLocalPermissions(target);
+  checkLocalPermissions(source);
   if ((await fileSize(source)) === undefined) {
     throw new AicoDataError(
       "NOT_FOUND",
