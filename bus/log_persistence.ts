@@ -5,10 +5,11 @@
  * @module
  */
 import { AicoDataError } from "../errors.ts";
-import type {
-  LogInput,
-  LogLevel,
-  LogRepository,
+import {
+  LOG_LEVELS,
+  type LogInput,
+  type LogLevel,
+  type LogRepository,
 } from "../storage/repositories/log_repository.ts";
 import type { MessageBus, TopicMap, Unsubscribe } from "./message_bus.ts";
 
@@ -193,14 +194,7 @@ export function resolveLogPersistenceOptions(
   });
 }
 
-const LEVELS: ReadonlySet<string> = new Set([
-  "trace",
-  "debug",
-  "info",
-  "warn",
-  "error",
-  "fatal",
-]);
+const LEVELS: ReadonlySet<string> = new Set(LOG_LEVELS);
 
 interface Waiter {
   readonly entry: LogInput;

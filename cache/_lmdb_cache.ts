@@ -11,6 +11,7 @@
 
 import { asBinary, open, type RootDatabase } from "lmdb";
 import { join } from "node:path";
+import { utf8Length } from "../_utf8.ts";
 import { AicoDataError } from "../errors.ts";
 import type {
   Cache,
@@ -62,20 +63,6 @@ function backendError(action: string, cause: unknown): AicoDataError {
   return new AicoDataError("CACHE_ERROR", `Cannot ${action}: LMDB failed`, {
     cause,
   });
-}
-
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
 }
 
 function checkNamespace(name: unknown): string {

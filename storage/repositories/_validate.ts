@@ -1,5 +1,6 @@
 // Internal input validation shared by the repositories. Every check throws
 // INVALID_INPUT before anything is written.
+import { utf8Length } from "../../_utf8.ts";
 import { AicoDataError } from "../../errors.ts";
 
 /** A JSON value as stored by the repositories. */
@@ -215,20 +216,6 @@ export function toJsonObject(
     throw invalid(what, `"${name}" must be a plain object`);
   }
   return toJson(value, name, what, maxBytes);
-}
-
-export function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
 }
 
 /** An options object or undefined. */

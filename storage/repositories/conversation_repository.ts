@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { utf8Length } from "../../_utf8.ts";
 import { AicoDataError } from "../../errors.ts";
 import type { InValue, Row } from "../types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
@@ -21,7 +22,6 @@ import {
   invalid,
   type JsonObject,
   toJsonObject,
-  utf8Length,
 } from "./_validate.ts";
 import type { Outbox } from "./outbox.ts";
 

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { utf8Length } from "../../_utf8.ts";
 import { AicoDataError } from "../../errors.ts";
 import type { InValue, Row } from "../types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
@@ -19,7 +20,6 @@ import {
   invalid,
   type JsonValue,
   toJson,
-  utf8Length,
 } from "./_validate.ts";
 import { num, optNum, optStr, str } from "./_rows.ts";
 
