@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { rejectsWith, withDir } from "../tests/_helpers.ts";
 import { join } from "node:path";
 import { asBinary, open } from "lmdb";
 import { type AicoDataErrorCode, isAicoDataError } from "../errors.ts";
@@ -20,25 +21,6 @@ function clock(start = 1_700_000_000_000): {
 } {
   let t = start;
   return { now: () => t, advance: (ms) => void (t += ms) };
-}
-
-async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "aico_cache_" });
-  try {
-    return await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function rejectsWith(
-  fn: () => unknown,
-  code: AicoDataErrorCode,
-): Promise<void> {
-  await assert.rejects(
-    async () => await fn(),
-    (e: unknown) => isAicoDataError(e, code),
-  );
 }
 
 function throwsWith(fn: () => unknown, code: AicoDataErrorCode): void {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { withDir } from "../tests/_helpers.ts";
 import { toBase64, toHex } from "./_bytes.ts";
 import {
   beginKeyRotation,
@@ -13,15 +14,6 @@ import {
 } from "./key_file.ts";
 
 const kdf = { memoryKiB: 19456, iterations: 2 } as const;
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function sha256(path: string): Promise<string> {
   return toHex(

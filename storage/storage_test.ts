@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { rejectsWith } from "../tests/_helpers.ts";
 import { isAicoDataError } from "../errors.ts";
 import { generateDataKey, importDataKey } from "../crypto/mod.ts";
 import {
@@ -19,17 +20,6 @@ async function withStorage(
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(
-      isAicoDataError(err),
-      `expected AicoDataError, got ${String(err)}`,
-    );
-    assert.equal(err.code, code);
-    return true;
-  });
 }
 
 Deno.test("execute() accepts (sql, args) and { sql, args } and returns plain rows", async () => {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { withDir } from "./_helpers.ts";
 import { fileURLToPath } from "node:url";
 import { type DataLayer, openDataLayer } from "../mod.ts";
 import { beginKeyRotation, readKeyFileInfo } from "../crypto/mod.ts";
@@ -6,15 +7,6 @@ import { CORE_SEALED_COLUMNS } from "../schema/core.ts";
 
 const kdf = { memoryKiB: 19456, iterations: 2 } as const;
 const PW = "a long test passphrase";
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function hashTree(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};

@@ -1,6 +1,7 @@
 // Sealed columns, key rotation (with simulated crashes), backup, restore and
 // verify of storage/, against real libSQL files.
 import assert from "node:assert/strict";
+import { rejectsWith } from "./_helpers.ts";
 import { isAicoDataError } from "../errors.ts";
 import { type DataKey, generateDataKey, importDataKey } from "../crypto/mod.ts";
 import {
@@ -10,17 +11,6 @@ import {
   type SealedColumnSpec,
   type Storage,
 } from "../storage/mod.ts";
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(
-      isAicoDataError(err),
-      `expected AicoDataError, got ${String(err)}`,
-    );
-    assert.equal(err.code, code);
-    return true;
-  });
-}
 
 const SPECS: SealedColumnSpec[] = [{
   table: "msgs",

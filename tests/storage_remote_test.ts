@@ -3,21 +3,10 @@
 // be installed here. The unreachable-server case is in
 // storage_security_test.ts.
 import assert from "node:assert/strict";
-import { isAicoDataError } from "../errors.ts";
+import { rejectsWith } from "./_helpers.ts";
 import { generateDataKey, importDataKey } from "../crypto/mod.ts";
 import { openStorage } from "../storage/mod.ts";
 import { startHranaShim } from "./_hrana_shim.ts";
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(
-      isAicoDataError(err),
-      `expected AicoDataError, got ${String(err)}`,
-    );
-    assert.equal(err.code, code);
-    return true;
-  });
-}
 
 Deno.test("openStorage() on an http:// URL keeps the same interface through @libsql/client", async (t) => {
   const dir = await Deno.makeTempDir();

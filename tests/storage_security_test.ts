@@ -1,23 +1,12 @@
 // Encryption at rest, wrong key vs damaged file, invalid UTF-8 reads,
 // permissions and remote errors of storage/, against real libSQL files.
 import assert from "node:assert/strict";
+import { rejectsWith } from "./_helpers.ts";
 import Database from "libsql";
-import { isAicoDataError } from "../errors.ts";
 import { type DataKey, generateDataKey, importDataKey } from "../crypto/mod.ts";
 import { openStorage } from "../storage/mod.ts";
 
 const MARKER = "MARKER-7f3a9c-PLAINTEXT";
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(
-      isAicoDataError(err),
-      `expected AicoDataError, got ${String(err)}`,
-    );
-    assert.equal(err.code, code);
-    return true;
-  });
-}
 
 function count(haystack: Uint8Array, needle: Uint8Array): number {
   let n = 0;
