@@ -9,7 +9,13 @@
  * aico-data status --dir DIR            key, schema, counts and integrity
  * aico-data rotate-key --dir DIR        re-encrypt everything under a new data key
  * aico-data backup --dir DIR --to FILE  an encrypted, verified copy of the database
+ * aico-data remember --dir DIR          keep the data key in the OS keyring
+ * aico-data forget --dir DIR            remove it from the OS keyring
  * ```
+ *
+ * `init --remember` stores the key in the OS keyring at once; `import`,
+ * `status`, `backup` and `rotate-key` take `--keyring` to use it (this needs
+ * `--allow-run=secret-tool` on Linux, `--allow-run=security` on macOS).
  *
  * The passphrase comes from `AICO_DATA_PASSPHRASE`, or is asked for on the
  * terminal (not echoed). `demo` uses a fixed demo passphrase.
@@ -31,7 +37,11 @@
 import { parseArgs } from "node:util";
 import { AicoDataError, isAicoDataError } from "../errors.ts";
 import { type DataLayer, openDataLayer } from "../data_layer.ts";
-import { readKeyFileInfo } from "../crypto/mod.ts";
+import {
+  openKeyring,
+  readKeyFileInfo,
+  rememberInKeyring,
+} from "../crypto/mod.ts";
 import type { MessageRole } from "../storage/repositories/mod.ts";
 
 const USAGE = `aico-data: your companion's memory, encrypted on your device
@@ -44,6 +54,12 @@ usage:
   aico-data status --dir DIR            key, schema, counts and integrity
   aico-data rotate-key --dir DIR        re-encrypt everything under a new data key
   aico-data backup --dir DIR --to FILE  an encrypted, verified copy of the database
+  aico-data remember --dir DIR          keep the data key in the OS keyring (Secret Service, Keychain)
+  aico-data forget --dir DIR            remove it from the OS keyring
+
+  init --remember stores the key in the OS keyring at once; import, status and
+  backup take --keyring to unlock through it instead of the passphrase
+  (needs --allow-run=secret-tool on Linux, --allow-run=security on macOS).
 
 The passphrase is read from AICO_DATA_PASSPHRASE or asked for on the terminal.`;
 
@@ -81,6 +97,19 @@ async function readPassphrase(question: string): Promise<string> {
     await Deno.stdout.write(new TextEncoder().encode("\n"));
   }
   return new TextDecoder().decode(new Uint8Array(chars));
+}
+
+/** Opens a folder with the passphrase, or through the OS keyring. */
+async function openFolder(
+  dir: string,
+  useKeyring: boolean,
+): Promise<DataLayer> {
+  if (useKeyring) {
+    return await openDataLayer(dir, { keyring: await openKeyring("auto") });
+  }
+  return await openDataLayer(dir, {
+    passphrase: await readPassphrase("passphrase: "),
+  });
 }
 
 function requireDir(dir: string | undefined): string {
@@ -364,6 +393,8 @@ export async function main(args: readonly string[]): Promise<number> {
       options: {
         dir: { type: "string" },
         to: { type: "string" },
+        keyring: { type: "boolean" },
+        remember: { type: "boolean" },
         help: { type: "boolean" },
       },
     });
@@ -373,6 +404,7 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   const [command, ...rest] = parsed.positionals;
   const { dir, to } = parsed.values;
+  const useKeyring = parsed.values.keyring === true;
   try {
     switch (command) {
       case undefined:
@@ -387,6 +419,16 @@ export async function main(args: readonly string[]): Promise<number> {
         const passphrase = await readPassphrase("new passphrase: ");
         await using data = await openDataLayer(d, { passphrase, create: true });
         console.log(`created ${d} (data key ${data.key.keyId})`);
+        if (parsed.values.remember === true) {
+          await rememberInKeyring(
+            `${d}/key.json`,
+            passphrase,
+            await openKeyring("auto"),
+          );
+          console.log(
+            "the OS keyring holds the data key; use --keyring to unlock",
+          );
+        }
         return 0;
       }
       case "import": {
@@ -398,9 +440,7 @@ export async function main(args: readonly string[]): Promise<number> {
           );
         }
         const text = await Deno.readTextFile(file);
-        await using data = await openDataLayer(requireDir(dir), {
-          passphrase: await readPassphrase("passphrase: "),
-        });
+        await using data = await openFolder(requireDir(dir), useKeyring);
         const r = await importLines(data, text);
         console.log(
           `imported ${r.messages} messages in ${r.conversations} conversations`,
@@ -408,16 +448,49 @@ export async function main(args: readonly string[]): Promise<number> {
         return 0;
       }
       case "status": {
-        await using data = await openDataLayer(requireDir(dir), {
-          passphrase: await readPassphrase("passphrase: "),
-        });
+        await using data = await openFolder(requireDir(dir), useKeyring);
         await status(data);
         return 0;
       }
       case "rotate-key": {
+        const d = requireDir(dir);
         const passphrase = await readPassphrase("passphrase: ");
-        await using data = await openDataLayer(requireDir(dir), { passphrase });
+        const oldId = (await readKeyFileInfo(`${d}/key.json`)).keyId;
+        await using data = await openDataLayer(d, { passphrase });
         console.log(`new data key ${await data.rotateKey(passphrase)}`);
+        if (useKeyring) {
+          // The keyring held the old key: replace it with the new one.
+          const keyring = await openKeyring("auto");
+          await rememberInKeyring(`${d}/key.json`, passphrase, keyring);
+          await keyring.delete(`aico-data/${oldId}`);
+          console.log("the OS keyring now holds the new key");
+        }
+        return 0;
+      }
+      case "remember": {
+        const d = requireDir(dir);
+        const passphrase = await readPassphrase("passphrase: ");
+        const key = await rememberInKeyring(
+          `${d}/key.json`,
+          passphrase,
+          await openKeyring("auto"),
+        );
+        console.log(
+          `the OS keyring now holds the data key ${key.keyId}; use --keyring to unlock`,
+        );
+        return 0;
+      }
+      case "forget": {
+        const d = requireDir(dir);
+        const { keyId } = await readKeyFileInfo(`${d}/key.json`);
+        const removed = await (await openKeyring("auto")).delete(
+          `aico-data/${keyId}`,
+        );
+        console.log(
+          removed
+            ? `forgot the data key ${keyId}`
+            : "the OS keyring held no key for this folder",
+        );
         return 0;
       }
       case "backup": {
@@ -427,9 +500,7 @@ export async function main(args: readonly string[]): Promise<number> {
             "Cannot back up: --to FILE is required",
           );
         }
-        await using data = await openDataLayer(requireDir(dir), {
-          passphrase: await readPassphrase("passphrase: "),
-        });
+        await using data = await openFolder(requireDir(dir), useKeyring);
         await data.storage.backup(to);
         console.log(`backed up to ${to} (encrypted with the same data key)`);
         return 0;
