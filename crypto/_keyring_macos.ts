@@ -8,6 +8,8 @@ import {
   checkSecret,
   decodeSecret,
   encodeSecret,
+  type ToolCaller,
+  toolCaller,
   type ToolResult,
   type ToolRunner,
 } from "./_keyring_run.ts";
@@ -42,25 +44,11 @@ function quoted(what: string, value: string): string {
 export class MacosKeychain implements KeyringBackend {
   readonly kind = "macos-keychain" as const;
   readonly #options: ResolvedKeyringOptions;
-  readonly #run: ToolRunner;
+  readonly #call: ToolCaller;
 
   constructor(options: ResolvedKeyringOptions, run: ToolRunner) {
     this.#options = options;
-    this.#run = run;
-  }
-
-  #call(
-    action: string,
-    args: readonly string[],
-    stdin?: Uint8Array,
-  ): Promise<ToolResult> {
-    return this.#run({
-      command: this.#options.command,
-      args,
-      ...(stdin === undefined ? {} : { stdin }),
-      timeoutMs: this.#options.timeoutMs,
-      action,
-    });
+    this.#call = toolCaller(options.command, options.timeoutMs, run);
   }
 
   /** Throws `KEYRING_UNAVAILABLE` unless a default keychain exists. */

@@ -26,6 +26,29 @@ export interface ToolRequest {
 /** Runs a tool; the real one spawns a process, tests may pass a fake. */
 export type ToolRunner = (request: ToolRequest) => Promise<ToolResult>;
 
+/** A runner bound to one tool and its timeout. */
+export type ToolCaller = (
+  action: string,
+  args: readonly string[],
+  stdin?: Uint8Array,
+) => Promise<ToolResult>;
+
+/** Binds `run` to `command` and `timeoutMs`. */
+export function toolCaller(
+  command: string,
+  timeoutMs: number,
+  run: ToolRunner,
+): ToolCaller {
+  return (action, args, stdin) =>
+    run({
+      command,
+      args,
+      ...(stdin === undefined ? {} : { stdin }),
+      timeoutMs,
+      action,
+    });
+}
+
 const MAX_STDERR_CHARS = 200;
 
 /**

@@ -6,6 +6,8 @@ import {
   checkSecret,
   decodeSecret,
   encodeSecret,
+  type ToolCaller,
+  toolCaller,
   type ToolResult,
   type ToolRunner,
 } from "./_keyring_run.ts";
@@ -35,29 +37,15 @@ function listsItem(stdout: Uint8Array): boolean {
 export class SecretServiceKeyring implements KeyringBackend {
   readonly kind = "secret-service" as const;
   readonly #options: ResolvedKeyringOptions;
-  readonly #run: ToolRunner;
+  readonly #call: ToolCaller;
 
   constructor(options: ResolvedKeyringOptions, run: ToolRunner) {
     this.#options = options;
-    this.#run = run;
+    this.#call = toolCaller(options.command, options.timeoutMs, run);
   }
 
   #attributes(account: string): string[] {
     return ["service", this.#options.service, "account", account];
-  }
-
-  #call(
-    action: string,
-    args: readonly string[],
-    stdin?: Uint8Array,
-  ): Promise<ToolResult> {
-    return this.#run({
-      command: this.#options.command,
-      args,
-      ...(stdin === undefined ? {} : { stdin }),
-      timeoutMs: this.#options.timeoutMs,
-      action,
-    });
   }
 
   /**
