@@ -37,6 +37,8 @@
  * @module
  */
 
+import { requirePermission } from "../_permissions.ts";
+import { settle } from "./_settle.ts";
 import { AicoDataError } from "../errors.ts";
 import {
   checkName,
@@ -330,57 +332,38 @@ class EnvKeyring implements KeyringBackend {
   }
 
   get(account: string): Promise<Uint8Array | undefined> {
-    try {
+    return settle(() => {
       checkName("account", account);
-      const status = Deno.permissions.querySync({
-        name: "env",
-        variable: this.#variable,
-      });
-      if (status.state !== "granted") {
-        throw new AicoDataError(
-          "PERMISSION_DENIED",
-          `Cannot read the key from the environment: add --allow-env=${this.#variable}`,
-        );
-      }
-      const text = Deno.env.get(this.#variable);
-      if (text === undefined || text.trim().length === 0) {
-        return Promise.resolve(undefined);
-      }
-      return Promise.resolve(
-        decodeSecret(text, `the environment variable "${this.#variable}"`),
+      requirePermission(
+        { name: "env", variable: this.#variable },
+        `--allow-env=${this.#variable}`,
+        "read the key from the environment",
       );
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      const text = Deno.env.get(this.#variable);
+      if (text === undefined || text.trim().length === 0) return undefined;
+      return decodeSecret(text, `the environment variable "${this.#variable}"`);
+    });
   }
 
   set(account: string, secret: Uint8Array): Promise<void> {
-    try {
+    return settle(() => {
       checkName("account", account);
       checkSecret(secret);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return Promise.reject(
-      new AicoDataError(
+      throw new AicoDataError(
         "KEYRING_UNAVAILABLE",
         `Cannot store the key "${account}": the environment variable "${this.#variable}" is read-only`,
-      ),
-    );
+      );
+    });
   }
 
   delete(account: string): Promise<boolean> {
-    try {
+    return settle(() => {
       checkName("account", account);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return Promise.reject(
-      new AicoDataError(
+      throw new AicoDataError(
         "KEYRING_UNAVAILABLE",
         `Cannot delete the key "${account}": the environment variable "${this.#variable}" is read-only`,
-      ),
-    );
+      );
+    });
   }
 }
 
@@ -426,36 +409,28 @@ class NoKeyring implements KeyringBackend {
   readonly kind = "none" as const;
 
   get(account: string): Promise<Uint8Array | undefined> {
-    try {
+    return settle(() => {
       checkName("account", account);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return Promise.resolve(undefined);
+      return undefined;
+    });
   }
 
   set(account: string, secret: Uint8Array): Promise<void> {
-    try {
+    return settle(() => {
       checkName("account", account);
       checkSecret(secret);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return Promise.reject(
-      new AicoDataError(
+      throw new AicoDataError(
         "KEYRING_UNAVAILABLE",
         `Cannot store the key "${account}": no keyring is configured`,
-      ),
-    );
+      );
+    });
   }
 
   delete(account: string): Promise<boolean> {
-    try {
+    return settle(() => {
       checkName("account", account);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return Promise.resolve(false);
+      return false;
+    });
   }
 }
 

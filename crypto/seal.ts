@@ -13,6 +13,7 @@ import {
   sealWithNonce,
 } from "./_aead.ts";
 import { randomBytes, utf8 } from "./_bytes.ts";
+import { settle } from "./_settle.ts";
 
 /**
  * The most values one key may seal with random 96-bit nonces (NIST SP 800-38D
@@ -22,15 +23,6 @@ export const MAX_SEALS_PER_KEY: number = 2 ** 32;
 
 /** How many values a batch seals or opens before it yields to the event loop. */
 const BATCH_SLICE = 4096;
-
-/** Runs synchronous work as a promise: a throw becomes a rejection. */
-function settle<T>(work: () => T): Promise<T> {
-  try {
-    return Promise.resolve(work());
-  } catch (err) {
-    return Promise.reject(err);
-  }
-}
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
