@@ -72,6 +72,24 @@ export interface ResolvedMigratorOptions {
   readonly lockTimeoutMs: number;
 }
 
+/** Throws `INVALID_INPUT` unless `version` is an integer in [min, max]. */
+function checkTargetVersion(
+  action: string,
+  schemaName: string,
+  version: number,
+  min: number,
+  max: number,
+): void {
+  if (!Number.isSafeInteger(version) || version < min || version > max) {
+    throw new AicoDataError(
+      "INVALID_INPUT",
+      `Cannot ${action} schema "${schemaName}": version "${
+        String(version)
+      }" is not between ${min} and ${max}`,
+    );
+  }
+}
+
 /**
  * Fills in the defaults of {@linkcode MigratorOptions} and checks the values.
  *
@@ -658,17 +676,7 @@ class SchemaMigrator implements Migrator {
   ): Promise<MigrationStepReport[]> {
     this.#guard("migrate");
     const schema = this.#schema("migrate", schemaName);
-    if (
-      !Number.isSafeInteger(version) || version < 0 ||
-      version > schema.def.latest
-    ) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        `Cannot migrate schema "${schemaName}": version "${
-          String(version)
-        }" is not between 0 and ${schema.def.latest}`,
-      );
-    }
+    checkTargetVersion("migrate", schemaName, version, 0, schema.def.latest);
     this.#throwProblems(
       this.#problems(await this.#readHistory(this.#db, schemaName)),
     );
@@ -991,17 +999,7 @@ class SchemaMigrator implements Migrator {
   async baseline(schemaName: string, version: number): Promise<void> {
     this.#guard("baseline");
     const schema = this.#schema("baseline", schemaName);
-    if (
-      !Number.isSafeInteger(version) || version < 1 ||
-      version > schema.def.latest
-    ) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        `Cannot baseline schema "${schemaName}": version "${
-          String(version)
-        }" is not between 1 and ${schema.def.latest}`,
-      );
-    }
+    checkTargetVersion("baseline", schemaName, version, 1, schema.def.latest);
     await this.#ensureTables();
     await this.#writeTransaction(async (tx) => {
       if ((await this.#current(tx, schemaName)) > 0) {
