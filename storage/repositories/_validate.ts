@@ -53,6 +53,26 @@ export function checkString(
   return value;
 }
 
+/**
+ * A well-formed string of at most `maxBytes` bytes as UTF-8 (and at least
+ * `min` code units).
+ */
+export function checkText(
+  value: unknown,
+  name: string,
+  what: string,
+  maxBytes: number,
+  min = 1,
+): string {
+  // UTF-8 never takes fewer bytes than UTF-16 code units: the cheap length
+  // check first, the byte count only when it could matter.
+  const text = checkString(value, name, what, maxBytes, min);
+  if (text.length * 3 > maxBytes && utf8Length(text) > maxBytes) {
+    throw invalid(what, `"${name}" is larger than ${maxBytes} bytes`);
+  }
+  return text;
+}
+
 const ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** An identifier: 1 to 128 characters of `[A-Za-z0-9_-]`. */

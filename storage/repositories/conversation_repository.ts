@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { utf8Length } from "../../_utf8.ts";
 import { AicoDataError } from "../../errors.ts";
 import type { InValue, Row } from "../types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
@@ -15,6 +14,7 @@ import {
   checkLimit,
   checkObject,
   checkString,
+  checkText,
   checkTimestamp,
   decodeCursor,
   decodeText,
@@ -559,22 +559,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
         '"role" must be one of system, user, assistant, tool',
       );
     }
-    const content = checkString(
-      r.content,
-      "content",
-      what,
-      MAX_MESSAGE_BYTES,
-      0,
-    );
-    if (
-      content.length * 3 > MAX_MESSAGE_BYTES &&
-      utf8Length(content) > MAX_MESSAGE_BYTES
-    ) {
-      throw invalid(
-        what,
-        `"content" is larger than ${MAX_MESSAGE_BYTES} bytes`,
-      );
-    }
+    const content = checkText(r.content, "content", what, MAX_MESSAGE_BYTES, 0);
     const createdAt = r.createdAt === undefined
       ? now
       : checkTimestamp(r.createdAt, "createdAt", what);

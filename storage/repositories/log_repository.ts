@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { utf8Length } from "../../_utf8.ts";
 import { AicoDataError } from "../../errors.ts";
 import type { InValue, Row } from "../types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
@@ -13,7 +12,7 @@ import {
   checkLimit,
   checkName,
   checkObject,
-  checkString,
+  checkText,
   checkTimestamp,
   decodeCursor,
   encodeCursor,
@@ -296,22 +295,13 @@ class LogRepositoryImpl implements LogRepository {
     const e = entry as Record<string, unknown>;
     const level = checkLevel(e.level, what);
     const module = checkName(e.module, "module", what);
-    const message = checkString(
+    const message = checkText(
       e.message,
       "message",
       what,
       MAX_LOG_MESSAGE_BYTES,
       0,
     );
-    if (
-      message.length * 3 > MAX_LOG_MESSAGE_BYTES &&
-      utf8Length(message) > MAX_LOG_MESSAGE_BYTES
-    ) {
-      throw invalid(
-        what,
-        `"message" is larger than ${MAX_LOG_MESSAGE_BYTES} bytes`,
-      );
-    }
     const ts = e.ts === undefined
       ? this.#options.now()
       : checkTimestamp(e.ts, "ts", what);
