@@ -44,4 +44,4 @@ export {
   type DataLayer,
   type DataLayerOptions,
   openDataLayer,
-} from "./data_layer.ts";
+} from "./data_layer/mod.ts";

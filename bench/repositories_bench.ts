@@ -13,7 +13,7 @@
 //   deno bench -A bench/repositories_bench.ts
 import Database from "libsql";
 import { generateDataKey, importDataKey } from "../crypto/mod.ts";
-import { CORE_V1_UP, coreSchema } from "../schema/core.ts";
+import { CORE_V1_UP, coreSchema } from "../repositories/core_schema.ts";
 import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
 import { openStorage } from "../storage/mod.ts";
 import {
@@ -21,7 +21,7 @@ import {
   createLogRepository,
   type LogInput,
   type NewMessage,
-} from "../storage/repositories/mod.ts";
+} from "../repositories/mod.ts";
 
 const LOG_ROWS = 10_000;
 const MESSAGES = 100_000;

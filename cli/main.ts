@@ -36,13 +36,13 @@
  */
 import { parseArgs } from "node:util";
 import { AicoDataError, isAicoDataError } from "../errors.ts";
-import { type DataLayer, openDataLayer } from "../data_layer.ts";
+import { type DataLayer, openDataLayer } from "../data_layer/mod.ts";
 import {
   openKeyring,
   readKeyFileInfo,
   rememberInKeyring,
 } from "../crypto/mod.ts";
-import type { MessageRole } from "../storage/repositories/mod.ts";
+import type { MessageRole } from "../repositories/mod.ts";
 
 const USAGE = `aico-data: your companion's memory, encrypted on your device
 

@@ -614,9 +614,14 @@ Deno.test("plugin isolation: a plugin that tries DROP TABLE logs is refused and 
             name: "x",
             up: "CREATE TABLE plugin_evil_a (x); DROP TABLE logs",
           }],
+          sealedColumns: [],
         };
         await assert.rejects(
-          openMigrator(db, { schemas: [core, forged], get: () => undefined }),
+          openMigrator(db, {
+            schemas: [core, forged],
+            get: () => undefined,
+            sealedColumns: [],
+          }),
           rejectsWith("PLUGIN_ISOLATION"),
         );
         await unchanged();

@@ -103,10 +103,3 @@ export type {
   TransactionMode,
   Value,
 } from "../storage/types.ts";
-export {
-  CORE_SEALED_COLUMNS,
-  CORE_V1_DOWN,
-  CORE_V1_UP,
-  coreSchema,
-  type CoreSealedColumn,
-} from "./core.ts";

@@ -5,7 +5,11 @@
  */
 
 import { AicoDataError } from "../errors.ts";
-import { registerSchema, type SchemaDefinition } from "./schema_version.ts";
+import {
+  registerSchema,
+  type SchemaDefinition,
+  type SealedColumnSpec,
+} from "./schema_version.ts";
 
 /** An immutable set of schemas, in the order they are applied. */
 export interface SchemaRegistry {
@@ -18,6 +22,11 @@ export interface SchemaRegistry {
    * @returns The definition, or `undefined`.
    */
   get(name: string): SchemaDefinition | undefined;
+  /**
+   * Every sealed column declared by the registered schemas, in apply order
+   * (what key rotation re-seals).
+   */
+  readonly sealedColumns: readonly Required<SealedColumnSpec>[];
 }
 
 /**
@@ -68,6 +77,7 @@ export function createSchemaRegistry(
     }
     const checked = registerSchema(def.name, def.owner, {
       priority: def.priority,
+      sealedColumns: def.sealedColumns ?? [],
     }, def.versions);
     if (byName.has(checked.name)) {
       throw new AicoDataError(
@@ -84,8 +94,10 @@ export function createSchemaRegistry(
       (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
     ),
   );
+  const sealedColumns = Object.freeze(schemas.flatMap((s) => s.sealedColumns));
   return Object.freeze({
     schemas,
+    sealedColumns,
     get(name: string): SchemaDefinition | undefined {
       return byName.get(name);
     },

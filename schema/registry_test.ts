@@ -47,6 +47,7 @@ Deno.test("createSchemaRegistry() validates hand-made definitions again", () => 
     namespace: "plugin_evil_",
     latest: 1,
     versions: [{ version: 1, name: "x", up: "DROP TABLE logs" }],
+    sealedColumns: [],
   };
   assert.throws(
     () => createSchemaRegistry([forged]),
@@ -79,4 +80,54 @@ Deno.test("schema/ uses no dynamic import(), so registration survives deno compi
     );
   }
   assert.ok(files >= 5);
+});
+
+Deno.test("createSchemaRegistry() lists every declared sealed column in apply order", () => {
+  const registry = createSchemaRegistry([
+    registerSchema("notes", "notes", {
+      sealedColumns: [{
+        table: "plugin_notes_items",
+        column: "body",
+        rowKey: "id",
+      }],
+    }, up("plugin_notes_items")),
+    registerSchema("core", "core", {
+      priority: 0,
+      sealedColumns: [{ table: "logs", column: "secret", rowKey: "id" }],
+    }, up("logs")),
+  ]);
+  assert.deepEqual(registry.sealedColumns, [
+    { table: "logs", column: "secret", rowKey: "id", schemaVersion: 1 },
+    {
+      table: "plugin_notes_items",
+      column: "body",
+      rowKey: "id",
+      schemaVersion: 1,
+    },
+  ]);
+  assert.ok(Object.isFrozen(registry.sealedColumns));
+});
+
+Deno.test("registerSchema() refuses sealed columns outside a plugin's namespace, duplicates and bad versions", () => {
+  const bad = [
+    [{ table: "messages", column: "body", rowKey: "id" }],
+    [
+      { table: "plugin_notes_a", column: "b", rowKey: "id" },
+      { table: "plugin_notes_a", column: "b", rowKey: "id" },
+    ],
+    [{ table: "plugin_notes_a", column: "b", rowKey: "id", schemaVersion: 2 }],
+    [{ table: "plugin_notes_a", column: "b; DROP", rowKey: "id" }],
+  ];
+  for (const sealedColumns of bad) {
+    assert.throws(
+      () =>
+        registerSchema(
+          "notes",
+          "notes",
+          { sealedColumns },
+          up("plugin_notes_a"),
+        ),
+      (err: unknown) => isAicoDataError(err, "SCHEMA_INVALID"),
+    );
+  }
 });

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { AicoDataError } from "../errors.ts";
 import {
   compileVersions,
   type MigrationFunction,
@@ -14,7 +15,9 @@ import {
   validateHeader,
 } from "./_compile.ts";
 
-export type { MigrationFunction, MigrationStep };
+import type { SealedColumnSpec } from "../storage/storage.ts";
+
+export type { MigrationFunction, MigrationStep, SealedColumnSpec };
 
 /**
  * One version of a schema.
@@ -65,6 +68,16 @@ export interface RegisterSchemaOptions {
    * @default {100}
    */
   readonly priority?: number;
+  /**
+   * The sealed columns the schema's tables hold (BLOB columns of values
+   * sealed with the `field-aead` key, bound to a row key). Repositories take
+   * their sealed columns from this declaration, and key rotation re-seals
+   * every declared column of every registered schema. A plugin may declare
+   * only tables inside its namespace.
+   *
+   * @default {[]}
+   */
+  readonly sealedColumns?: readonly SealedColumnSpec[];
 }
 
 /** A validated, frozen schema, ready to go into a registry. */
@@ -84,6 +97,8 @@ export interface SchemaDefinition {
   readonly latest: number;
   /** The versions, sorted, frozen. */
   readonly versions: readonly SchemaVersion[];
+  /** The declared sealed columns (frozen, `schemaVersion` filled in). */
+  readonly sealedColumns: readonly Required<SealedColumnSpec>[];
 }
 
 /**
@@ -159,14 +174,74 @@ export function registerSchema(
   const byNumber = new Map<number, SchemaVersion>();
   for (const v of versions) byNumber.set(v.version, v);
   const frozen = compiled.map((c) => freezeVersion(byNumber.get(c.version)!));
+  const namespace = namespaceOf(owner);
   return Object.freeze({
     name,
     owner,
     priority,
-    namespace: namespaceOf(owner),
+    namespace,
     latest: compiled.length,
     versions: Object.freeze(frozen),
+    sealedColumns: checkSealedColumns(
+      name,
+      namespace,
+      compiled.length,
+      options?.sealedColumns ?? [],
+    ),
   });
+}
+
+const COLUMN_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+function checkSealedColumns(
+  schema: string,
+  namespace: string | undefined,
+  latest: number,
+  specs: readonly SealedColumnSpec[],
+): readonly Required<SealedColumnSpec>[] {
+  const fail = (detail: string) =>
+    new AicoDataError(
+      "SCHEMA_INVALID",
+      `Cannot register schema "${schema}": ${detail}`,
+    );
+  if (!Array.isArray(specs)) throw fail('"sealedColumns" must be an array');
+  const seen = new Set<string>();
+  return Object.freeze(specs.map((spec, i) => {
+    if (typeof spec !== "object" || spec === null) {
+      throw fail(`sealed column ${i} must be an object`);
+    }
+    for (const field of ["table", "column", "rowKey"] as const) {
+      const value: unknown = spec[field];
+      if (typeof value !== "string" || !COLUMN_NAME.test(value)) {
+        throw fail(
+          `sealed column ${i}: "${field}" must match ${COLUMN_NAME}`,
+        );
+      }
+    }
+    const schemaVersion = spec.schemaVersion ?? 1;
+    if (
+      !Number.isSafeInteger(schemaVersion) || schemaVersion < 1 ||
+      schemaVersion > latest
+    ) {
+      throw fail(
+        `sealed column "${spec.table}.${spec.column}": schemaVersion must be an integer from 1 to ${latest}`,
+      );
+    }
+    if (namespace !== undefined && !spec.table.startsWith(namespace)) {
+      throw fail(
+        `sealed column "${spec.table}.${spec.column}": a plugin may declare only tables named "${namespace}*"`,
+      );
+    }
+    const id = `${spec.table}.${spec.column}`;
+    if (seen.has(id)) throw fail(`sealed column "${id}" is declared twice`);
+    seen.add(id);
+    return Object.freeze({
+      table: spec.table,
+      column: spec.column,
+      rowKey: spec.rowKey,
+      schemaVersion,
+    });
+  }));
 }
 
 function freezeVersion(v: SchemaVersion): SchemaVersion {

@@ -6,11 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createMessageBus } from "../bus/mod.ts";
-import {
-  createConfigRepository,
-  openOutbox,
-} from "../storage/repositories/mod.ts";
-import { openTestStore } from "../storage/repositories/_doc_helpers.ts";
+import { createConfigRepository, openOutbox } from "../repositories/mod.ts";
+import { openTestStore } from "../repositories/_doc_helpers.ts";
 import { openCache } from "../cache/mod.ts";
 
 Deno.test("a cached configuration value is never served after it changed in libSQL", async (t) => {

@@ -3,7 +3,7 @@ import { withDir } from "./_helpers.ts";
 import { fileURLToPath } from "node:url";
 import { type DataLayer, openDataLayer } from "../mod.ts";
 import { beginKeyRotation, readKeyFileInfo } from "../crypto/mod.ts";
-import { CORE_SEALED_COLUMNS } from "../schema/core.ts";
+import { CORE_SEALED_COLUMNS } from "../repositories/core_schema.ts";
 
 const kdf = { memoryKiB: 19456, iterations: 2 } as const;
 const PW = "a long test passphrase";

@@ -2,14 +2,14 @@
 // verbatim and change nothing else; malformed input stores nothing.
 import assert from "node:assert/strict";
 import { isAicoDataError } from "../errors.ts";
-import { openTestStore } from "../storage/repositories/_doc_helpers.ts";
+import { openTestStore } from "../repositories/_doc_helpers.ts";
 import {
   createConfigRepository,
   createConversationRepository,
   createLogRepository,
   createPluginStateRepository,
   createUserService,
-} from "../storage/repositories/mod.ts";
+} from "../repositories/mod.ts";
 import type { Storage } from "../storage/mod.ts";
 
 const HOSTILE = [

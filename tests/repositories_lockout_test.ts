@@ -2,8 +2,8 @@
 // the store (a restart), and a new UserService sees it.
 import assert from "node:assert/strict";
 import { isAicoDataError } from "../errors.ts";
-import { openTestStore } from "../storage/repositories/_doc_helpers.ts";
-import { createUserService } from "../storage/repositories/user_service.ts";
+import { openTestStore } from "../repositories/_doc_helpers.ts";
+import { createUserService } from "../repositories/user_service.ts";
 
 const FAST = {
   argon2: { memoryKiB: 256, iterations: 1 },

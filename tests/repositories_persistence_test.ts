@@ -1,10 +1,10 @@
 // Log persistence: every log accepted before close() is in the database
 // after a reopen.
 import assert from "node:assert/strict";
-import { createLogPersistence } from "../bus/log_persistence.ts";
+import { createLogPersistence } from "../repositories/log_persistence.ts";
 import { createMessageBus } from "../bus/message_bus.ts";
-import { openTestStore } from "../storage/repositories/_doc_helpers.ts";
-import { createLogRepository } from "../storage/repositories/log_repository.ts";
+import { openTestStore } from "../repositories/_doc_helpers.ts";
+import { createLogRepository } from "../repositories/log_repository.ts";
 
 Deno.test("no log accepted before close() is lost: publish N, close, reopen, count N", async (t) => {
   for (const mode of ["publish", "publishAsync"] as const) {

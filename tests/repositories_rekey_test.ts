@@ -2,14 +2,14 @@
 // column: the repositories read everything back under the new key.
 import assert from "node:assert/strict";
 import { generateDataKey, importDataKey } from "../crypto/mod.ts";
-import { CORE_SEALED_COLUMNS } from "../schema/core.ts";
+import { CORE_SEALED_COLUMNS } from "../repositories/core_schema.ts";
 import { openStorage } from "../storage/mod.ts";
-import { openTestStore } from "../storage/repositories/_doc_helpers.ts";
+import { openTestStore } from "../repositories/_doc_helpers.ts";
 import {
   createConfigRepository,
   createConversationRepository,
   createUserService,
-} from "../storage/repositories/mod.ts";
+} from "../repositories/mod.ts";
 import { isAicoDataError } from "../errors.ts";
 
 const FAST = {

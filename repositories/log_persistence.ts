@@ -10,8 +10,8 @@ import {
   type LogInput,
   type LogLevel,
   type LogRepository,
-} from "../storage/repositories/log_repository.ts";
-import type { MessageBus, TopicMap, Unsubscribe } from "./message_bus.ts";
+} from "./log_repository.ts";
+import type { MessageBus, TopicMap, Unsubscribe } from "../bus/message_bus.ts";
 
 /** The topics log persistence listens to: `log.<level>` with a log record. */
 export type LogTopics = { [topic: `log.${string}`]: LogEvent };
@@ -411,9 +411,9 @@ class LogPersistenceImpl implements LogPersistence {
  * @example Publishing logs on the bus
  * ```ts
  * import { createLogPersistence } from "./log_persistence.ts";
- * import { createMessageBus } from "./message_bus.ts";
- * import { createLogRepository } from "../storage/repositories/log_repository.ts";
- * import { openTestStore } from "../storage/repositories/_doc_helpers.ts";
+ * import { createMessageBus } from "../bus/message_bus.ts";
+ * import { createLogRepository } from "./log_repository.ts";
+ * import { openTestStore } from "./_doc_helpers.ts";
  * import assert from "node:assert/strict";
  *
  * await using store = await openTestStore();

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { isAicoDataError } from "../errors.ts";
-import { openTestStore } from "../storage/repositories/_doc_helpers.ts";
-import { createLogRepository } from "../storage/repositories/log_repository.ts";
-import type { RepositoryStorage } from "../storage/repositories/_storage.ts";
+import { openTestStore } from "./_doc_helpers.ts";
+import { createLogRepository } from "./log_repository.ts";
+import type { RepositoryStorage } from "./_storage.ts";
 import type { Transaction } from "../storage/types.ts";
 import {
   createLogPersistence,
   resolveLogPersistenceOptions,
 } from "./log_persistence.ts";
-import { createMessageBus } from "./message_bus.ts";
+import { createMessageBus } from "../bus/message_bus.ts";
 
 /** Delegates to the real store and counts write transactions. */
 function countingStore(

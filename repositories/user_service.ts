@@ -5,8 +5,8 @@
  * @module
  */
 import { argon2id } from "hash-wasm";
-import { AicoDataError } from "../../errors.ts";
-import type { Row, Transaction } from "../types.ts";
+import { AicoDataError } from "../errors.ts";
+import type { Row, Transaction } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, optNum, str } from "./_rows.ts";
 import { type ColumnSealer, columnSealer } from "./_sealing.ts";
@@ -268,7 +268,7 @@ const OWASP_MIN = { memoryKiB: 19_456, iterations: 2 };
  * @example Defaults and the weak-parameter guard
  * ```ts
  * import { resolveUserServiceOptions } from "./user_service.ts";
- * import { isAicoDataError } from "../../errors.ts";
+ * import { isAicoDataError } from "../errors.ts";
  * import assert from "node:assert/strict";
  *
  * const o = resolveUserServiceOptions();

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { AicoDataError } from "../../errors.ts";
+import { AicoDataError } from "../errors.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, optStr, str } from "./_rows.ts";
 import { type ColumnSealer, columnSealer } from "./_sealing.ts";

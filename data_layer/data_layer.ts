@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { AicoDataError, isAicoDataError } from "./errors.ts";
+import { AicoDataError, isAicoDataError } from "../errors.ts";
 import {
   beginKeyRotation,
   completeKeyRotation,
@@ -15,38 +15,36 @@ import {
   readKeyFileInfo,
   unlockKeys,
   unlockWithKeyring,
-} from "./crypto/mod.ts";
-import { openStorage, type Storage } from "./storage/mod.ts";
-import { readSidecar } from "./storage/_sidecar.ts";
+} from "../crypto/mod.ts";
+import { openStorage, type Storage } from "../storage/mod.ts";
+import { readSidecar } from "../storage/_sidecar.ts";
 import {
   createSchemaRegistry,
   type MigrationStepReport,
   type Migrator,
   openMigrator,
   type SchemaDefinition,
-} from "./schema/mod.ts";
-import { CORE_SEALED_COLUMNS, coreSchema } from "./schema/core.ts";
+} from "../schema/mod.ts";
 import {
   type ConfigRepository,
   type ConversationRepository,
+  CORE_SEALED_COLUMNS,
+  coreSchema,
   createConfigRepository,
   createConversationRepository,
+  createLogPersistence,
   createLogRepository,
   createPluginStateRepository,
   createUserService,
+  type LogPersistence,
   type LogRepository,
   openOutbox,
   type Outbox,
   type PluginStateRepository,
   type UserService,
-} from "./storage/repositories/mod.ts";
-import {
-  createLogPersistence,
-  createMessageBus,
-  type LogPersistence,
-  type MessageBus,
-} from "./bus/mod.ts";
-import type { Cache, CacheOptions } from "./cache/mod.ts";
+} from "../repositories/mod.ts";
+import { createMessageBus, type MessageBus } from "../bus/mod.ts";
+import type { Cache, CacheOptions } from "../cache/mod.ts";
 
 /** File names inside a data layer's folder. */
 export const DATA_LAYER_FILES: Readonly<
@@ -404,7 +402,7 @@ export async function openDataLayer(
     opened.push(logPersistence);
     let cache: Cache | undefined;
     if (options.cache !== false) {
-      const { openCache } = await import("./cache/mod.ts");
+      const { openCache } = await import("../cache/mod.ts");
       cache = await openCache({
         ...options.cache,
         path: `${dir}/${DATA_LAYER_FILES.cache}`,

@@ -1,5 +1,5 @@
 /**
- * Repositories over the core schema (`schema/core.ts`): typed, validated
+ * Repositories over the core schema (`core_schema.ts`): typed, validated
  * access where every value is a bound parameter and every bad input is
  * `INVALID_INPUT` before anything is written.
  *
@@ -17,7 +17,7 @@
  *
  * Sealed columns use the store's `sealedColumn()` helper (AAD bound to
  * table, column, row key and schema version): pass
- * `CORE_SEALED_COLUMNS` (`schema/core.ts`) to `Storage.rekey()`.
+ * `CORE_SEALED_COLUMNS` (`core_schema.ts`) to `Storage.rekey()`.
  *
  * Permissions: those of the store (local file: `--allow-read --allow-write`
  * on its folder, `--allow-ffi --allow-sys --allow-env=LIBSQL_JS_DEV`).
@@ -29,10 +29,10 @@
  *   createConversationRepository,
  *   createUserService,
  * } from "./mod.ts";
- * import { coreSchema } from "../../schema/core.ts";
- * import { createSchemaRegistry, openMigrator } from "../../schema/mod.ts";
- * import { openStorage } from "../mod.ts";
- * import { generateDataKey, importDataKey } from "../../crypto/mod.ts";
+ * import { coreSchema } from "./core_schema.ts";
+ * import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
+ * import { openStorage } from "../storage/mod.ts";
+ * import { generateDataKey, importDataKey } from "../crypto/mod.ts";
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
@@ -62,6 +62,14 @@ export * from "./config_repository.ts";
 export * from "./plugin_state_repository.ts";
 export * from "./conversation_repository.ts";
 export * from "./outbox.ts";
+export * from "./log_persistence.ts";
+export {
+  CORE_SEALED_COLUMNS,
+  CORE_V1_DOWN,
+  CORE_V1_UP,
+  coreSchema,
+  type CoreSealedColumn,
+} from "./core_schema.ts";
 export type { RepositoryStorage } from "./_storage.ts";
 export type { JsonObject, JsonValue } from "./_validate.ts";
 export type {
@@ -74,5 +82,9 @@ export type {
   Transaction,
   TransactionMode,
   Value,
-} from "../types.ts";
-export type { RowKey, SealedColumn, SealedColumnOptions } from "../storage.ts";
+} from "../storage/types.ts";
+export type {
+  RowKey,
+  SealedColumn,
+  SealedColumnOptions,
+} from "../storage/storage.ts";

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { AicoDataError } from "../../errors.ts";
-import type { Transaction } from "../types.ts";
+import { AicoDataError } from "../errors.ts";
+import type { Transaction } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { num, str } from "./_rows.ts";
 import { checkInt, checkObject, invalid } from "./_validate.ts";
@@ -303,7 +303,7 @@ class OutboxImpl implements Outbox {
  * ```ts
  * import { openOutbox } from "./outbox.ts";
  * import { createConfigRepository } from "./config_repository.ts";
- * import { createMessageBus } from "../../bus/message_bus.ts";
+ * import { createMessageBus } from "../bus/message_bus.ts";
  * import { openTestStore } from "./_doc_helpers.ts";
  * import assert from "node:assert/strict";
  *

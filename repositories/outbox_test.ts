@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { isAicoDataError } from "../../errors.ts";
-import { createMessageBus } from "../../bus/message_bus.ts";
+import { isAicoDataError } from "../errors.ts";
+import { createMessageBus } from "../bus/message_bus.ts";
 import { openTestStore } from "./_doc_helpers.ts";
 import { createConfigRepository } from "./config_repository.ts";
 import { createConversationRepository } from "./conversation_repository.ts";

@@ -1,7 +1,7 @@
 // Internal input validation shared by the repositories. Every check throws
 // INVALID_INPUT before anything is written.
-import { utf8Length } from "../../_utf8.ts";
-import { AicoDataError } from "../../errors.ts";
+import { utf8Length } from "../_utf8.ts";
+import { AicoDataError } from "../errors.ts";
 
 /** A JSON value as stored by the repositories. */
 export type JsonValue =

@@ -5,7 +5,7 @@
  *
  * @example Applying the core schema with the migrator
  * ```ts
- * import { coreSchema } from "./core.ts";
+ * import { coreSchema } from "./core_schema.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(coreSchema.name, "core");
@@ -15,13 +15,16 @@
  *
  * @module
  */
-import { registerSchema, type SchemaDefinition } from "./schema_version.ts";
+import {
+  registerSchema,
+  type SchemaDefinition,
+} from "../schema/schema_version.ts";
 export type {
   MigrationFunction,
   MigrationStep,
   SchemaDefinition,
   SchemaVersion,
-} from "./schema_version.ts";
+} from "../schema/schema_version.ts";
 
 /**
  * The statements of core version 1, in order (each one statement).
@@ -137,33 +140,6 @@ export const CORE_V1_DOWN: readonly string[] = Object.freeze([
   "DROP TABLE logs",
 ]);
 
-/**
- * The core schema definition: owner `"core"`, priority 0, version 1 creates
- * every core table (reversible).
- *
- * @example Inspecting the core schema
- * ```ts
- * import { coreSchema } from "./core.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(coreSchema.priority, 0);
- * assert.equal(coreSchema.versions[0]!.name, "create_core_tables");
- * assert.ok(coreSchema.versions[0]!.down !== undefined);
- * ```
- */
-export const coreSchema: SchemaDefinition = registerSchema("core", "core", {
-  priority: 0,
-}, [
-  {
-    version: 1,
-    name: "create_core_tables",
-    description:
-      "Logs, users and credentials, configuration, plugins and plugin state, conversations, messages (sealed content), outbox",
-    up: CORE_V1_UP,
-    down: CORE_V1_DOWN,
-  },
-]);
-
 /** A sealed column of the core schema: its table, column and row key column. */
 export interface CoreSealedColumn {
   /** The table. */
@@ -182,7 +158,7 @@ export interface CoreSealedColumn {
  *
  * @example Rotating the key of a store with the core schema
  * ```ts
- * import { CORE_SEALED_COLUMNS } from "./core.ts";
+ * import { CORE_SEALED_COLUMNS } from "./core_schema.ts";
  * import assert from "node:assert/strict";
  *
  * assert.ok(CORE_SEALED_COLUMNS.some((c) => c.table === "messages" && c.column === "content"));
@@ -206,3 +182,32 @@ export const CORE_SEALED_COLUMNS: readonly CoreSealedColumn[] = Object.freeze([
   { table: "conversations", column: "title", rowKey: "id", schemaVersion: 1 },
   { table: "messages", column: "content", rowKey: "id", schemaVersion: 1 },
 ].map((c) => Object.freeze(c)));
+
+/**
+ * The core schema definition: owner `"core"`, priority 0, version 1 creates
+ * every core table (reversible).
+ *
+ * @example Inspecting the core schema
+ * ```ts
+ * import { coreSchema } from "./core_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(coreSchema.priority, 0);
+ * assert.equal(coreSchema.versions[0]!.name, "create_core_tables");
+ * assert.ok(coreSchema.versions[0]!.down !== undefined);
+ * assert.ok(coreSchema.sealedColumns.some((c) => c.table === "messages"));
+ * ```
+ */
+export const coreSchema: SchemaDefinition = registerSchema("core", "core", {
+  priority: 0,
+  sealedColumns: CORE_SEALED_COLUMNS,
+}, [
+  {
+    version: 1,
+    name: "create_core_tables",
+    description:
+      "Logs, users and credentials, configuration, plugins and plugin state, conversations, messages (sealed content), outbox",
+    up: CORE_V1_UP,
+    down: CORE_V1_DOWN,
+  },
+]);

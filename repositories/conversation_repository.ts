@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { AicoDataError } from "../../errors.ts";
-import type { InValue, Row } from "../types.ts";
+import { AicoDataError } from "../errors.ts";
+import type { InValue, Row } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, optBytes, optStr, str } from "./_rows.ts";
 import { type ColumnSealer, columnSealer } from "./_sealing.ts";

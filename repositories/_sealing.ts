@@ -1,6 +1,6 @@
 // Internal: sealing of one column through the store's sealed-column helper
 // (AAD bound to table, column, row key and schema version), with batches.
-import type { RowKey, SealedColumn } from "../storage.ts";
+import type { RowKey, SealedColumn } from "../storage/storage.ts";
 
 /** Seals and opens one column's values, one or many at a time. */
 export interface ColumnSealer {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isAicoDataError } from "../../errors.ts";
+import { isAicoDataError } from "../errors.ts";
 import { openTestStore } from "./_doc_helpers.ts";
 import {
   createLogRepository,

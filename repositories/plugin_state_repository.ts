@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { AicoDataError } from "../../errors.ts";
-import type { Row } from "../types.ts";
+import { AicoDataError } from "../errors.ts";
+import type { Row } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { num, str } from "./_rows.ts";
 import {

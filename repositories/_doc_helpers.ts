@@ -1,10 +1,10 @@
 // Internal, for the examples and tests only: a throw-away store in a temp
 // directory with the core schema applied through the migrator.
-import { generateDataKey, importDataKey } from "../../crypto/mod.ts";
-import type { DataKey } from "../../crypto/mod.ts";
-import { coreSchema } from "../../schema/core.ts";
-import { createSchemaRegistry, openMigrator } from "../../schema/mod.ts";
-import { openStorage, type Storage } from "../mod.ts";
+import { generateDataKey, importDataKey } from "../crypto/mod.ts";
+import type { DataKey } from "../crypto/mod.ts";
+import { coreSchema } from "./core_schema.ts";
+import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
+import { openStorage, type Storage } from "../storage/mod.ts";
 
 /** A temporary store with the core schema; removed on dispose. */
 export interface TestStore extends AsyncDisposable {

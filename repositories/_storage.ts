@@ -1,7 +1,11 @@
 // Internal: the narrow store surface the repositories call (a `Storage`
 // from `openStorage()` has it).
-import type { SealedColumn, SealedColumnOptions } from "../storage.ts";
-import type { SqlExecutor, Transaction, TransactionMode } from "../types.ts";
+import type { SealedColumn, SealedColumnOptions } from "../storage/storage.ts";
+import type {
+  SqlExecutor,
+  Transaction,
+  TransactionMode,
+} from "../storage/types.ts";
 
 /** What a repository needs of a store: statements, transactions, sealed columns. */
 export interface RepositoryStorage extends SqlExecutor {

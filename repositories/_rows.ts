@@ -1,6 +1,6 @@
 // Internal readers of result values with typed CORRUPT_VALUE failures.
-import { AicoDataError } from "../../errors.ts";
-import type { Value } from "../types.ts";
+import { AicoDataError } from "../errors.ts";
+import type { Value } from "../storage/types.ts";
 
 function corrupt(expected: string, v: Value | undefined): AicoDataError {
   return new AicoDataError(

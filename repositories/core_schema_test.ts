@@ -6,8 +6,8 @@ import {
   CORE_V1_DOWN,
   CORE_V1_UP,
   coreSchema,
-} from "./core.ts";
-import { createSchemaRegistry, openMigrator } from "./mod.ts";
+} from "./core_schema.ts";
+import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
 
 const TABLES = [
   "config",

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { AicoDataError } from "../../errors.ts";
-import type { InValue, Row } from "../types.ts";
+import { AicoDataError } from "../errors.ts";
+import type { InValue, Row } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import {
   checkId,
