@@ -63,6 +63,7 @@ export * from "./plugin_state_repository.ts";
 export * from "./conversation_repository.ts";
 export * from "./outbox.ts";
 export * from "./log_persistence.ts";
+export * from "./audit_log.ts";
 export {
   CORE_SEALED_COLUMNS,
   CORE_V1_DOWN,
