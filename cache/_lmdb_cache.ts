@@ -11,7 +11,7 @@
 
 import { asBinary, open, type RootDatabase } from "lmdb";
 import { join } from "node:path";
-import { utf8Length } from "../_utf8.ts";
+import { utf8Length } from "../_internal/utf8.ts";
 import { AicoDataError } from "../errors.ts";
 import type {
   Cache,

@@ -16,7 +16,7 @@ import {
   unlockKeys,
   unlockWithKeyring,
 } from "../crypto/mod.ts";
-import { openStorage, type Storage } from "../storage/mod.ts";
+import { type LocalStorage, openStorage } from "../storage/mod.ts";
 import { readSidecar } from "../storage/_sidecar.ts";
 import {
   createSchemaRegistry,
@@ -101,7 +101,7 @@ export interface DataLayer extends AsyncDisposable {
   /** The current data key. */
   readonly key: DataKey;
   /** The encrypted libSQL store. */
-  readonly storage: Storage;
+  readonly storage: LocalStorage;
   /** The schema migrator (core and plugins). */
   readonly migrator: Migrator;
   /** What the last `migrate()` at open applied. */
@@ -214,7 +214,7 @@ async function unlock(
 async function openStore(
   path: string,
   keys: { current: DataKey; pending: DataKey | undefined },
-): Promise<{ storage: Storage; key: DataKey }> {
+): Promise<{ storage: LocalStorage; key: DataKey }> {
   const withCurrent = async () => ({
     storage: await openStorage(path, { key: keys.current }),
     key: keys.current,
@@ -254,7 +254,7 @@ type DataLayerParts = Omit<
 class DataLayerImpl implements DataLayer {
   declare readonly dir: string;
   declare key: DataKey;
-  declare readonly storage: Storage;
+  declare readonly storage: LocalStorage;
   declare readonly migrator: Migrator;
   declare readonly applied: readonly MigrationStepReport[];
   declare readonly bus: MessageBus;

@@ -1,6 +1,6 @@
 // Internal input validation shared by the repositories. Every check throws
 // INVALID_INPUT before anything is written.
-import { utf8Length } from "../_utf8.ts";
+import { utf8Length } from "../_internal/utf8.ts";
 import { AicoDataError } from "../errors.ts";
 
 /** A JSON value as stored by the repositories. */

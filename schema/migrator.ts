@@ -26,7 +26,11 @@ import {
   checkStatement,
   pluginPrefix,
 } from "./_isolation.ts";
-import { quoteIdent, splitStatements, SqlSyntaxError } from "./_sql.ts";
+import {
+  quoteIdent,
+  splitStatements,
+  SqlSyntaxError,
+} from "../_internal/sql_lexer.ts";
 import { MigrationError } from "./migration_error.ts";
 import { createSchemaRegistry, type SchemaRegistry } from "./registry.ts";
 import type { SchemaDefinition } from "./schema_version.ts";

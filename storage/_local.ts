@@ -1,12 +1,13 @@
-// Internal: the local engine on the synchronous `npm:libsql` driver. Loaded
-// lazily by `openStorage()` so that importing the package does not load the
-// native driver. Not exported from the package.
-import Database from "libsql";
+// Internal: the local engine on the synchronous `npm:libsql` driver, the only
+// file that imports it (lazily, inside openLocalEngine(), so that importing
+// the package does not load the native driver). Not exported from the
+// package.
+import type Database from "libsql";
 import { AicoDataError } from "../errors.ts";
+import { decodeText } from "../_internal/utf8.ts";
 import { translateError } from "./_errors.ts";
 import {
   type BindArgs,
-  decodeText,
   fromDriverValue,
   quoteIdent,
   scanSql,
@@ -186,7 +187,7 @@ export class LocalEngine {
             const bytes = cell instanceof Uint8Array
               ? cell
               : new Uint8Array(cell as ArrayBuffer);
-            value = decodeText(bytes, columns[c]!);
+            value = decodeText(bytes, `read column "${columns[c]!}"`);
           } else {
             value = fromDriverValue(cell);
           }
@@ -422,6 +423,34 @@ export class LocalEngine {
     }
   }
 
+  /** Applies and verifies the connection settings (WAL, synchronous=FULL, busy timeout, foreign keys). */
+  configure(busyTimeoutMs: number): void {
+    this.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+    const mode = String(this.pragma("journal_mode = WAL")).toLowerCase();
+    this.pragma("synchronous = FULL");
+    this.pragma("foreign_keys = ON");
+    const checks: [string, unknown, unknown][] = [
+      ["journal_mode", mode, "wal"],
+      ["synchronous", Number(this.pragma("synchronous")), 2],
+      ["foreign_keys", Number(this.pragma("foreign_keys")), 1],
+      [
+        "busy_timeout",
+        Number(this.pragma("busy_timeout")),
+        Math.trunc(busyTimeoutMs),
+      ],
+    ];
+    for (const [name, got, want] of checks) {
+      if (got !== want) {
+        throw new AicoDataError(
+          "SQL_ERROR",
+          `Cannot open database: PRAGMA ${name} is "${
+            String(got)
+          }", expected "${String(want)}"`,
+        );
+      }
+    }
+  }
+
   /** Drops every cached statement (before rekey, close). */
   clearCache(): void {
     this.#cache.clear();
@@ -444,12 +473,13 @@ export class LocalEngine {
  * A key that does not open the file gives SQLITE_NOTADB translated with
  * `notadb`.
  */
-export function openLocalEngine(
+export async function openLocalEngine(
   path: string,
   pageKey: string,
   options: LocalEngineOptions,
   notadb: "WRONG_KEY" | "CORRUPT_STORE",
-): LocalEngine {
+): Promise<LocalEngine> {
+  const { default: Database } = await import("libsql");
   let db: NativeDatabase;
   try {
     db = new Database(
@@ -466,38 +496,10 @@ export function openLocalEngine(
     } catch (err) {
       throw translateError(err, "open database", notadb);
     }
-    configure(engine, options.busyTimeoutMs);
+    engine.configure(options.busyTimeoutMs);
   } catch (err) {
     engine.close();
     throw err;
   }
   return engine;
-}
-
-/** Applies and verifies the connection settings. */
-export function configure(engine: LocalEngine, busyTimeoutMs: number): void {
-  engine.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
-  const mode = String(engine.pragma("journal_mode = WAL")).toLowerCase();
-  engine.pragma("synchronous = FULL");
-  engine.pragma("foreign_keys = ON");
-  const checks: [string, unknown, unknown][] = [
-    ["journal_mode", mode, "wal"],
-    ["synchronous", Number(engine.pragma("synchronous")), 2],
-    ["foreign_keys", Number(engine.pragma("foreign_keys")), 1],
-    [
-      "busy_timeout",
-      Number(engine.pragma("busy_timeout")),
-      Math.trunc(busyTimeoutMs),
-    ],
-  ];
-  for (const [name, got, want] of checks) {
-    if (got !== want) {
-      throw new AicoDataError(
-        "SQL_ERROR",
-        `Cannot open database: PRAGMA ${name} is "${String(got)}", expected "${
-          String(want)
-        }"`,
-      );
-    }
-  }
 }

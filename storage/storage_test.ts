@@ -1,16 +1,18 @@
 import assert from "node:assert/strict";
-import { rejectsWith } from "../tests/_helpers.ts";
+import { rejectsWith, withDir } from "../tests/_helpers.ts";
 import { isAicoDataError } from "../errors.ts";
 import { generateDataKey, importDataKey } from "../crypto/mod.ts";
 import {
+  type LocalStorage,
+  openRemoteStorage,
   openStorage,
+  resolveRemoteStorageOptions,
   resolveStorageOptions,
   sealedColumnAad,
-  type Storage,
 } from "./mod.ts";
 
 async function withStorage(
-  fn: (db: Storage, dir: string) => Promise<void>,
+  fn: (db: LocalStorage, dir: string) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "aico_storage_" });
   try {
@@ -205,8 +207,6 @@ Deno.test("resolveStorageOptions() applies defaults and refuses bad values", asy
     ["statementCacheSize", 0],
     ["create", "yes"],
     ["safeText", 1],
-    ["authToken", ""],
-    ["syncUrl", 3],
     ["key", { keyId: "x" }],
   ];
   for (const [name, value] of bad) {
@@ -217,6 +217,39 @@ Deno.test("resolveStorageOptions() applies defaults and refuses bad values", asy
       );
     });
   }
+});
+
+Deno.test("resolveRemoteStorageOptions() refuses bad values", async (t) => {
+  const bad: [string, unknown][] = [
+    ["authToken", ""],
+    ["syncUrl", 3],
+    ["key", { keyId: "x" }],
+  ];
+  for (const [name, value] of bad) {
+    await t.step(`refuses ${name}=${JSON.stringify(value)}`, () => {
+      assert.throws(
+        () => resolveRemoteStorageOptions({ [name]: value } as never),
+        (err: unknown) => isAicoDataError(err, "INVALID_INPUT"),
+      );
+    });
+  }
+});
+
+Deno.test("openStorage() refuses remote URLs and remote options, naming openRemoteStorage()", async () => {
+  const key = await importDataKey(generateDataKey());
+  for (const url of ["http://127.0.0.1:1", "libsql://x.example", "wss://h"]) {
+    await rejectsWith(openStorage(url, { key }), "INVALID_INPUT");
+  }
+  await withDir(async (dir) => {
+    await rejectsWith(
+      openStorage(`${dir}/r.db`, { key, syncUrl: "http://h" } as never),
+      "INVALID_INPUT",
+    );
+    await rejectsWith(
+      openRemoteStorage(`${dir}/r.db`, { key }),
+      "INVALID_INPUT",
+    );
+  });
 });
 
 Deno.test("transaction() commits when fn returns and rolls back when it throws", async (t) => {
@@ -513,7 +546,7 @@ Deno.test("close() is safe twice and later calls give STORE_CLOSED", async () =>
       () => db.sealedColumn("t", "c"),
       (e) => isAicoDataError(e, "STORE_CLOSED"),
     );
-    let disposed: Storage | undefined;
+    let disposed: LocalStorage | undefined;
     {
       await using db2 = await openStorage(`${dir}/c.db`, { key });
       disposed = db2;
