@@ -9,7 +9,6 @@ import { translateError } from "./_errors.ts";
 import {
   type BindArgs,
   fromDriverValue,
-  quoteIdent,
   scanSql,
   type SqlInfo,
   toBindArgs,

@@ -47,4 +47,4 @@ const first =
     .rows[0]!.x as Uint8Array;
 out.count = count;
 out.firstX = new TextDecoder().decode(first);
-console.log(JSON.stringify(out));
+Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify(out) + "\n"));
