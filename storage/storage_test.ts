@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { rejectsWith, withDir } from "../tests/_helpers.ts";
-import { isAicoDataError } from "../errors.ts";
+import { BatchError, isAicoDataError } from "../errors.ts";
 import { generateDataKey, importDataKey } from "../crypto/mod.ts";
 import {
   type LocalStorage,
@@ -493,6 +493,38 @@ Deno.test("close() with queued transactions lets the running one finish and fail
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("batch() failures are a BatchError with the statement index and the driver's extended code", async () => {
+  await withStorage(async (db) => {
+    await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT UNIQUE)");
+    await db.execute("INSERT INTO t VALUES (1, 'a')");
+    const caught = await db.batch([
+      "INSERT INTO t VALUES (2, 'b')",
+      "INSERT INTO t VALUES (3, 'c')",
+      "INSERT INTO t VALUES (4, 'a')",
+    ]).catch((e: unknown) => e);
+    assert.ok(caught instanceof BatchError, String(caught));
+    assert.equal(caught.code, "CONSTRAINT_VIOLATION");
+    assert.equal(caught.statementIndex, 2);
+    assert.equal(caught.extendedCode, "SQLITE_CONSTRAINT_UNIQUE");
+    const badArgs = await db.batch([
+      "SELECT 1",
+      { sql: "SELECT ?", args: [] },
+    ]).catch((e: unknown) => e);
+    assert.ok(badArgs instanceof BatchError);
+    assert.equal(badArgs.code, "INVALID_INPUT");
+    assert.equal(badArgs.statementIndex, 1);
+    assert.equal(badArgs.extendedCode, undefined);
+    await db.transaction(async (tx) => {
+      const inner = await tx.batch(["SELECT 1", "SELECT * FROM nowhere"])
+        .catch((e: unknown) => e);
+      assert.ok(inner instanceof BatchError);
+      assert.equal(inner.statementIndex, 1);
+      assert.equal(inner.code, "SQL_ERROR");
+    });
+    assert.deepEqual((await db.execute("SELECT id FROM t")).rows, [{ id: 1 }]);
+  });
 });
 
 Deno.test("batch() is all or nothing", async () => {
