@@ -18,6 +18,7 @@ import {
 } from "../crypto/mod.ts";
 import { type LocalStorage, openStorage } from "../storage/mod.ts";
 import { readSidecar } from "../storage/_sidecar.ts";
+import { exists } from "../_internal/fs.ts";
 import {
   createSchemaRegistry,
   type MigrationStepReport,
@@ -139,16 +140,6 @@ export interface DataLayer extends AsyncDisposable {
   rotateKey(passphrase: string): Promise<string>;
   /** Flushes logs and closes everything; safe to call twice. */
   close(): Promise<void>;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 async function unlock(

@@ -63,7 +63,7 @@ export interface StorageOptions {
    */
   readonly statementCacheSize?: number;
   /**
-   * Whether queries read TEXT through the UTF-8 guard (see
+   * Whether statements that return rows read TEXT through the UTF-8 guard (see
    * {@linkcode Storage}). Turning it off is faster but lets a TEXT cell that
    * holds invalid UTF-8 abort the process and cuts strings at a NUL.
    *
@@ -297,17 +297,23 @@ export interface VerifyReport {
  * **Values.** Integers come back as `number` when safe and as `bigint`
  * beyond 2^53; BLOBs as `Uint8Array`. A string that is not well-formed
  * UTF-16 is refused with `INVALID_INPUT` (the driver would store U+FFFD).
- * Queries (`SELECT`, `WITH`, `VALUES`) read TEXT through a guard: a cell
- * that is not plain ASCII comes back as bytes and is decoded in JavaScript,
- * so a TEXT cell with invalid UTF-8 gives `CORRUPT_VALUE` instead of
- * aborting the process, and a NUL inside a string survives.
+ * Every statement that returns rows reads TEXT through a guard
+ * (`safeText`, on by default): a cell that is not plain ASCII comes back as
+ * bytes and is decoded in JavaScript, so a TEXT cell with invalid UTF-8
+ * gives `CORRUPT_VALUE` instead of aborting the process (`npm:libsql`
+ * aborts on such TEXT), and a NUL inside a string survives. A query whose
+ * results are plain column references is guarded in place (a rowid alias,
+ * always an integer, costs nothing); other queries are wrapped as a
+ * subquery; `INSERT`/`UPDATE`/`DELETE ... RETURNING` have their RETURNING
+ * list guarded, and a row that cannot be decoded undoes the write; a
+ * `PRAGMA` is read through its table-valued function. What cannot be
+ * guarded is refused with `INVALID_INPUT`: `EXPLAIN` of a statement with a
+ * blob literal, a PRAGMA that returns names but has no table-valued form,
+ * and a statement whose RETURNING list cannot be rewritten.
  *
- * **Remaining hazard.** Statements that are not queries but return rows
- * (`INSERT ... RETURNING`, `PRAGMA`, `EXPLAIN`), queries that cannot be
- * wrapped as a subquery, and any use of the native driver outside this
- * module read TEXT unguarded: a cell holding invalid UTF-8 there aborts the
- * process (uncatchable) and a NUL cuts the string. Do not read untrusted
- * TEXT through them.
+ * **Remaining hazard.** `safeText: false` and any use of the native driver
+ * outside this module read TEXT unguarded: a cell holding invalid UTF-8
+ * there aborts the process (uncatchable).
  *
  * **Rows** are plain objects keyed by column name: when two result columns
  * share a name the last one wins, so alias them (`SELECT a.id AS a_id, ...`).
