@@ -16,7 +16,9 @@ import {
 import {
   type Guarded,
   guardInline,
+  type GuardKind,
   guardReturning,
+  kindOfDeclaredType,
   MASK_BITS,
   pragmaAsQuery,
   pragmaName,
@@ -139,7 +141,7 @@ const ROWID_ALIAS_SQL = `SELECT
   (SELECT count(*) FROM pragma_table_info(?1, ?2) WHERE pk > 0) = 1
   AND EXISTS (SELECT 1 FROM pragma_table_info(?1, ?2)
     WHERE pk = 1 AND name = ?3 AND upper(type) = 'INTEGER')
-  AND (SELECT wr FROM pragma_table_list(?1, ?2)) = 0
+  AND (SELECT wr FROM pragma_table_list(?1) WHERE schema = ?2) = 0
   AND (SELECT instr(upper(CAST(sql AS BLOB)), 'DESC') FROM sqlite_schema
     WHERE type = 'table' AND name = ?1) = 0`;
 
@@ -424,12 +426,12 @@ export class LocalEngine {
         return undefined;
       }
     };
-    const wrapped = (sql: string) => {
+    const wrapped = (sql: string, kinds?: readonly GuardKind[]) => {
       try {
         const probe = this.#db.prepare(`SELECT * FROM (${sql}\n)`);
         const inner = (probe.columns() as ColumnMeta[]).map((c) => c.name);
         if (inner.length !== width) return undefined;
-        return tryPrepare(wrapQuery(sql, inner));
+        return tryPrepare(wrapQuery(sql, inner, kinds));
       } catch {
         return undefined;
       }
@@ -442,12 +444,12 @@ export class LocalEngine {
     };
     const keyword = info.keyword;
     if (QUERY_KEYWORDS.has(keyword)) {
-      const inline = guardInline(
-        info.sql,
-        meta.map((c) => this.#isRowidAlias(c)),
+      const kinds = meta.map((c): GuardKind =>
+        this.#isRowidAlias(c) ? "skip" : kindOfDeclaredType(c.type)
       );
+      const inline = guardInline(info.sql, kinds);
       if (inline !== undefined && inline.masks === 0) return undefined;
-      return tryPrepare(inline) ?? wrapped(info.sql) ??
+      return tryPrepare(inline) ?? wrapped(info.sql, kinds) ??
         tryPrepare(guardReturning(info.sql, names), true) ?? refuse();
     }
     if (keyword === "PRAGMA") {

@@ -16,6 +16,36 @@ import {
 /** How many cells one mask column flags. */
 export const MASK_BITS = 30;
 
+/**
+ * How a result column is guarded:
+ * - `skip`: not at all (a rowid alias: always an integer);
+ * - `typed`: declared with INTEGER, REAL or BLOB affinity: a TEXT cell that
+ *   is not plain ASCII becomes bytes and is returned as bytes (no mask bit:
+ *   such a column holds numbers and BLOBs, text there is an anomaly);
+ * - `text`: everything else (TEXT, NUMERIC, no declared type, expressions):
+ *   a non-ASCII TEXT cell becomes bytes, decoded back to a string, and a
+ *   mask bit tells real BLOBs apart.
+ */
+export type GuardKind = "skip" | "typed" | "text";
+
+/** The guard kind of a column from its declared type (`null`: none). */
+export function kindOfDeclaredType(type: string | null): GuardKind {
+  if (type === null) return "text";
+  const t = type.toUpperCase();
+  if (t === "ANY") return "text";
+  if (t.includes("INT")) return "typed";
+  if (t.includes("CHAR") || t.includes("CLOB") || t.includes("TEXT")) {
+    return "text";
+  }
+  if (
+    t.includes("BLOB") || t.includes("REAL") || t.includes("FLOA") ||
+    t.includes("DOUB")
+  ) {
+    return "typed";
+  }
+  return "text";
+}
+
 /** A guarded statement: its SQL and how many mask columns it appends. */
 export interface Guarded {
   readonly sql: string;
@@ -36,14 +66,22 @@ export function guardExpr(e: string): string {
  * `k / 30` is set when cell `k` is a real BLOB. Expressions that are
  * `undefined` (not guarded: they cannot be TEXT) add no term.
  */
-export function maskExprs(exprs: readonly (string | undefined)[]): string[] {
+export function maskExprs(
+  exprs: readonly (string | undefined)[],
+  kinds?: readonly GuardKind[],
+): string[] {
   const masks: string[] = [];
   for (let start = 0; start < exprs.length; start += MASK_BITS) {
     const parts: string[] = [];
+    let constant = 0;
     for (let k = start; k < Math.min(exprs.length, start + MASK_BITS); k++) {
       const e = exprs[k];
-      if (e !== undefined) parts.push(`((typeof(${e})='blob')<<${k - start})`);
+      if (kinds?.[k] === "typed") constant |= 1 << (k - start);
+      else if (e !== undefined) {
+        parts.push(`((typeof(${e})='blob')<<${k - start})`);
+      }
     }
+    if (constant !== 0) parts.push(String(constant));
     masks.push(parts.length === 0 ? "0" : parts.join("|"));
   }
   return masks;
@@ -53,9 +91,13 @@ export function maskExprs(exprs: readonly (string | undefined)[]): string[] {
  * The general guard of a query: `SELECT guard(c1), ..., masks FROM (q)`.
  * `names` are the column names of the subquery (as SQLite names them there).
  */
-export function wrapQuery(sql: string, names: readonly string[]): Guarded {
+export function wrapQuery(
+  sql: string,
+  names: readonly string[],
+  kinds?: readonly GuardKind[],
+): Guarded {
   const refs = names.map(quoteIdent);
-  const masks = maskExprs(refs);
+  const masks = maskExprs(refs, kinds);
   return {
     sql: `SELECT ${refs.map(guardExpr).join(",")},${
       masks.join(",")
@@ -72,13 +114,15 @@ export function wrapQuery(sql: string, names: readonly string[]): Guarded {
  * operator at the top level. Each guarded result gets a private alias so
  * that ORDER BY, GROUP BY and WHERE still resolve to the table columns, as
  * in the original. `skip[k]` marks results that need no guard (a rowid
- * alias: always an integer, read from the b-tree key). Returns `undefined`
- * when the query is not of that shape.
+ * alias: always an integer, read from the b-tree key), see
+ * {@linkcode GuardKind}. Returns `undefined` when the query is not of that
+ * shape.
  */
 export function guardInline(
   sql: string,
-  skip: readonly boolean[],
+  kinds: readonly GuardKind[],
 ): Guarded | undefined {
+  const skip = kinds.map((k) => k === "skip");
   let tokens: Token[];
   try {
     tokens = tokenize(sql);
@@ -125,7 +169,7 @@ export function guardInline(
   const cells = refs.map((r, k) =>
     skip[k] ? r : `${guardExpr(r)} AS "_aico_g${k}"`
   );
-  const masks = maskExprs(guarded);
+  const masks = maskExprs(guarded, kinds);
   return {
     sql: `SELECT ${cells.join(",")},${masks.join(",")} ${
       sql.slice(tokens[from]!.start)

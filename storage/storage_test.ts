@@ -495,6 +495,70 @@ Deno.test("close() with queued transactions lets the running one finish and fail
   }
 });
 
+Deno.test("the UTF-8 guard returns every kind of value as stored, by declared type", async () => {
+  await withStorage(async (db) => {
+    await db.execute(
+      "CREATE TABLE v (id INTEGER PRIMARY KEY, t TEXT, b BLOB, i INTEGER, j JSON, n)",
+    );
+    await db.execute("CREATE TABLE s (k ANY, x INTEGER) STRICT");
+    await db.execute("CREATE TABLE w (k INTEGER PRIMARY KEY, x) WITHOUT ROWID");
+    const bytes = new Uint8Array([0xc3, 0xa9, 0]);
+    await db.execute("INSERT INTO v VALUES (1, ?, ?, ?, ?, ?)", [
+      "é\u0000x",
+      bytes,
+      7,
+      '{"a":"é"}',
+      "ñ",
+    ]);
+    // Odd data in a non-STRICT table: text in BLOB and INTEGER columns,
+    // bytes in a TEXT column.
+    await db.execute("INSERT INTO v VALUES (2, ?, 'ascii', 'abc', NULL, ?)", [
+      bytes,
+      bytes,
+    ]);
+    await db.execute("INSERT INTO v VALUES (3, NULL, 'é', 'é', NULL, NULL)");
+    await db.execute("INSERT INTO s VALUES ('é', 1), (?, 2)", [bytes]);
+    await db.execute("INSERT INTO w VALUES (5, 'é')");
+    const { rows } = await db.execute(
+      "SELECT id, t, b, i, j, n FROM v ORDER BY id",
+    );
+    assert.deepEqual(rows, [
+      { id: 1, t: "é\u0000x", b: bytes, i: 7, j: '{"a":"é"}', n: "ñ" },
+      { id: 2, t: bytes, b: "ascii", i: "abc", j: null, n: bytes },
+      // Non-ASCII TEXT in a column declared BLOB or INTEGER comes back as
+      // its UTF-8 bytes (documented on Storage).
+      {
+        id: 3,
+        t: null,
+        b: new TextEncoder().encode("é"),
+        i: new TextEncoder().encode("é"),
+        j: null,
+        n: null,
+      },
+    ]);
+    assert.deepEqual(
+      (await db.execute("SELECT k, x FROM s ORDER BY x")).rows,
+      [{ k: "é", x: 1 }, { k: bytes, x: 2 }],
+    );
+    assert.deepEqual((await db.execute("SELECT k, x FROM w")).rows, [
+      { k: 5, x: "é" },
+    ]);
+    // Expressions and aliases take the subquery wrapper: same values.
+    assert.deepEqual(
+      (await db.execute("SELECT t || '' AS t2, b AS bb FROM v WHERE id = 1"))
+        .rows,
+      [{ t2: "é\u0000x", bb: bytes }],
+    );
+    // A schema change is seen by statements prepared before it.
+    await db.execute("DROP TABLE w");
+    await db.execute("CREATE TABLE w (k INTEGER, x)");
+    await db.execute("INSERT INTO w VALUES ('é', 1)");
+    assert.deepEqual((await db.execute("SELECT k, x FROM w")).rows, [
+      { k: new TextEncoder().encode("é"), x: 1 },
+    ]);
+  });
+});
+
 Deno.test("batch() failures are a BatchError with the statement index and the driver's extended code", async () => {
   await withStorage(async (db) => {
     await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT UNIQUE)");

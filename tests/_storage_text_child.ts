@@ -36,8 +36,17 @@ const cases: Record<string, () => Promise<unknown>> = {
 
 let out: Record<string, unknown>;
 try {
-  const result = await cases[name]!() as { rows: unknown[] };
-  out = { ok: true, rows: result.rows.length };
+  const result = await cases[name]!() as { rows: Record<string, unknown>[] };
+  const last = result.rows.at(-1);
+  out = {
+    ok: true,
+    rows: result.rows.length,
+    types: last === undefined
+      ? []
+      : Object.values(last).map((v) =>
+        v instanceof Uint8Array ? `bytes:${v.length}` : typeof v
+      ),
+  };
 } catch (err) {
   out = { ok: false, code: (err as { code?: string }).code ?? String(err) };
 }
