@@ -31,11 +31,7 @@ import {
   splitStatements,
   SqlSyntaxError,
 } from "../_internal/sql_lexer.ts";
-import {
-  abortError,
-  checkSignal,
-  throwIfAborted,
-} from "../_internal/abort.ts";
+import { abortError, checkSignal, throwIfAborted } from "../_internal/abort.ts";
 import { MigrationError } from "./migration_error.ts";
 import { createSchemaRegistry, type SchemaRegistry } from "./registry.ts";
 import type { SchemaDefinition } from "./schema_version.ts";

@@ -95,7 +95,6 @@ export interface ResolvedStorageOptions {
   readonly previousKey: DataKey | undefined;
 }
 
-/** The key of a row a sealed value is bound to. */
 /** Options of {@linkcode openRemoteStorage}. */
 export interface RemoteStorageOptions {
   /**
@@ -132,6 +131,7 @@ export interface ResolvedRemoteStorageOptions {
   readonly syncUrl: string | undefined;
 }
 
+/** The key of a row a sealed value is bound to. */
 export type RowKey = string | number | bigint;
 
 /** Seals and opens the values of one column; see {@linkcode Storage.sealedColumn}. */
