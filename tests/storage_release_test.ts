@@ -56,3 +56,25 @@ Deno.test("a store closed by a process that stays alive can be rekeyed by anothe
     }
   });
 });
+
+Deno.test("a store closed earlier in the same process does not block a rekey", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/same.db`;
+    const key = await importDataKey(generateDataKey());
+    {
+      await using first = await openStorage(path, { key });
+      await first.execute("CREATE TABLE t (x TEXT)");
+      await first.execute("INSERT INTO t VALUES (?)", ["kept"]);
+      await first.execute("SELECT x FROM t");
+    }
+    const newKey = await importDataKey(generateDataKey());
+    {
+      await using second = await openStorage(path, { key });
+      await second.rekey(newKey);
+    }
+    await using again = await openStorage(path, { key: newKey });
+    assert.deepEqual((await again.execute("SELECT x FROM t")).rows, [{
+      x: "kept",
+    }]);
+  });
+});
