@@ -787,7 +787,10 @@ Deno.test("a write blocked by another connection past busyTimeoutMs gives BUSY",
     const other = await importDataKey(generateDataKey());
     release();
     await holder;
+    const record = await Deno.readFile(`${dir}/b.db.aico`);
     await rejectsWith(b.rekey(other), "BUSY");
+    // A refused rotation leaves the key record as it was.
+    assert.deepEqual(await Deno.readFile(`${dir}/b.db.aico`), record);
     assert.deepEqual((await b.execute("SELECT x FROM t")).rows, [{ x: 1 }]);
   } finally {
     await Deno.remove(dir, { recursive: true });
