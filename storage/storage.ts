@@ -14,6 +14,12 @@
  */
 import { AicoDataError } from "../errors.ts";
 import type { DataKey } from "../crypto/mod.ts";
+import {
+  optionalBoolean,
+  optionalInteger,
+  optionalString,
+  optionsObject,
+} from "../_internal/options.ts";
 import { restoreBackup } from "./_backup.ts";
 import {
   checkDataKey,
@@ -488,65 +494,29 @@ export interface LocalStorage extends Storage {
 export function resolveStorageOptions(
   options: StorageOptions = {},
 ): ResolvedStorageOptions {
-  if (options === null || typeof options !== "object") {
-    throw new AicoDataError(
-      "INVALID_INPUT",
-      "Cannot open storage: options must be an object",
-    );
-  }
-  const int = (
-    name: string,
-    value: unknown,
-    fallback: number,
-    min: number,
-  ): number => {
-    if (value === undefined) return fallback;
-    if (
-      typeof value !== "number" || !Number.isSafeInteger(value) || value < min
-    ) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        `Cannot open storage: "${name}" must be an integer >= ${min}`,
-      );
-    }
-    return value;
-  };
-  const bool = (name: string, value: unknown, fallback: boolean): boolean => {
-    if (value === undefined) return fallback;
-    if (typeof value !== "boolean") {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        `Cannot open storage: "${name}" must be a boolean`,
-      );
-    }
-    return value;
-  };
-  const key = (name: string, value: unknown): DataKey | undefined => {
-    if (value === undefined) return undefined;
-    const k = value as Partial<DataKey> | null;
-    if (
-      k === null || typeof k !== "object" || typeof k.keyId !== "string" ||
-      typeof k.purposeKeyBytes !== "function" || typeof k.sealer !== "function"
-    ) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        `Cannot open storage: "${name}" is not a DataKey`,
-      );
-    }
-    return value as DataKey;
-  };
+  const action = "open storage";
+  const o = optionsObject(action, options);
+  const key = (name: string, value: unknown): DataKey | undefined =>
+    value === undefined ? undefined : checkDataKey(action, name, value);
   return Object.freeze({
-    key: key("key", options.key),
-    busyTimeoutMs: int("busyTimeoutMs", options.busyTimeoutMs, 5000, 0),
-    create: bool("create", options.create, true),
-    statementCacheSize: int(
+    key: key("key", o.key),
+    busyTimeoutMs: optionalInteger(
+      action,
+      "busyTimeoutMs",
+      o.busyTimeoutMs,
+      5000,
+      0,
+    ),
+    create: optionalBoolean(action, "create", o.create, true),
+    statementCacheSize: optionalInteger(
+      action,
       "statementCacheSize",
-      options.statementCacheSize,
+      o.statementCacheSize,
       256,
       1,
     ),
-    safeText: bool("safeText", options.safeText, true),
-    previousKey: key("previousKey", options.previousKey),
+    safeText: optionalBoolean(action, "safeText", o.safeText, true),
+    previousKey: key("previousKey", o.previousKey),
   });
 }
 
@@ -571,28 +541,12 @@ export function resolveStorageOptions(
 export function resolveRemoteStorageOptions(
   options: RemoteStorageOptions = {},
 ): ResolvedRemoteStorageOptions {
-  if (options === null || typeof options !== "object") {
-    throw new AicoDataError(
-      "INVALID_INPUT",
-      "Cannot open storage: options must be an object",
-    );
-  }
-  const str = (name: string, value: unknown): string | undefined => {
-    if (value === undefined) return undefined;
-    if (typeof value !== "string" || value === "") {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        `Cannot open storage: "${name}" must be a non-empty string`,
-      );
-    }
-    return value;
-  };
+  const action = "open storage";
+  const o = optionsObject(action, options);
   return Object.freeze({
-    key: options.key === undefined
-      ? undefined
-      : checkDataKey("open storage", "key", options.key),
-    authToken: str("authToken", options.authToken),
-    syncUrl: str("syncUrl", options.syncUrl),
+    key: o.key === undefined ? undefined : checkDataKey(action, "key", o.key),
+    authToken: optionalString(action, "authToken", o.authToken),
+    syncUrl: optionalString(action, "syncUrl", o.syncUrl),
   });
 }
 
