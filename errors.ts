@@ -52,6 +52,8 @@
  * - `LOCKED_OUT`: too many failed credential attempts.
  * - `QUEUE_FULL`: a bounded queue refused more work.
  * - `CACHE_ERROR`: the cache backend failed.
+ * - `DISK_FULL`: the disk (or the quota) is full; nothing of the failed write is kept.
+ * - `ABORTED`: an operation was stopped through its `AbortSignal`.
  */
 export type AicoDataErrorCode =
   | "INVALID_INPUT"
@@ -80,7 +82,9 @@ export type AicoDataErrorCode =
   | "PLUGIN_ISOLATION"
   | "LOCKED_OUT"
   | "QUEUE_FULL"
-  | "CACHE_ERROR";
+  | "CACHE_ERROR"
+  | "DISK_FULL"
+  | "ABORTED";
 
 /**
  * The base error of `@aico/data`: a message for people and a stable
@@ -143,4 +147,61 @@ export function isAicoDataError(
 ): value is AicoDataError {
   return value instanceof AicoDataError &&
     (code === undefined || value.code === code);
+}
+
+/**
+ * A failure of one statement of a batch (`Storage.batch()`): nothing of the
+ * batch is kept. The code is the failing statement's (`SQL_ERROR`,
+ * `CONSTRAINT_VIOLATION`, `BUSY`, ...).
+ *
+ * @example Finding the failing statement
+ * ```ts
+ * import { AicoDataError, BatchError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new BatchError("CONSTRAINT_VIOLATION", "Cannot run batch: statement 1 failed", {
+ *   statementIndex: 1,
+ *   extendedCode: "SQLITE_CONSTRAINT_PRIMARYKEY",
+ * });
+ * assert.ok(err instanceof AicoDataError);
+ * assert.equal(err.name, "BatchError");
+ * assert.equal(err.statementIndex, 1);
+ * assert.equal(err.extendedCode, "SQLITE_CONSTRAINT_PRIMARYKEY");
+ * ```
+ */
+export class BatchError extends AicoDataError {
+  /** The index of the failing statement in the batch, from 0. */
+  readonly statementIndex: number;
+  /**
+   * The driver's extended result code of the failure (for example
+   * `SQLITE_CONSTRAINT_UNIQUE`), or `undefined` when the failure did not
+   * come from the database (a bad argument).
+   */
+  readonly extendedCode: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param code The failing statement's code.
+   * @param message A sentence-case message without a final period.
+   * @param options The statement index, the driver's extended code and the
+   *   `cause`.
+   */
+  constructor(
+    code: AicoDataErrorCode,
+    message: string,
+    options: {
+      readonly statementIndex: number;
+      readonly extendedCode?: string | undefined;
+      readonly cause?: unknown;
+    },
+  ) {
+    super(
+      code,
+      message,
+      "cause" in options ? { cause: options.cause } : undefined,
+    );
+    this.statementIndex = options.statementIndex;
+    this.extendedCode = options.extendedCode;
+  }
 }

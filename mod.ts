@@ -37,6 +37,7 @@
 export {
   AicoDataError,
   type AicoDataErrorCode,
+  BatchError,
   isAicoDataError,
 } from "./errors.ts";
 export {

@@ -11,7 +11,12 @@
 
 import { asBinary, open, type RootDatabase } from "lmdb";
 import { join } from "node:path";
-import { utf8Length } from "../_utf8.ts";
+import { utf8Length } from "../_internal/utf8.ts";
+import {
+  createPrivateDir,
+  PRIVATE_FILE_MODE,
+  restrictFilesIn,
+} from "../_internal/fs.ts";
 import { AicoDataError } from "../errors.ts";
 import type {
   Cache,
@@ -261,7 +266,9 @@ async function ensureKeyCheck(dir: string, check: string): Promise<void> {
   }
   await wipeData(dir);
   const tmp = `${file}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify({ version: 1, check }) + "\n");
+  await Deno.writeTextFile(tmp, JSON.stringify({ version: 1, check }) + "\n", {
+    mode: PRIVATE_FILE_MODE,
+  });
   await Deno.rename(tmp, file);
 }
 
@@ -344,7 +351,7 @@ export async function openLmdbCache(
   const dir = options.path;
   let opened: Opened;
   try {
-    await Deno.mkdir(dir, { recursive: true });
+    await createPrivateDir(dir);
     await ensureKeyCheck(dir, check);
   } catch (error) {
     if (
@@ -379,6 +386,17 @@ export async function openLmdbCache(
         cause: error,
       });
     }
+  }
+  // LMDB creates its files with the default mode: make them private.
+  try {
+    await restrictFilesIn(dir);
+  } catch (error) {
+    await opened.root.close().catch(() => {});
+    throw new AicoDataError(
+      "CACHE_ERROR",
+      "Cannot open cache: cannot make its files private",
+      { cause: error },
+    );
   }
   const cache = new LmdbCache(options, opened);
   try {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { requirePermission } from "../_permissions.ts";
+import { requirePermission } from "../_internal/permissions.ts";
 
 /** Environment variables lmdb-js and its loaders read when loaded. */
 export const LMDB_ENV_VARS: readonly string[] = [

@@ -4,7 +4,7 @@
  * @module
  */
 import { AicoDataError, isAicoDataError } from "../errors.ts";
-import { requirePermission } from "../_permissions.ts";
+import { requirePermission } from "../_internal/permissions.ts";
 import {
   type AeadKey,
   importAesGcmKey,

@@ -37,7 +37,7 @@
  * @module
  */
 
-import { requirePermission } from "../_permissions.ts";
+import { requirePermission } from "../_internal/permissions.ts";
 import { settle } from "./_settle.ts";
 import { AicoDataError } from "../errors.ts";
 import {

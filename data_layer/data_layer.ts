@@ -16,8 +16,9 @@ import {
   unlockKeys,
   unlockWithKeyring,
 } from "../crypto/mod.ts";
-import { openStorage, type Storage } from "../storage/mod.ts";
+import { type LocalStorage, openStorage } from "../storage/mod.ts";
 import { readSidecar } from "../storage/_sidecar.ts";
+import { exists } from "../_internal/fs.ts";
 import {
   createSchemaRegistry,
   type MigrationStepReport,
@@ -101,7 +102,7 @@ export interface DataLayer extends AsyncDisposable {
   /** The current data key. */
   readonly key: DataKey;
   /** The encrypted libSQL store. */
-  readonly storage: Storage;
+  readonly storage: LocalStorage;
   /** The schema migrator (core and plugins). */
   readonly migrator: Migrator;
   /** What the last `migrate()` at open applied. */
@@ -139,16 +140,6 @@ export interface DataLayer extends AsyncDisposable {
   rotateKey(passphrase: string): Promise<string>;
   /** Flushes logs and closes everything; safe to call twice. */
   close(): Promise<void>;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 async function unlock(
@@ -214,7 +205,7 @@ async function unlock(
 async function openStore(
   path: string,
   keys: { current: DataKey; pending: DataKey | undefined },
-): Promise<{ storage: Storage; key: DataKey }> {
+): Promise<{ storage: LocalStorage; key: DataKey }> {
   const withCurrent = async () => ({
     storage: await openStorage(path, { key: keys.current }),
     key: keys.current,
@@ -254,7 +245,7 @@ type DataLayerParts = Omit<
 class DataLayerImpl implements DataLayer {
   declare readonly dir: string;
   declare key: DataKey;
-  declare readonly storage: Storage;
+  declare readonly storage: LocalStorage;
   declare readonly migrator: Migrator;
   declare readonly applied: readonly MigrationStepReport[];
   declare readonly bus: MessageBus;

@@ -4,18 +4,18 @@ import { generateDataKey, importDataKey } from "../crypto/mod.ts";
 import type { DataKey } from "../crypto/mod.ts";
 import { coreSchema } from "./core_schema.ts";
 import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
-import { openStorage, type Storage } from "../storage/mod.ts";
+import { type LocalStorage, openStorage } from "../storage/mod.ts";
 
 /** A temporary store with the core schema; removed on dispose. */
 export interface TestStore extends AsyncDisposable {
-  readonly storage: Storage;
+  readonly storage: LocalStorage;
   readonly key: DataKey;
   readonly dir: string;
   readonly path: string;
   /** Closes the storage (keeps the files), for reopen tests. */
   closeStorage(): Promise<void>;
   /** Reopens the same file with the same key. */
-  reopen(): Promise<Storage>;
+  reopen(): Promise<LocalStorage>;
 }
 
 /** Opens a store in a new temp dir, migrated to the core schema. */
@@ -23,7 +23,7 @@ export async function openTestStore(): Promise<TestStore> {
   const dir = await Deno.makeTempDir({ prefix: "aico_repo_" });
   const path = `${dir}/core.db`;
   const key = await importDataKey(generateDataKey());
-  let storage: Storage;
+  let storage: LocalStorage;
   try {
     storage = await openStorage(path, { key });
     await using migrator = await openMigrator(
@@ -36,14 +36,14 @@ export async function openTestStore(): Promise<TestStore> {
     throw e;
   }
   return {
-    get storage(): Storage {
+    get storage(): LocalStorage {
       return storage;
     },
     key,
     dir,
     path,
     closeStorage: () => storage.close(),
-    async reopen(): Promise<Storage> {
+    async reopen(): Promise<LocalStorage> {
       await storage.close();
       storage = await openStorage(path, { key });
       return storage;

@@ -1,7 +1,10 @@
 // Internal input validation shared by the repositories. Every check throws
 // INVALID_INPUT before anything is written.
-import { utf8Length } from "../_utf8.ts";
+import { decodeText, utf8Length } from "../_internal/utf8.ts";
 import { AicoDataError } from "../errors.ts";
+
+// The one decodeText of the toolkit (CORRUPT_VALUE on invalid UTF-8).
+export { decodeText };
 
 /** A JSON value as stored by the repositories. */
 export type JsonValue =
@@ -256,20 +259,6 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 
 export function encodeText(s: string): Uint8Array {
   return encoder.encode(s);
-}
-
-export function decodeText(bytes: Uint8Array, what: string): string {
-  try {
-    return decoder.decode(bytes);
-  } catch (cause) {
-    throw new AicoDataError(
-      "CORRUPT_VALUE",
-      `Cannot ${what}: stored text is not valid UTF-8`,
-      {
-        cause,
-      },
-    );
-  }
 }
 
 /** Encodes a keyset cursor as opaque base64url text. */

@@ -14,12 +14,11 @@ import {
   pluginPrefix,
 } from "./_isolation.ts";
 import {
-  normalizeText,
-  normalizeTokens,
   splitStatements,
   type SqlStatement,
   SqlSyntaxError,
-} from "./_sql.ts";
+} from "../_internal/sql_lexer.ts";
+import { normalizeText, normalizeTokens } from "./_sql.ts";
 import { MigrationError } from "./migration_error.ts";
 
 /** A migration written as code: it receives the version's transaction. */

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { isKeyword, type Token } from "./_sql.ts";
+import { isKeyword, type Token } from "../_internal/sql_lexer.ts";
 
 /** What a statement does with a named object. */
 export type RefRole =

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { analyseStatement, checkStatement } from "./_isolation.ts";
-import { splitStatements } from "./_sql.ts";
+import { splitStatements } from "../_internal/sql_lexer.ts";
 
 function check(owner: string, sql: string) {
   const statements = splitStatements(sql);

@@ -26,7 +26,12 @@ import {
   checkStatement,
   pluginPrefix,
 } from "./_isolation.ts";
-import { quoteIdent, splitStatements, SqlSyntaxError } from "./_sql.ts";
+import {
+  quoteIdent,
+  splitStatements,
+  SqlSyntaxError,
+} from "../_internal/sql_lexer.ts";
+import { abortError, checkSignal, throwIfAborted } from "../_internal/abort.ts";
 import { MigrationError } from "./migration_error.ts";
 import { createSchemaRegistry, type SchemaRegistry } from "./registry.ts";
 import type { SchemaDefinition } from "./schema_version.ts";
@@ -62,6 +67,15 @@ export interface MigratorOptions {
    * @default {30000}
    */
   readonly lockTimeoutMs?: number;
+  /**
+   * Stops every operation of the migrator while it waits for the write lock
+   * (`ABORTED`): checked before each attempt and during the pauses between
+   * attempts (one attempt waits at most the store's busy timeout). A version
+   * already running is not cut short.
+   *
+   * @default {undefined}
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Options after {@linkcode resolveMigratorOptions}. */
@@ -70,6 +84,8 @@ export interface ResolvedMigratorOptions {
   readonly validateOnOpen: boolean;
   /** See {@linkcode MigratorOptions.lockTimeoutMs}. */
   readonly lockTimeoutMs: number;
+  /** See {@linkcode MigratorOptions.signal}; absent when not given. */
+  readonly signal?: AbortSignal;
 }
 
 /** Throws `INVALID_INPUT` unless `version` is an integer in [min, max]. */
@@ -129,7 +145,12 @@ export function resolveMigratorOptions(
       }" is not a non-negative number`,
     );
   }
-  return Object.freeze({ validateOnOpen, lockTimeoutMs });
+  const signal = checkSignal("open migrator", options?.signal);
+  return Object.freeze({
+    validateOnOpen,
+    lockTimeoutMs,
+    ...(signal === undefined ? {} : { signal }),
+  });
 }
 
 /** Options of {@linkcode Migrator.migrate}. */
@@ -143,6 +164,14 @@ export interface MigrateOptions {
    * @default {false}
    */
   readonly dryRun?: boolean;
+  /**
+   * Stops the run while it waits for the write lock (`ABORTED`), like
+   * {@linkcode MigratorOptions.signal}; the versions applied before stay
+   * applied.
+   *
+   * @default {undefined}
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** One version applied, reverted or adopted by a call. */
@@ -624,20 +653,25 @@ class SchemaMigrator implements Migrator {
         `Cannot migrate: dryRun "${String(dryRun)}" is not a boolean`,
       );
     }
+    const signal = this.#signal(checkSignal("migrate", options?.signal));
+    throwIfAborted("migrate", signal);
     await this.validate();
     const reports: MigrationStepReport[] = [];
     if (dryRun) {
-      await this.#dryRun(reports);
+      await this.#dryRun(reports, signal);
       return reports;
     }
     for (const schema of this.#schemas) {
-      await this.#up(schema, schema.def.latest, reports);
+      await this.#up(schema, schema.def.latest, reports, signal);
     }
     return reports;
   }
 
   /** Applies every pending version in one transaction, then rolls it back. */
-  async #dryRun(reports: MigrationStepReport[]): Promise<void> {
+  async #dryRun(
+    reports: MigrationStepReport[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const rollback = new Error("dry run");
     try {
       await this.#writeTransaction(async (tx) => {
@@ -664,7 +698,7 @@ class SchemaMigrator implements Migrator {
           }
         }
         throw rollback;
-      });
+      }, signal);
     } catch (e) {
       if (e !== rollback) throw e;
     }
@@ -712,22 +746,34 @@ class SchemaMigrator implements Migrator {
     return Number(rs.rows[0]?.v ?? 0);
   }
 
-  async #ensureTables(): Promise<void> {
+  async #ensureTables(signal?: AbortSignal): Promise<void> {
     if (await this.#historyExists(this.#db)) return;
     await this.#writeTransaction(async (tx) => {
       for (const sql of CREATE_TABLES) await tx.execute(sql);
-    });
+    }, signal);
+  }
+
+  /** The migrator's signal combined with a call's. */
+  #signal(call: AbortSignal | undefined): AbortSignal | undefined {
+    const own = this.#options.signal;
+    if (call === undefined) return own;
+    return own === undefined ? call : AbortSignal.any([own, call]);
   }
 
   /** Runs `fn` in a write transaction, retrying while another connection holds the lock. */
-  async #writeTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  async #writeTransaction<T>(
+    fn: (tx: Transaction) => Promise<T>,
+    signal: AbortSignal | undefined = this.#options.signal,
+  ): Promise<T> {
     const deadline = performance.now() + this.#options.lockTimeoutMs;
     let delay = 10;
     for (;;) {
+      throwIfAborted("migrate", signal);
       try {
         return await this.#db.transaction(fn, "write");
       } catch (e) {
         if (!isAicoDataError(e, "BUSY")) throw e;
+        throwIfAborted("migrate", signal);
         if (performance.now() >= deadline) {
           throw new AicoDataError(
             "MIGRATION_LOCKED",
@@ -735,7 +781,7 @@ class SchemaMigrator implements Migrator {
             { cause: e },
           );
         }
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await pause(delay, signal);
         delay = Math.min(delay * 2, 500);
       }
     }
@@ -745,8 +791,9 @@ class SchemaMigrator implements Migrator {
     schema: CompiledSchema,
     target: number,
     reports: MigrationStepReport[],
+    signal: AbortSignal | undefined = this.#options.signal,
   ): Promise<void> {
-    await this.#ensureTables();
+    await this.#ensureTables(signal);
     const name = schema.def.name;
     for (;;) {
       const report = await this.#writeTransaction(async (tx) => {
@@ -796,7 +843,7 @@ class SchemaMigrator implements Migrator {
           direction: "up" as const,
           durationMs,
         };
-      });
+      }, signal);
       if (report === undefined) return;
       reports.push(report);
       if (report.version >= target) return;
@@ -1284,4 +1331,19 @@ class GuardedTransaction implements Transaction {
       () => this.#tx.batch(stmts, mode),
     );
   }
+}
+
+/** Waits `ms`, or rejects with `ABORTED` as soon as `signal` aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError("migrate", signal!));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }

@@ -1,18 +1,30 @@
-// Internal: the local engine on the synchronous `npm:libsql` driver. Loaded
-// lazily by `openStorage()` so that importing the package does not load the
-// native driver. Not exported from the package.
-import Database from "libsql";
+// Internal: the local engine on the synchronous `npm:libsql` driver, the only
+// file that imports it (lazily, inside openLocalEngine(), so that importing
+// the package does not load the native driver). Not exported from the
+// package.
+import type Database from "libsql";
 import { AicoDataError } from "../errors.ts";
+import { decodeText } from "../_internal/utf8.ts";
 import { translateError } from "./_errors.ts";
 import {
   type BindArgs,
-  decodeText,
   fromDriverValue,
-  quoteIdent,
   scanSql,
   type SqlInfo,
   toBindArgs,
 } from "./_sql.ts";
+import {
+  type Guarded,
+  guardInline,
+  type GuardKind,
+  guardReturning,
+  kindOfDeclaredType,
+  MASK_BITS,
+  pragmaAsQuery,
+  pragmaName,
+  TEXT_PRAGMAS,
+  wrapQuery,
+} from "./_text_guard.ts";
 import type {
   InArgs,
   ResultSet,
@@ -103,8 +115,35 @@ const STRAIGHT_OTHERS = new Set([
   "CollSeq",
 ]);
 
-const MASK_BITS = 30;
 const QUERY_KEYWORDS = new Set(["SELECT", "WITH", "VALUES"]);
+const DDL_KEYWORDS = new Set(["CREATE", "DROP", "ALTER"]);
+
+/** A statement rewritten by the UTF-8 guard. */
+interface GuardedStatement {
+  readonly stmt: NativeStatement;
+  readonly masks: number;
+  readonly sql: string;
+  /** A guarded RETURNING (the statement writes rows). */
+  readonly returning: boolean;
+}
+
+/** What the driver tells of a result column. */
+interface ColumnMeta {
+  readonly name: string;
+  readonly column: string | null;
+  readonly table: string | null;
+  readonly database: string | null;
+  readonly type: string | null;
+}
+
+/** 1 when the column is its table's rowid alias (see `#isRowidAlias`). */
+const ROWID_ALIAS_SQL = `SELECT
+  (SELECT count(*) FROM pragma_table_info(?1, ?2) WHERE pk > 0) = 1
+  AND EXISTS (SELECT 1 FROM pragma_table_info(?1, ?2)
+    WHERE pk = 1 AND name = ?3 AND upper(type) = 'INTEGER')
+  AND (SELECT wr FROM pragma_table_list(?1) WHERE schema = ?2) = 0
+  AND (SELECT instr(upper(CAST(sql AS BLOB)), 'DESC') FROM sqlite_schema
+    WHERE type = 'table' AND name = ?1) = 0`;
 
 /** Options of the local engine, already resolved. */
 export interface LocalEngineOptions {
@@ -122,6 +161,8 @@ export class LocalEngine {
   #last: Prepared | undefined;
   #options: LocalEngineOptions;
   #open = true;
+  /** Rowid-alias answers by `database\0table\0column` (see `#isRowidAlias`). */
+  #rowidAliases = new Map<string, boolean>();
 
   constructor(db: NativeDatabase, options: LocalEngineOptions) {
     this.#db = db;
@@ -143,6 +184,8 @@ export class LocalEngine {
         changes: number | bigint;
         lastInsertRowid: number | bigint;
       };
+      // A schema change may change what the guard decided per column.
+      if (DDL_KEYWORDS.has(prepared.info.keyword)) this.#forgetSchema();
       return {
         rows: [],
         columns: [],
@@ -155,6 +198,25 @@ export class LocalEngine {
   }
 
   #query(prepared: Prepared, bind: BindArgs): ResultSet {
+    if (prepared.writesRows && prepared.masks > 0) {
+      // A guarded RETURNING: a row that cannot be decoded undoes the write,
+      // so a CORRUPT_VALUE leaves nothing stored changed.
+      this.#db.exec("SAVEPOINT aico_returning");
+      let result: ResultSet;
+      try {
+        result = this.#readRows(prepared, bind);
+      } catch (err) {
+        this.#db.exec("ROLLBACK TO aico_returning");
+        this.#db.exec("RELEASE aico_returning");
+        throw err;
+      }
+      this.#db.exec("RELEASE aico_returning");
+      return result;
+    }
+    return this.#readRows(prepared, bind);
+  }
+
+  #readRows(prepared: Prepared, bind: BindArgs): ResultSet {
     let raw: unknown[][];
     if (prepared.single) {
       const one = prepared.stmt.get(bind) as unknown[] | undefined;
@@ -186,7 +248,7 @@ export class LocalEngine {
             const bytes = cell instanceof Uint8Array
               ? cell
               : new Uint8Array(cell as ArrayBuffer);
-            value = decodeText(bytes, columns[c]!);
+            value = decodeText(bytes, `read column "${columns[c]!}"`);
           } else {
             value = fromDriverValue(cell);
           }
@@ -244,14 +306,19 @@ export class LocalEngine {
         single: false,
       };
     } else {
-      const columns = (stmt.columns() as { name: string }[]).map((c) => c.name);
+      const meta = stmt.columns() as ColumnMeta[];
+      const columns = meta.map((c) => c.name);
       const isQuery = QUERY_KEYWORDS.has(info.keyword);
       let guarded: NativeStatement | undefined;
       let masks = 0;
       let guardSql: string | undefined;
-      if (isQuery && this.#options.safeText && columns.length > 0) {
-        const built = this.#buildGuard(info.sql, columns.length);
-        if (built !== undefined) [guarded, masks, guardSql] = built;
+      let returning = false;
+      if (this.#options.safeText && columns.length > 0) {
+        const built = this.#guard(info, meta);
+        if (built !== undefined) {
+          [guarded, masks, guardSql] = [built.stmt, built.masks, built.sql];
+          returning = built.returning;
+        }
       }
       const chosen = guarded ?? stmt;
       chosen.safeIntegers(true).raw(true);
@@ -265,8 +332,8 @@ export class LocalEngine {
         reader,
         columns,
         masks,
-        writesRows: !isQuery,
-        single,
+        writesRows: !isQuery || returning,
+        single: single && !returning,
       };
     }
     cache.set(sql, prepared);
@@ -319,46 +386,112 @@ export class LocalEngine {
   }
 
   /**
-   * Wraps a query so that a TEXT cell that may not be plain ASCII (any byte
-   * outside 0x01..0x7F, or a NUL that the driver would cut at) comes back as
-   * bytes, decoded here with a fatal UTF-8 decoder; mask columns flag the
-   * cells that were real BLOBs. The driver never materialises them as TEXT, so
-   * invalid UTF-8 cannot abort the process.
+   * Builds the UTF-8 guard of a statement that returns rows (see
+   * `_text_guard.ts`): a TEXT cell that may not be plain ASCII comes back as
+   * bytes, decoded here with a fatal decoder, so the driver never
+   * materialises invalid UTF-8 as TEXT (which aborts the process).
+   *
+   * - Queries: written in place when the results are plain column
+   *   references (rowid aliases, always integers, stay unguarded: a query
+   *   of only such columns runs as written), else wrapped as a subquery.
+   * - INSERT/UPDATE/DELETE ... RETURNING: the RETURNING list is guarded in
+   *   place.
+   * - PRAGMA: read through its table-valued function and wrapped; a PRAGMA
+   *   that has none returns only numbers and keywords and runs as written,
+   *   unless it is one of the PRAGMAs that return names (refused then).
+   * - EXPLAIN: runs as written, but not with a blob literal (its bytes are
+   *   shown as TEXT): refused.
+   *
+   * Returns `undefined` to run the statement as written; throws
+   * `INVALID_INPUT` for a statement whose rows cannot be read safely.
    */
-  #buildGuard(
-    inner: string,
-    width: number,
-  ): [NativeStatement, number, string] | undefined {
-    try {
-      const probe = this.#db.prepare(`SELECT * FROM (${inner}\n)`);
-      const names = (probe.columns() as { name: string }[]).map((c) => c.name);
-      if (names.length !== width) return undefined;
-      const conds = names.map((name) => {
-        const q = quoteIdent(name);
-        return `(typeof(${q})='text' AND (${q} GLOB '*[^\x01-\x7f]*' OR length(${q})<>octet_length(${q})))`;
-      });
-      const cells = names.map((name, k) =>
-        `CASE WHEN ${conds[k]} THEN CAST(${quoteIdent(name)} AS BLOB) ELSE ${
-          quoteIdent(name)
-        } END`
-      );
-      const masks: string[] = [];
-      for (let start = 0; start < width; start += MASK_BITS) {
-        const parts: string[] = [];
-        for (let k = start; k < Math.min(width, start + MASK_BITS); k++) {
-          parts.push(
-            `((typeof(${quoteIdent(names[k]!)})='blob')<<${k - start})`,
-          );
+  #guard(
+    info: SqlInfo,
+    meta: readonly ColumnMeta[],
+  ): GuardedStatement | undefined {
+    const names = meta.map((c) => c.name);
+    const width = names.length;
+    const tryPrepare = (
+      g: Guarded | undefined,
+      returning = false,
+    ): GuardedStatement | undefined => {
+      if (g === undefined) return undefined;
+      try {
+        const stmt = this.#db.prepare(g.sql);
+        if ((stmt.columns() as unknown[]).length !== width + g.masks) {
+          return undefined;
         }
-        masks.push(parts.join("|"));
+        return { stmt, masks: g.masks, sql: g.sql, returning };
+      } catch {
+        return undefined;
       }
-      const sql = `SELECT ${cells.join(",")},${
-        masks.join(",")
-      } FROM (${inner}\n)`;
-      return [this.#db.prepare(sql), masks.length, sql];
-    } catch {
-      return undefined;
+    };
+    const wrapped = (sql: string, kinds?: readonly GuardKind[]) => {
+      try {
+        const probe = this.#db.prepare(`SELECT * FROM (${sql}\n)`);
+        const inner = (probe.columns() as ColumnMeta[]).map((c) => c.name);
+        if (inner.length !== width) return undefined;
+        return tryPrepare(wrapQuery(sql, inner, kinds));
+      } catch {
+        return undefined;
+      }
+    };
+    const refuse = (): never => {
+      throw new AicoDataError(
+        "INVALID_INPUT",
+        `Cannot run statement: its rows cannot be read safely (TEXT that is not UTF-8 would abort the process), rewrite it as a plain SELECT`,
+      );
+    };
+    const keyword = info.keyword;
+    if (QUERY_KEYWORDS.has(keyword)) {
+      const kinds = meta.map((c): GuardKind =>
+        this.#isRowidAlias(c) ? "skip" : kindOfDeclaredType(c.type)
+      );
+      const inline = guardInline(info.sql, kinds);
+      if (inline !== undefined && inline.masks === 0) return undefined;
+      return tryPrepare(inline) ?? wrapped(info.sql, kinds) ??
+        tryPrepare(guardReturning(info.sql, names), true) ?? refuse();
     }
+    if (keyword === "PRAGMA") {
+      const query = pragmaAsQuery(info.sql);
+      const guarded = query === undefined ? undefined : wrapped(query);
+      if (guarded !== undefined) return guarded;
+      return TEXT_PRAGMAS.has(pragmaName(info.sql)) ? refuse() : undefined;
+    }
+    if (keyword === "EXPLAIN") {
+      return info.blobLiteral ? refuse() : undefined;
+    }
+    return tryPrepare(guardReturning(info.sql, names), true) ?? refuse();
+  }
+
+  /**
+   * Whether a result column is the rowid alias of its table (`INTEGER
+   * PRIMARY KEY`, not DESC, table with rowid): its value is the b-tree key,
+   * always an integer, so it needs no guard.
+   */
+  #isRowidAlias(c: ColumnMeta): boolean {
+    if (
+      c.table === null || c.column === null || c.database === null ||
+      c.type === null || c.type.toUpperCase() !== "INTEGER"
+    ) {
+      return false;
+    }
+    const id = `${c.database}\u0000${c.table}\u0000${c.column}`;
+    const known = this.#rowidAliases.get(id);
+    if (known !== undefined) return known;
+    let alias = false;
+    try {
+      const row = this.#db.prepare(ROWID_ALIAS_SQL).raw(true).get([
+        c.table,
+        c.database,
+        c.column,
+      ]) as unknown[] | undefined;
+      alias = Number(row?.[0]) === 1;
+    } catch {
+      alias = false;
+    }
+    this.#rowidAliases.set(id, alias);
+    return alias;
   }
 
   /** Runs SQL text that may hold several statements (no arguments, no rows). */
@@ -367,7 +500,16 @@ export class LocalEngine {
       this.#db.exec(sql);
     } catch (err) {
       throw translateError(err, "run statements");
+    } finally {
+      this.#forgetSchema();
     }
+  }
+
+  /** Drops what was learnt from the schema (rowid aliases, guarded statements). */
+  #forgetSchema(): void {
+    if (this.#rowidAliases.size === 0) return;
+    this.#rowidAliases.clear();
+    this.clearCache();
   }
 
   /** Reads one PRAGMA value (first column of the first row). */
@@ -422,6 +564,34 @@ export class LocalEngine {
     }
   }
 
+  /** Applies and verifies the connection settings (WAL, synchronous=FULL, busy timeout, foreign keys). */
+  configure(busyTimeoutMs: number): void {
+    this.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+    const mode = String(this.pragma("journal_mode = WAL")).toLowerCase();
+    this.pragma("synchronous = FULL");
+    this.pragma("foreign_keys = ON");
+    const checks: [string, unknown, unknown][] = [
+      ["journal_mode", mode, "wal"],
+      ["synchronous", Number(this.pragma("synchronous")), 2],
+      ["foreign_keys", Number(this.pragma("foreign_keys")), 1],
+      [
+        "busy_timeout",
+        Number(this.pragma("busy_timeout")),
+        Math.trunc(busyTimeoutMs),
+      ],
+    ];
+    for (const [name, got, want] of checks) {
+      if (got !== want) {
+        throw new AicoDataError(
+          "SQL_ERROR",
+          `Cannot open database: PRAGMA ${name} is "${
+            String(got)
+          }", expected "${String(want)}"`,
+        );
+      }
+    }
+  }
+
   /** Drops every cached statement (before rekey, close). */
   clearCache(): void {
     this.#cache.clear();
@@ -444,12 +614,13 @@ export class LocalEngine {
  * A key that does not open the file gives SQLITE_NOTADB translated with
  * `notadb`.
  */
-export function openLocalEngine(
+export async function openLocalEngine(
   path: string,
   pageKey: string,
   options: LocalEngineOptions,
   notadb: "WRONG_KEY" | "CORRUPT_STORE",
-): LocalEngine {
+): Promise<LocalEngine> {
+  const { default: Database } = await import("libsql");
   let db: NativeDatabase;
   try {
     db = new Database(
@@ -466,38 +637,10 @@ export function openLocalEngine(
     } catch (err) {
       throw translateError(err, "open database", notadb);
     }
-    configure(engine, options.busyTimeoutMs);
+    engine.configure(options.busyTimeoutMs);
   } catch (err) {
     engine.close();
     throw err;
   }
   return engine;
-}
-
-/** Applies and verifies the connection settings. */
-export function configure(engine: LocalEngine, busyTimeoutMs: number): void {
-  engine.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
-  const mode = String(engine.pragma("journal_mode = WAL")).toLowerCase();
-  engine.pragma("synchronous = FULL");
-  engine.pragma("foreign_keys = ON");
-  const checks: [string, unknown, unknown][] = [
-    ["journal_mode", mode, "wal"],
-    ["synchronous", Number(engine.pragma("synchronous")), 2],
-    ["foreign_keys", Number(engine.pragma("foreign_keys")), 1],
-    [
-      "busy_timeout",
-      Number(engine.pragma("busy_timeout")),
-      Math.trunc(busyTimeoutMs),
-    ],
-  ];
-  for (const [name, got, want] of checks) {
-    if (got !== want) {
-      throw new AicoDataError(
-        "SQL_ERROR",
-        `Cannot open database: PRAGMA ${name} is "${String(got)}", expected "${
-          String(want)
-        }"`,
-      );
-    }
-  }
 }

@@ -1,14 +1,15 @@
-// Internal: the remote and embedded-replica engine on `@libsql/client`.
-// Loaded lazily by `openStorage()`. Not exported from the package.
-import { createClient } from "@libsql/client";
+// Internal: the remote and embedded-replica engine on `@libsql/client`, the
+// only file that imports that SDK (lazily, inside openRemoteEngine()). Not
+// exported from the package.
+import type { createClient } from "@libsql/client";
 import { resolve } from "node:path";
 import { AicoDataError } from "../errors.ts";
-import { requirePermission } from "../_permissions.ts";
+import { requirePermission } from "../_internal/permissions.ts";
 import type { Engine, EngineTx } from "./_engine.ts";
 import { translateError } from "./_errors.ts";
 import { fromDriverValue, scanSql, toBindArgs } from "./_sql.ts";
 import type { InArgs, ResultSet, Row, TransactionMode } from "./types.ts";
-import type { ResolvedStorageOptions } from "./storage.ts";
+import type { ResolvedRemoteStorageOptions } from "./storage.ts";
 
 type Client = ReturnType<typeof createClient>;
 type ClientTx = Awaited<ReturnType<Client["transaction"]>>;
@@ -108,7 +109,9 @@ class RemoteEngine implements Engine {
   }
 }
 
-async function pageKeyString(options: ResolvedStorageOptions): Promise<string> {
+async function pageKeyString(
+  options: ResolvedRemoteStorageOptions,
+): Promise<string> {
   const bytes = await options.key!.purposeKeyBytes("libsql-page");
   let out = "";
   for (const b of bytes) out += String.fromCharCode(b & 0x7f);
@@ -123,7 +126,7 @@ async function pageKeyString(options: ResolvedStorageOptions): Promise<string> {
  */
 export async function openRemoteEngine(
   pathOrUrl: string,
-  options: ResolvedStorageOptions,
+  options: ResolvedRemoteStorageOptions,
 ): Promise<Engine> {
   const replica = options.syncUrl !== undefined;
   const serverUrl = replica ? options.syncUrl! : pathOrUrl;
@@ -165,9 +168,10 @@ export async function openRemoteEngine(
     config.syncUrl = options.syncUrl!;
     config.encryptionKey = await pageKeyString(options);
   }
+  const sdk = await import("@libsql/client");
   let client: Client;
   try {
-    client = createClient(config);
+    client = sdk.createClient(config);
   } catch (err) {
     throw translateError(err, "open storage");
   }

@@ -2,6 +2,7 @@
 // names the data key that encrypts the file, so that a key that does not
 // open the file is told apart from a damaged file. Not exported.
 import { AicoDataError } from "../errors.ts";
+import { PRIVATE_FILE_MODE, restrictMode } from "../_internal/fs.ts";
 
 /** The sidecar format marker. */
 export const SIDECAR_FORMAT = "aico-storage";
@@ -85,6 +86,7 @@ export async function writeSidecar(
     write: true,
     create: true,
     truncate: true,
+    mode: PRIVATE_FILE_MODE,
   });
   try {
     await file.write(
@@ -94,5 +96,8 @@ export async function writeSidecar(
   } finally {
     file.close();
   }
+  // The mode given at creation is reduced by the umask and does not apply
+  // to a leftover temporary file: set it exactly.
+  await restrictMode(tmp, PRIVATE_FILE_MODE);
   await Deno.rename(tmp, target);
 }

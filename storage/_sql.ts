@@ -1,6 +1,12 @@
-// Internal: a small SQL scanner and the argument and value conversions shared
-// by the local and remote engines. Not exported from the package.
+// Internal: the statement check (over the shared SQL lexer) and the argument
+// and value conversions shared by the local and remote engines. Not exported
+// from the package.
 import { AicoDataError } from "../errors.ts";
+import {
+  splitStatements,
+  type SqlStatement,
+  SqlSyntaxError,
+} from "../_internal/sql_lexer.ts";
 import type { InArgs, InStatement, InValue, Value } from "./types.ts";
 
 /** What the scanner learns about one SQL text. */
@@ -17,20 +23,14 @@ export interface SqlInfo {
   readonly blobLiteral: boolean;
 }
 
-const IDENT = /[A-Za-z0-9_\u0080-\uffff]/;
-
 /**
- * Scans one SQL statement: finds its parameters and first keyword, and
- * refuses an empty text or more than one statement with `INVALID_INPUT`
- * (the native driver would silently ignore the rest).
- *
- * A `CREATE [TEMP|TEMPORARY] TRIGGER` body holds `;`-terminated statements:
- * there the scanner counts `BEGIN` (the body opener, at depth 0) and `CASE`
- * up and `END` down, as word tokens outside literals, quoted identifiers and
- * comments, and a `;` ends the statement only at depth 0. Inside the body
- * `BEGIN` cannot start a statement, so it is not counted there (it can only
- * be an identifier). An unquoted identifier named `end` inside the body ends
- * the count early, so the rest is refused as a second statement: quote it.
+ * Scans one SQL statement with the shared lexer: finds its parameters and
+ * first keyword, and refuses an empty text or more than one statement with
+ * `INVALID_INPUT` (the native driver would silently ignore the rest). A
+ * `CREATE TRIGGER` body with `;` inside is one statement (see
+ * `splitStatements()` in `_internal/sql_lexer.ts` for the rule). An
+ * unterminated string or quoted identifier is `SQL_ERROR`, as the database
+ * would report it.
  */
 export function scanSql(sql: string): SqlInfo {
   if (typeof sql !== "string") {
@@ -39,141 +39,62 @@ export function scanSql(sql: string): SqlInfo {
       "Cannot run statement: the SQL is not a string",
     );
   }
-  let i = 0;
-  const n = sql.length;
-  let keyword = "";
-  let maxIndex = 0;
-  let anonymous = 0;
-  const named: string[] = [];
-  let end = -1; // index of the first top-level ';'
-  let lastCode = -1; // end index (exclusive) of the last code character
-  let sawCode = false;
-  let blobLiteral = false;
-  let words = 0; // word tokens seen, counted up to the TRIGGER keyword
-  let second = ""; // the second word token, upper case
-  let trigger = false; // CREATE [TEMP|TEMPORARY] TRIGGER
-  let depth = 0; // open BEGIN/CASE blocks inside a trigger
   if (!sql.isWellFormed()) {
     throw new AicoDataError(
       "INVALID_INPUT",
       "Cannot run statement: the SQL is not well-formed UTF-16 (lone surrogate)",
     );
   }
-  while (i < n) {
-    const c = sql[i]!;
-    const next = sql[i + 1];
-    if (c === "-" && next === "-") {
-      const nl = sql.indexOf("\n", i);
-      i = nl < 0 ? n : nl + 1;
-      continue;
-    }
-    if (c === "/" && next === "*") {
-      const close = sql.indexOf("*/", i + 2);
-      i = close < 0 ? n : close + 2;
-      continue;
-    }
-    if (/\s/.test(c)) {
-      i++;
-      continue;
-    }
-    if (end >= 0) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot run statement: the SQL holds more than one statement, use executeMultiple()",
-      );
-    }
-    if (c === ";") {
-      if (depth > 0) {
-        i++;
-        lastCode = i;
-        continue;
-      }
-      end = i;
-      i++;
-      continue;
-    }
-    sawCode = true;
-    if (c === "'" || c === '"' || c === "`") {
-      let j = i + 1;
-      while (j < n) {
-        if (sql[j] === c) {
-          if (sql[j + 1] === c) {
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        j++;
-      }
-      i = j + 1;
-      lastCode = i;
-      continue;
-    }
-    if (c === "[") {
-      const close = sql.indexOf("]", i);
-      i = close < 0 ? n : close + 1;
-      lastCode = i;
-      continue;
-    }
-    if (c === "?") {
-      let j = i + 1;
-      while (j < n && sql[j]! >= "0" && sql[j]! <= "9") j++;
-      if (j > i + 1) {
-        const index = Number(sql.slice(i + 1, j));
-        maxIndex = Math.max(maxIndex, index);
-      } else {
-        maxIndex += 1;
-        anonymous++;
-      }
-      i = j;
-      lastCode = i;
-      continue;
-    }
-    if (
-      (c === ":" || c === "@" || c === "$") && next !== undefined &&
-      IDENT.test(next)
-    ) {
-      let j = i + 1;
-      while (j < n && IDENT.test(sql[j]!)) j++;
-      const name = sql.slice(i + 1, j);
-      if (!named.includes(name)) named.push(name);
-      i = j;
-      lastCode = i;
-      continue;
-    }
-    if (/[A-Za-z_]/.test(c)) {
-      let j = i + 1;
-      while (j < n && /[A-Za-z0-9_$]/.test(sql[j]!)) j++;
-      if (keyword === "") keyword = sql.slice(i, j).toUpperCase();
-      if (trigger) {
-        const len = j - i;
-        if (len === 3 || len === 4 || len === 5) {
-          const word = sql.slice(i, j).toUpperCase();
-          if (word === "CASE" || (word === "BEGIN" && depth === 0)) depth++;
-          else if (word === "END" && depth > 0) depth--;
-        }
-      } else if (words < 3 && keyword === "CREATE") {
-        words++;
-        const word = words === 1 ? "" : sql.slice(i, j).toUpperCase();
-        if (words === 2) second = word;
-        trigger = word === "TRIGGER" &&
-          (words === 2 || second === "TEMP" || second === "TEMPORARY");
-      }
-      if (j === i + 1 && (c === "x" || c === "X") && sql[j] === "'") {
-        blobLiteral = true;
-      }
-      i = j;
-      lastCode = i;
-      continue;
-    }
-    i++;
-    lastCode = i;
+  let statements: SqlStatement[];
+  try {
+    statements = splitStatements(sql);
+  } catch (cause) {
+    if (!(cause instanceof SqlSyntaxError)) throw cause;
+    throw new AicoDataError(
+      "SQL_ERROR",
+      `Cannot run statement: ${cause.message}`,
+      { cause },
+    );
   }
-  if (!sawCode) {
+  if (statements.length === 0) {
     throw new AicoDataError(
       "INVALID_INPUT",
       "Cannot run statement: the SQL is empty",
     );
+  }
+  if (statements.length > 1) {
+    throw new AicoDataError(
+      "INVALID_INPUT",
+      "Cannot run statement: the SQL holds more than one statement, use executeMultiple()",
+    );
+  }
+  const statement = statements[0]!;
+  let keyword = "";
+  let maxIndex = 0;
+  const named: string[] = [];
+  let blobLiteral = false;
+  for (const token of statement.tokens) {
+    switch (token.kind) {
+      case "word":
+        if (keyword === "") keyword = token.text.toUpperCase();
+        break;
+      case "blob":
+        blobLiteral = true;
+        break;
+      case "param": {
+        const text = token.text;
+        if (text[0] === "?") {
+          // `?NNN` names its index; a bare `?` takes the next one.
+          maxIndex = text.length > 1
+            ? Math.max(maxIndex, Number(text.slice(1)))
+            : maxIndex + 1;
+        } else {
+          const name = text.slice(1);
+          if (!named.includes(name)) named.push(name);
+        }
+        break;
+      }
+    }
   }
   if (named.length > 0 && maxIndex > 0) {
     throw new AicoDataError(
@@ -181,9 +102,8 @@ export function scanSql(sql: string): SqlInfo {
       "Cannot run statement: the SQL mixes positional and named parameters",
     );
   }
-  void anonymous;
   return {
-    sql: sql.slice(0, lastCode),
+    sql: sql.slice(0, statement.end),
     keyword,
     positional: maxIndex,
     named,
@@ -352,21 +272,6 @@ export function statementParts(
   return [stmt.sql, stmt.args];
 }
 
-const fatalDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-/** Decodes TEXT bytes, or throws `CORRUPT_VALUE` when they are not UTF-8. */
-export function decodeText(bytes: Uint8Array, column: string): string {
-  try {
-    return fatalDecoder.decode(bytes);
-  } catch (cause) {
-    throw new AicoDataError(
-      "CORRUPT_VALUE",
-      `Cannot read column "${column}": the TEXT value is not valid UTF-8`,
-      { cause },
-    );
-  }
-}
-
 /** Converts an integer read in safe-integer mode to number when exact. */
 export function fromDriverInteger(value: bigint): number | bigint {
   return value >= -9007199254740991n && value <= 9007199254740991n
@@ -400,7 +305,4 @@ export function fromDriverValue(value: unknown): Value {
   return null;
 }
 
-/** Quotes an SQL identifier. */
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
+export { quoteIdent } from "../_internal/sql_lexer.ts";

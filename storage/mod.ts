@@ -3,10 +3,13 @@
  *
  * {@linkcode openStorage} opens a local file encrypted with libSQL's page
  * encryption under the data key's `libsql-page` purpose key (fast path on
- * the synchronous `npm:libsql` driver with a prepared-statement cache), or a
- * remote / replicated database through `@libsql/client`, with the same
- * `execute` / `batch` / `transaction` interface. Sensitive columns are sealed
- * with AES-256-GCM bound to table, column and row ({@linkcode Storage.sealedColumn}).
+ * the synchronous `npm:libsql` driver with a prepared-statement cache) and
+ * returns a {@linkcode LocalStorage}, which can also back up, verify and
+ * rekey the file. {@linkcode openRemoteStorage} opens a remote or replicated
+ * database through `@libsql/client` as a plain {@linkcode Storage} with the
+ * same `execute` / `batch` / `transaction` interface. Sensitive columns are
+ * sealed with AES-256-GCM bound to table, column and row
+ * ({@linkcode Storage.sealedColumn}).
  *
  * Permissions for a local file: `--allow-read` and `--allow-write` on the
  * database folder, `--allow-ffi`, `--allow-sys`, `--allow-env=LIBSQL_JS_DEV`.
@@ -34,9 +37,15 @@
  * @module
  */
 export {
+  type BackupOptions,
+  type LocalStorage,
+  openRemoteStorage,
   openStorage,
   type RekeyOptions,
+  type RemoteStorageOptions,
+  type ResolvedRemoteStorageOptions,
   type ResolvedStorageOptions,
+  resolveRemoteStorageOptions,
   resolveStorageOptions,
   restoreStorage,
   type RowKey,
@@ -46,6 +55,7 @@ export {
   type SealedColumnSpec,
   type Storage,
   type StorageOptions,
+  type VerifyOptions,
   type VerifyReport,
 } from "./storage.ts";
 export type {

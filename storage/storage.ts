@@ -1,21 +1,33 @@
 /**
- * `openStorage()`: the encrypted libSQL connection every user's data lives in.
+ * `openStorage()` and `openRemoteStorage()`: the encrypted libSQL connection
+ * every user's data lives in.
+ *
+ * This file is the public surface; the machinery lives in private files:
+ * `_storage_impl.ts` (statements, batches, transactions), `_queue.ts` (the
+ * connection's FIFO queue), `_sealed_column.ts` (AAD and sealed columns),
+ * `_local_storage.ts` (the local open sequence and local-only operations),
+ * `_rotation.ts` (rekey and re-seal), `_backup.ts` (backup, verify,
+ * restore), and the engines `_local.ts` (`npm:libsql`) and `_remote.ts`
+ * (`@libsql/client`), each loaded lazily.
  *
  * @module
  */
-import { AsyncLocalStorage } from "node:async_hooks";
-import { dirname, resolve } from "node:path";
-import { AicoDataError, isAicoDataError } from "../errors.ts";
-import { requirePermission } from "../_permissions.ts";
-import type { DataKey, Sealer } from "../crypto/mod.ts";
-import type { Engine, EngineTx } from "./_engine.ts";
+import { AicoDataError } from "../errors.ts";
+import type { DataKey } from "../crypto/mod.ts";
 import {
-  readSidecar,
-  type Sidecar,
-  sidecarPath,
-  writeSidecar,
-} from "./_sidecar.ts";
-import { quoteIdent, statementParts } from "./_sql.ts";
+  optionalBoolean,
+  optionalInteger,
+  optionalString,
+  optionsObject,
+} from "../_internal/options.ts";
+import { restoreBackup } from "./_backup.ts";
+import {
+  checkDataKey,
+  checkLocalPermissions,
+  localPath,
+  openLocalStorage,
+} from "./_local_storage.ts";
+import { StorageImpl } from "./_storage_impl.ts";
 import type {
   InArgs,
   InStatement,
@@ -24,14 +36,14 @@ import type {
   Transaction,
   TransactionMode,
 } from "./types.ts";
-import type { LocalEngine } from "./_local.ts";
+
+export { sealedColumnAad } from "./_sealed_column.ts";
 
 /** Options of {@linkcode openStorage}. */
 export interface StorageOptions {
   /**
-   * The data key. Required for a local file: its `libsql-page` purpose key
-   * encrypts the pages and its `field-aead` key seals columns. For a remote
-   * database only sealed columns use it.
+   * The data key (required by {@linkcode openStorage}): its `libsql-page`
+   * purpose key encrypts the pages and its `field-aead` key seals columns.
    *
    * @default {undefined}
    */
@@ -57,7 +69,7 @@ export interface StorageOptions {
    */
   readonly statementCacheSize?: number;
   /**
-   * Whether queries read TEXT through the UTF-8 guard (see
+   * Whether statements that return rows read TEXT through the UTF-8 guard (see
    * {@linkcode Storage}). Turning it off is faster but lets a TEXT cell that
    * holds invalid UTF-8 abort the process and cuts strings at a NUL.
    *
@@ -65,22 +77,8 @@ export interface StorageOptions {
    */
   readonly safeText?: boolean;
   /**
-   * The auth token of a remote database (`libsql://`, `http(s)://`,
-   * `ws(s)://`) or of the `syncUrl` primary.
-   *
-   * @default {undefined}
-   */
-  readonly authToken?: string;
-  /**
-   * For an embedded replica: the URL of the primary the local file syncs
-   * from. The path is then a local file handled by `@libsql/client`.
-   *
-   * @default {undefined}
-   */
-  readonly syncUrl?: string;
-  /**
    * The key the database was encrypted with before an interrupted
-   * {@linkcode Storage.rekey}; lets `openStorage()` finish the rotation.
+   * {@linkcode LocalStorage.rekey}; lets `openStorage()` finish the rotation.
    *
    * @default {undefined}
    */
@@ -99,12 +97,44 @@ export interface ResolvedStorageOptions {
   readonly statementCacheSize: number;
   /** See {@linkcode StorageOptions.safeText}. */
   readonly safeText: boolean;
-  /** See {@linkcode StorageOptions.authToken}. */
-  readonly authToken: string | undefined;
-  /** See {@linkcode StorageOptions.syncUrl}. */
-  readonly syncUrl: string | undefined;
   /** See {@linkcode StorageOptions.previousKey}. */
   readonly previousKey: DataKey | undefined;
+}
+
+/** Options of {@linkcode openRemoteStorage}. */
+export interface RemoteStorageOptions {
+  /**
+   * The data key. Sealed columns use its `field-aead` key; an embedded
+   * replica (`syncUrl`) also encrypts its local file with the `libsql-page`
+   * key and then needs it.
+   *
+   * @default {undefined}
+   */
+  readonly key?: DataKey;
+  /**
+   * The auth token of the remote database (`libsql://`, `http(s)://`,
+   * `ws(s)://`) or of the `syncUrl` primary.
+   *
+   * @default {undefined}
+   */
+  readonly authToken?: string;
+  /**
+   * For an embedded replica: the URL of the primary the local file syncs
+   * from. The first argument is then the local file.
+   *
+   * @default {undefined}
+   */
+  readonly syncUrl?: string;
+}
+
+/** {@linkcode RemoteStorageOptions} with every default applied. */
+export interface ResolvedRemoteStorageOptions {
+  /** See {@linkcode RemoteStorageOptions.key}. */
+  readonly key: DataKey | undefined;
+  /** See {@linkcode RemoteStorageOptions.authToken}. */
+  readonly authToken: string | undefined;
+  /** See {@linkcode RemoteStorageOptions.syncUrl}. */
+  readonly syncUrl: string | undefined;
 }
 
 /** The key of a row a sealed value is bound to. */
@@ -187,7 +217,7 @@ export interface SealedColumnOptions {
   readonly schemaVersion?: number;
 }
 
-/** A sealed column to re-seal during {@linkcode Storage.rekey}. */
+/** A sealed column to re-seal during {@linkcode LocalStorage.rekey}. */
 export interface SealedColumnSpec {
   /** The table. */
   readonly table: string;
@@ -203,7 +233,7 @@ export interface SealedColumnSpec {
   readonly schemaVersion?: number;
 }
 
-/** Options of {@linkcode Storage.rekey}. */
+/** Options of {@linkcode LocalStorage.rekey}. */
 export interface RekeyOptions {
   /**
    * Sealed columns to re-seal with the new key.
@@ -211,9 +241,40 @@ export interface RekeyOptions {
    * @default {[]}
    */
   readonly sealedColumns?: readonly SealedColumnSpec[];
+  /**
+   * Stops the rotation: while it waits for the connection, while the sealed
+   * values are checked, and between pages of the re-seal. An aborted
+   * rotation puts the store back as it was (old key, nothing re-sealed) and
+   * rejects with `ABORTED`.
+   *
+   * @default {undefined}
+   */
+  readonly signal?: AbortSignal;
 }
 
-/** What {@linkcode Storage.verify} found. */
+/** Options of {@linkcode LocalStorage.backup}. */
+export interface BackupOptions {
+  /**
+   * Stops the backup while it waits for the connection or before the copy
+   * starts (`ABORTED`, no file written). The copy itself, one
+   * `VACUUM INTO`, runs to its end.
+   *
+   * @default {undefined}
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@linkcode LocalStorage.verify}. */
+export interface VerifyOptions {
+  /**
+   * Stops the check while it waits for the connection (`ABORTED`).
+   *
+   * @default {undefined}
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** What {@linkcode LocalStorage.verify} found. */
 export interface VerifyReport {
   /** `true` when the integrity check is `ok` and the key matches the record. */
   readonly ok: boolean;
@@ -242,17 +303,23 @@ export interface VerifyReport {
  * **Values.** Integers come back as `number` when safe and as `bigint`
  * beyond 2^53; BLOBs as `Uint8Array`. A string that is not well-formed
  * UTF-16 is refused with `INVALID_INPUT` (the driver would store U+FFFD).
- * Queries (`SELECT`, `WITH`, `VALUES`) read TEXT through a guard: a cell
- * that is not plain ASCII comes back as bytes and is decoded in JavaScript,
- * so a TEXT cell with invalid UTF-8 gives `CORRUPT_VALUE` instead of
- * aborting the process, and a NUL inside a string survives.
+ * Every statement that returns rows reads TEXT through a guard
+ * (`safeText`, on by default): a cell that is not plain ASCII comes back as
+ * bytes and is decoded in JavaScript, so a TEXT cell with invalid UTF-8
+ * gives `CORRUPT_VALUE` instead of aborting the process (`npm:libsql`
+ * aborts on such TEXT), and a NUL inside a string survives. A query whose
+ * results are plain column references is guarded in place (a rowid alias,
+ * always an integer, costs nothing); other queries are wrapped as a
+ * subquery; `INSERT`/`UPDATE`/`DELETE ... RETURNING` have their RETURNING
+ * list guarded, and a row that cannot be decoded undoes the write; a
+ * `PRAGMA` is read through its table-valued function. What cannot be
+ * guarded is refused with `INVALID_INPUT`: `EXPLAIN` of a statement with a
+ * blob literal, a PRAGMA that returns names but has no table-valued form,
+ * and a statement whose RETURNING list cannot be rewritten.
  *
- * **Remaining hazard.** Statements that are not queries but return rows
- * (`INSERT ... RETURNING`, `PRAGMA`, `EXPLAIN`), queries that cannot be
- * wrapped as a subquery, and any use of the native driver outside this
- * module read TEXT unguarded: a cell holding invalid UTF-8 there aborts the
- * process (uncatchable) and a NUL cuts the string. Do not read untrusted
- * TEXT through them.
+ * **Remaining hazard.** `safeText: false` and any use of the native driver
+ * outside this module read TEXT unguarded: a cell holding invalid UTF-8
+ * there aborts the process (uncatchable).
  *
  * **Rows** are plain objects keyed by column name: when two result columns
  * share a name the last one wins, so alias them (`SELECT a.id AS a_id, ...`).
@@ -270,7 +337,10 @@ export interface VerifyReport {
  * embedded replica).
  */
 export interface Storage extends SqlExecutor, AsyncDisposable {
-  /** `"local"` for the native path, `"remote"` for `@libsql/client`. */
+  /**
+   * `"local"` for a file on the native driver ({@linkcode LocalStorage}),
+   * `"remote"` for `@libsql/client` (a server or an embedded replica).
+   */
   readonly kind: "local" | "remote";
   /** Whether {@linkcode Storage.close} was called. */
   readonly closed: boolean;
@@ -292,8 +362,9 @@ export interface Storage extends SqlExecutor, AsyncDisposable {
    * @param stmts The statements.
    * @param mode The transaction mode.
    * @returns One result per statement.
-   * @throws {AicoDataError} The first failing statement's error (its index
-   *   in the message); nothing of the batch is kept.
+   * @throws {BatchError} The first failing statement's error, carrying its
+   *   `statementIndex` and the driver's `extendedCode`; nothing of the batch
+   *   is kept.
    */
   batch(
     stmts: readonly (string | InStatement)[],
@@ -339,26 +410,46 @@ export interface Storage extends SqlExecutor, AsyncDisposable {
     column: string,
     options?: SealedColumnOptions,
   ): SealedColumn;
+  /** Closes the connection; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * A {@linkcode Storage} over a local file (from {@linkcode openStorage}),
+ * with the operations only a local file has: backup, verify and rekey.
+ *
+ * @remarks
+ * Stores opened with {@linkcode openRemoteStorage} are a plain
+ * {@linkcode Storage}: the type system, not a runtime check, says that they
+ * cannot be backed up or rekeyed from here.
+ */
+export interface LocalStorage extends Storage {
+  /** Always `"local"`. */
+  readonly kind: "local";
+  /** The absolute path of the database file. */
+  readonly path: string;
   /**
-   * Writes an encrypted, compacted copy (`VACUUM INTO`) with its key
-   * record. Local only.
+   * Writes an encrypted, compacted copy (`VACUUM INTO`, mode 0600) with its
+   * key record.
    *
    * @param path Where to write; must not exist.
+   * @param options An abort signal.
    * @returns When the copy and its key record are written.
-   * @throws {AicoDataError} `ALREADY_EXISTS`, `INVALID_INPUT` (remote store
-   *   or the database itself), `PERMISSION_DENIED`.
+   * @throws {AicoDataError} `ALREADY_EXISTS`, `INVALID_INPUT` (the database
+   *   itself), `PERMISSION_DENIED`, `DISK_FULL`, `ABORTED`.
    */
-  backup(path: string): Promise<void>;
+  backup(path: string, options?: BackupOptions): Promise<void>;
   /**
    * Runs `PRAGMA integrity_check` and checks the key record.
    *
+   * @param options An abort signal.
    * @returns The {@linkcode VerifyReport}.
-   * @throws {AicoDataError} `INVALID_INPUT` for a remote store.
+   * @throws {AicoDataError} `STORE_CLOSED`, `ABORTED`.
    */
-  verify(): Promise<VerifyReport>;
+  verify(options?: VerifyOptions): Promise<VerifyReport>;
   /**
    * Rotates to a new data key: checkpoint, DELETE journal, `PRAGMA rekey`,
-   * re-seal the given sealed columns, back to WAL. Local only.
+   * re-seal the given sealed columns, back to WAL.
    *
    * @remarks
    * Crash-safe: the key record marks the new key as pending before the page
@@ -366,24 +457,21 @@ export interface Storage extends SqlExecutor, AsyncDisposable {
    * rotation cut short is finished by opening with the new key and
    * `previousKey` (or, if the pages were not rekeyed yet, the old key still
    * opens the store). It needs this to be the only connection to the file,
-   * in every process: `npm:libsql` releases a closed connection only once
-   * its statements are garbage-collected, so rotate in a fresh process (the
-   * CLI's `rotate-key` does). Otherwise it fails with `BUSY` and changes
-   * nothing.
+   * in every process; otherwise it fails with `BUSY` and changes nothing. A
+   * storage closed with `close()` releases the file (even though
+   * `npm:libsql` frees the native handle only later), so a process that
+   * opened and closed the store does not block a rotation elsewhere.
    *
    * @param newKey The new data key.
-   * @param options The sealed columns to re-seal.
+   * @param options The sealed columns to re-seal, an abort signal.
    * @returns When the rotation is complete.
    * @throws {AicoDataError} `BUSY` when another connection is open,
-   *   `INVALID_INPUT` for the current key or a remote store, `AUTH_FAILED`
-   *   when a listed sealed value does not open (nothing is changed then).
+   *   `INVALID_INPUT` for the current key, `AUTH_FAILED` when a listed sealed
+   *   value does not open, `ABORTED` through the signal (nothing is changed
+   *   in these cases).
    */
   rekey(newKey: DataKey, options?: RekeyOptions): Promise<void>;
-  /** Closes the connection; safe to call twice. */
-  close(): Promise<void>;
 }
-
-const REMOTE_URL = /^(libsql|https?|wss?):\/\//i;
 
 /**
  * Normalises {@linkcode StorageOptions}: applies defaults and checks types.
@@ -406,175 +494,79 @@ const REMOTE_URL = /^(libsql|https?|wss?):\/\//i;
 export function resolveStorageOptions(
   options: StorageOptions = {},
 ): ResolvedStorageOptions {
-  if (options === null || typeof options !== "object") {
-    throw new AicoDataError(
-      "INVALID_INPUT",
-      "Cannot open storage: options must be an object",
-    );
-  }
-  const int = (
-    name: string,
-    value: unknown,
-    fallback: number,
-    min: number,
-  ): number => {
-    if (value === undefined) return fallback;
-    if (
-      typeof value !== "number" || !Number.isSafeInteger(value) || value < min
-    ) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        `Cannot open storage: "${name}" must be an integer >= ${min}`,
-      );
-    }
-    return value;
-  };
-  const bool = (name: string, value: unknown, fallback: boolean): boolean => {
-    if (value === undefined) return fallback;
-    if (typeof value !== "boolean") {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        `Cannot open storage: "${name}" must be a boolean`,
-      );
-    }
-    return value;
-  };
-  const str = (name: string, value: unknown): string | undefined => {
-    if (value === undefined) return undefined;
-    if (typeof value !== "string" || value === "") {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        `Cannot open storage: "${name}" must be a non-empty string`,
-      );
-    }
-    return value;
-  };
-  const key = (name: string, value: unknown): DataKey | undefined => {
-    if (value === undefined) return undefined;
-    const k = value as Partial<DataKey> | null;
-    if (
-      k === null || typeof k !== "object" || typeof k.keyId !== "string" ||
-      typeof k.purposeKeyBytes !== "function" || typeof k.sealer !== "function"
-    ) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        `Cannot open storage: "${name}" is not a DataKey`,
-      );
-    }
-    return value as DataKey;
-  };
+  const action = "open storage";
+  const o = optionsObject(action, options);
+  const key = (name: string, value: unknown): DataKey | undefined =>
+    value === undefined ? undefined : checkDataKey(action, name, value);
   return Object.freeze({
-    key: key("key", options.key),
-    busyTimeoutMs: int("busyTimeoutMs", options.busyTimeoutMs, 5000, 0),
-    create: bool("create", options.create, true),
-    statementCacheSize: int(
+    key: key("key", o.key),
+    busyTimeoutMs: optionalInteger(
+      action,
+      "busyTimeoutMs",
+      o.busyTimeoutMs,
+      5000,
+      0,
+    ),
+    create: optionalBoolean(action, "create", o.create, true),
+    statementCacheSize: optionalInteger(
+      action,
       "statementCacheSize",
-      options.statementCacheSize,
+      o.statementCacheSize,
       256,
       1,
     ),
-    safeText: bool("safeText", options.safeText, true),
-    authToken: str("authToken", options.authToken),
-    syncUrl: str("syncUrl", options.syncUrl),
-    previousKey: key("previousKey", options.previousKey),
+    safeText: optionalBoolean(action, "safeText", o.safeText, true),
+    previousKey: key("previousKey", o.previousKey),
   });
 }
 
-/** Encodes the page key as the driver's key string: 32 ASCII characters. */
-async function pageKeyOf(key: DataKey): Promise<string> {
-  const bytes = await key.purposeKeyBytes("libsql-page");
-  let out = "";
-  for (const b of bytes) out += String.fromCharCode(b & 0x7f);
-  bytes.fill(0);
-  return out;
-}
-
-function hexOf(text: string): string {
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    out += text.charCodeAt(i).toString(16).padStart(2, "0");
-  }
-  return out;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
-
-async function fileSize(path: string): Promise<number | undefined> {
-  try {
-    return (await Deno.stat(path)).size;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
-    throw err;
-  }
-}
-
-/** Checks the Deno permissions the local path needs, before the driver loads. */
-function checkLocalPermissions(path: string): void {
-  const dir = dirname(path);
-  requirePermission(
-    { name: "read", path: dir },
-    `--allow-read=${dir}`,
-    "open storage",
-  );
-  requirePermission(
-    { name: "write", path: dir },
-    `--allow-write=${dir}`,
-    "open storage",
-  );
-  requirePermission({ name: "ffi" }, "--allow-ffi", "open storage");
-  requirePermission({ name: "sys" }, "--allow-sys", "open storage");
-  requirePermission(
-    { name: "env", variable: "LIBSQL_JS_DEV" },
-    "--allow-env=LIBSQL_JS_DEV",
-    "open storage",
-  );
-}
-
-const SUFFIXES = ["-wal", "-shm", "-journal"];
-
-/** Removes `-wal`/`-shm`/`-journal` files that a failed open created. */
-async function removeNewCompanions(
-  path: string,
-  before: Set<string>,
-): Promise<void> {
-  for (const suffix of SUFFIXES) {
-    const p = path + suffix;
-    if (!before.has(p) && await exists(p)) await Deno.remove(p).catch(() => {});
-  }
-}
-
-async function companionsPresent(path: string): Promise<Set<string>> {
-  const present = new Set<string>();
-  for (const suffix of SUFFIXES) {
-    if (await exists(path + suffix)) present.add(path + suffix);
-  }
-  return present;
+/**
+ * Normalises {@linkcode RemoteStorageOptions}: applies defaults and checks
+ * types.
+ *
+ * @param options The options as given.
+ * @returns The frozen resolved options.
+ * @throws {AicoDataError} `INVALID_INPUT` for a value of the wrong type.
+ *
+ * @example Defaults
+ * ```ts
+ * import { resolveRemoteStorageOptions } from "./storage.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const resolved = resolveRemoteStorageOptions({ authToken: "t" });
+ * assert.equal(resolved.authToken, "t");
+ * assert.equal(resolved.syncUrl, undefined);
+ * ```
+ */
+export function resolveRemoteStorageOptions(
+  options: RemoteStorageOptions = {},
+): ResolvedRemoteStorageOptions {
+  const action = "open storage";
+  const o = optionsObject(action, options);
+  return Object.freeze({
+    key: o.key === undefined ? undefined : checkDataKey(action, "key", o.key),
+    authToken: optionalString(action, "authToken", o.authToken),
+    syncUrl: optionalString(action, "syncUrl", o.syncUrl),
+  });
 }
 
 /**
- * Opens (or creates) an encrypted libSQL database.
+ * Opens (or creates) an encrypted local libSQL database file.
  *
- * A local path (or `file:` URL) goes through the native `npm:libsql`
- * driver; `libsql://`, `http(s)://` and `ws(s)://` URLs and embedded replicas
- * (`syncUrl`) go through `@libsql/client`. See {@linkcode Storage} for the
- * guarantees and the Deno permissions.
+ * The file goes through the native `npm:libsql` driver (loaded on the first
+ * call). For a server (`libsql://`, `http(s)://`, `ws(s)://`) or an embedded
+ * replica use {@linkcode openRemoteStorage}. See {@linkcode Storage} for the
+ * guarantees and the Deno permissions. A new file, its `-wal`, `-shm` and
+ * `-journal` files and its key record are created with mode 0600.
  *
- * @param pathOrUrl A file path, `file:` URL or remote URL.
- * @param options The key and settings; `key` is required for a local file.
- * @returns The open {@linkcode Storage}.
- * @throws {AicoDataError} `INVALID_INPUT` for bad options, `PERMISSION_DENIED`
- *   naming the missing flag, `WRONG_KEY` when the key does not open the file,
- *   `CORRUPT_STORE` when the file is damaged, `NOT_FOUND` when the file is
- *   missing and `create` is false, `CONNECTION_FAILED` when a server cannot
- *   be reached.
+ * @param path A file path or `file:` URL.
+ * @param options The key (required) and settings.
+ * @returns The open {@linkcode LocalStorage}.
+ * @throws {AicoDataError} `INVALID_INPUT` for bad options or a remote URL
+ *   (naming `openRemoteStorage()`), `PERMISSION_DENIED` naming the missing
+ *   flag, `WRONG_KEY` when the key does not open the file, `CORRUPT_STORE`
+ *   when the file is damaged, `NOT_FOUND` when the file is missing and
+ *   `create` is false, `DISK_FULL`.
  *
  * @example Round trip through an encrypted file
  * ```ts
@@ -598,1109 +590,92 @@ async function companionsPresent(path: string): Promise<Set<string>> {
  * ```
  */
 export async function openStorage(
-  pathOrUrl: string,
+  path: string,
   options: StorageOptions,
-): Promise<Storage> {
-  if (typeof pathOrUrl !== "string" || pathOrUrl === "") {
+): Promise<LocalStorage> {
+  if (typeof path !== "string" || path === "") {
     throw new AicoDataError(
       "INVALID_INPUT",
       "Cannot open storage: the path must be a non-empty string",
     );
   }
-  const opts = resolveStorageOptions(options);
-  if (REMOTE_URL.test(pathOrUrl) || opts.syncUrl !== undefined) {
-    const { openRemoteEngine } = await import("./_remote.ts");
-    const engine = await openRemoteEngine(pathOrUrl, opts);
-    return new StorageImpl(engine, opts.key, undefined);
-  }
-  const path = resolve(
-    pathOrUrl.startsWith("file:") ? new URL(pathOrUrl).pathname : pathOrUrl,
-  );
-  const key = opts.key;
-  if (key === undefined) {
+  if (REMOTE_URL.test(path)) {
     throw new AicoDataError(
       "INVALID_INPUT",
-      'Cannot open storage: a local file needs "key"',
+      "Cannot open storage: a remote URL needs openRemoteStorage()",
     );
   }
-  checkLocalPermissions(path);
-  const { openLocalEngine } = await import("./_local.ts");
-  const size = await fileSize(path);
-  const sidecar = await readSidecar(path);
-  const engineOptions = {
-    busyTimeoutMs: opts.busyTimeoutMs,
-    statementCacheSize: opts.statementCacheSize,
-    safeText: opts.safeText,
-  };
-  if (size === undefined || size === 0) {
-    if (size === undefined && !opts.create) {
-      throw new AicoDataError(
-        "NOT_FOUND",
-        `Cannot open storage: "${path}" does not exist`,
-      );
-    }
-    if (sidecar !== undefined && sidecar.keyId !== key.keyId) {
-      throw new AicoDataError(
-        "WRONG_KEY",
-        `Cannot open storage: "${path}" belongs to another key`,
-      );
-    }
-    if (!(await exists(dirname(path)))) {
-      throw new AicoDataError(
-        "NOT_FOUND",
-        `Cannot open storage: the folder "${dirname(path)}" does not exist`,
-      );
-    }
-    // New database: write the key record first so the file never exists
-    // without it.
-    await writeSidecar(path, key.keyId);
-    const engine = openLocalEngine(
-      path,
-      await pageKeyOf(key),
-      engineOptions,
-      "CORRUPT_STORE",
-    );
-    return new StorageImpl(engine, key, { path, engineOptions });
-  }
-  if (sidecar === undefined) {
+  const given = options as Record<string, unknown> | null | undefined;
+  if (
+    given !== null && typeof given === "object" &&
+    (given.syncUrl !== undefined || given.authToken !== undefined)
+  ) {
     throw new AicoDataError(
-      "CORRUPT_STORE",
-      `Cannot open storage: the key record "${sidecarPath(path)}" is missing`,
+      "INVALID_INPUT",
+      'Cannot open storage: "syncUrl" and "authToken" need openRemoteStorage()',
     );
   }
-  if (key.keyId !== sidecar.keyId && key.keyId !== sidecar.pendingKeyId) {
-    throw new AicoDataError(
-      "WRONG_KEY",
-      `Cannot open storage: the key does not open "${path}"`,
-    );
-  }
-  const before = await companionsPresent(path);
-  let engine: LocalEngine;
-  try {
-    engine = openLocalEngine(
-      path,
-      await pageKeyOf(key),
-      engineOptions,
-      "CORRUPT_STORE",
-    );
-  } catch (err) {
-    await removeNewCompanions(path, before);
-    if (
-      isAicoDataError(err, "CORRUPT_STORE") &&
-      sidecar.pendingKeyId !== undefined
-    ) {
-      // A rotation was started: the file is under the other key of the two.
-      throw new AicoDataError(
-        "WRONG_KEY",
-        `Cannot open storage: a key rotation of "${path}" is in progress and this key does not open it, use the other key`,
-        { cause: err },
-      );
-    }
-    throw err;
-  }
-  const storage = new StorageImpl(engine, key, { path, engineOptions });
-  try {
-    await storage.finishRotation(sidecar, opts.previousKey);
-  } catch (err) {
-    await storage.close();
-    throw err;
-  }
-  return storage;
+  const opts = resolveStorageOptions(options);
+  return await openLocalStorage(localPath(path), opts);
 }
 
-interface LocalContext {
-  readonly path: string;
-  readonly engineOptions: {
-    readonly busyTimeoutMs: number;
-    readonly statementCacheSize: number;
-    readonly safeText: boolean;
-  };
-}
-
-const META_TABLE = "_aico_storage_meta";
-const SEALED_AAD_VERSION = 1;
-const encoder = new TextEncoder();
+const REMOTE_URL = /^(libsql|https?|wss?):\/\//i;
 
 /**
- * Builds the associated data a sealed cell is bound to.
+ * Opens a remote libSQL database (`libsql://`, `http(s)://`, `ws(s)://`)
+ * or, with `syncUrl`, an embedded replica of one in a local file, through
+ * `@libsql/client` (loaded on the first call), with the same `execute` /
+ * `batch` / `transaction` / `sealedColumn` interface as a local store.
  *
  * @remarks
- * Layout: `format(1)=0x01 ‖ schemaVersion(u32 BE) ‖ keyType(1) ‖
- * len(u32 BE) ‖ table ‖ len ‖ column ‖ len ‖ rowKey`, strings in UTF-8;
- * `keyType` is `s` for a string row key and `i` for an integer (written in
- * decimal, so `5` and `5n` are the same key). The sealed value itself is the
- * crypto module's `version(1) ‖ nonce(12) ‖ ciphertext ‖ tag(16)`.
+ * The result is a plain {@linkcode Storage}: backup, verify and rekey are
+ * operations of the server there, not of this toolkit.
  *
- * @param table The table name.
- * @param column The column name.
- * @param rowKey The row's stable key: a string, safe integer or bigint.
- * @param schemaVersion The schema version (0 to 2^32-1).
- * @returns The AAD bytes.
- * @throws {AicoDataError} `INVALID_INPUT` for a row key of another type.
+ * Permissions: `--allow-net` for the host; an embedded replica also needs
+ * the local ones of {@linkcode openStorage}.
  *
- * @example Fields are length-prefixed
- * ```ts
- * import { sealedColumnAad } from "./storage.ts";
- * import assert from "node:assert/strict";
+ * @param url The server URL, or the local file of an embedded replica.
+ * @param options The auth token, the key for sealed columns, `syncUrl`.
+ * @returns The open {@linkcode Storage}.
+ * @throws {AicoDataError} `INVALID_INPUT` for bad options or a URL that is
+ *   neither remote nor a replica, `PERMISSION_DENIED` naming the missing
+ *   flag, `CONNECTION_FAILED` when the server cannot be reached.
  *
- * assert.notDeepEqual(sealedColumnAad("ab", "c", 1, 1), sealedColumnAad("a", "bc", 1, 1));
- * assert.deepEqual(sealedColumnAad("t", "c", 5, 1), sealedColumnAad("t", "c", 5n, 1));
+ * @example Opening a server (needs one running)
+ * ```ts ignore
+ * import { openRemoteStorage } from "./storage.ts";
+ *
+ * await using db = await openRemoteStorage("http://127.0.0.1:8080", { authToken: "..." });
+ * await db.execute("SELECT 1");
  * ```
  */
-export function sealedColumnAad(
-  table: string,
-  column: string,
-  rowKey: RowKey,
-  schemaVersion: number,
-): Uint8Array {
-  return new AadBuilder(table, column, schemaVersion).build([rowKey])[0]!;
-}
-
-const KEY_STRING = 0x73; // "s"
-const KEY_INTEGER = 0x69; // "i"
-
-/**
- * Builds the AADs of one table, column and schema version: the fixed part
- * (format, version, table, column) is encoded once, each value adds only its
- * row key. See {@linkcode sealedColumnAad} for the layout.
- */
-class AadBuilder {
-  /** `format ‖ schemaVersion ‖ keyType(placeholder) ‖ len ‖ table ‖ len ‖ column`. */
-  #prefix: Uint8Array;
-
-  constructor(table: string, column: string, schemaVersion: number) {
-    const t = encoder.encode(table);
-    const c = encoder.encode(column);
-    const prefix = new Uint8Array(1 + 4 + 1 + 4 + t.length + 4 + c.length);
-    const view = new DataView(prefix.buffer);
-    prefix[0] = SEALED_AAD_VERSION;
-    view.setUint32(1, schemaVersion);
-    view.setUint32(6, t.length);
-    prefix.set(t, 10);
-    view.setUint32(10 + t.length, c.length);
-    prefix.set(c, 14 + t.length);
-    this.#prefix = prefix;
-  }
-
-  /**
-   * The AAD of each row key, as views into one buffer. Throws
-   * `INVALID_INPUT` (before anything is built) for a key of another type or
-   * a string key that is not well-formed UTF-16.
-   */
-  build(rowKeys: readonly RowKey[]): Uint8Array[] {
-    const n = rowKeys.length;
-    const prefix = this.#prefix;
-    const types = new Uint8Array(n);
-    const texts = new Array<string | Uint8Array>(n);
-    let size = n * (prefix.length + 4);
-    for (let i = 0; i < n; i++) {
-      const rowKey = rowKeys[i];
-      if (typeof rowKey === "number" && Number.isSafeInteger(rowKey)) {
-        // String() of a safe integer is its decimal form (as BigInt's).
-        const text = String(rowKey);
-        types[i] = KEY_INTEGER;
-        texts[i] = text;
-        size += text.length;
-      } else if (typeof rowKey === "string") {
-        if (!rowKey.isWellFormed()) {
-          throw new AicoDataError(
-            "INVALID_INPUT",
-            "Cannot seal: the row key is not well-formed UTF-16",
-          );
-        }
-        const bytes = encoder.encode(rowKey);
-        types[i] = KEY_STRING;
-        texts[i] = bytes;
-        size += bytes.length;
-      } else if (typeof rowKey === "bigint") {
-        const text = rowKey.toString();
-        types[i] = KEY_INTEGER;
-        texts[i] = text;
-        size += text.length;
-      } else {
-        throw new AicoDataError(
-          "INVALID_INPUT",
-          "Cannot seal: the row key must be a string, a safe integer or a bigint",
-        );
-      }
-    }
-    const buffer = new Uint8Array(size);
-    const out = new Array<Uint8Array>(n);
-    let o = 0;
-    for (let i = 0; i < n; i++) {
-      const start = o;
-      buffer.set(prefix, o);
-      buffer[o + 5] = types[i]!;
-      o += prefix.length;
-      const key = texts[i]!;
-      const len = key.length;
-      buffer[o] = len >>> 24;
-      buffer[o + 1] = (len >>> 16) & 0xff;
-      buffer[o + 2] = (len >>> 8) & 0xff;
-      buffer[o + 3] = len & 0xff;
-      o += 4;
-      if (typeof key === "string") {
-        // Decimal digits and "-": ASCII, one byte each.
-        for (let j = 0; j < len; j++) buffer[o + j] = key.charCodeAt(j);
-      } else {
-        buffer.set(key, o);
-      }
-      o += len;
-      out[i] = buffer.subarray(start, o);
-    }
-    return out;
-  }
-}
-
-function checkName(what: string, name: unknown): string {
-  if (typeof name !== "string" || name === "" || !name.isWellFormed()) {
+export async function openRemoteStorage(
+  url: string,
+  options: RemoteStorageOptions = {},
+): Promise<Storage> {
+  if (typeof url !== "string" || url === "") {
     throw new AicoDataError(
       "INVALID_INPUT",
-      `Cannot use sealed column: the ${what} name is invalid`,
+      "Cannot open storage: the URL must be a non-empty string",
     );
   }
-  return name;
-}
-
-function checkSchemaVersion(value: unknown): number {
-  if (value === undefined) return 1;
-  if (
-    typeof value !== "number" || !Number.isInteger(value) || value < 0 ||
-    value > 0xffffffff
-  ) {
+  const opts = resolveRemoteStorageOptions(options);
+  if (!REMOTE_URL.test(url) && opts.syncUrl === undefined) {
     throw new AicoDataError(
       "INVALID_INPUT",
-      'Cannot use sealed column: "schemaVersion" must be an integer from 0 to 2^32-1',
+      `Cannot open storage: "${url}" is not a remote URL, open a local file with openStorage()`,
     );
   }
-  return value;
-}
-
-function checkSealValue(value: unknown): void {
-  if (typeof value === "string") {
-    if (!value.isWellFormed()) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot seal: the string is not well-formed UTF-16",
-      );
-    }
-  } else if (!(value instanceof Uint8Array)) {
-    throw new AicoDataError(
-      "INVALID_INPUT",
-      "Cannot seal: the value must be a string or bytes",
-    );
-  }
-}
-
-function checkSealed(sealed: unknown): void {
-  if (!(sealed instanceof Uint8Array)) {
-    throw new AicoDataError(
-      "INVALID_INPUT",
-      "Cannot open sealed value: expected bytes",
-    );
-  }
-}
-
-function checkItems(items: unknown, action: string): void {
-  if (!Array.isArray(items)) {
-    throw new AicoDataError(
-      "INVALID_INPUT",
-      `Cannot ${action}: expected an array of items`,
-    );
-  }
-}
-
-class SealedColumnImpl implements SealedColumn {
-  readonly table: string;
-  readonly column: string;
-  #aad: AadBuilder;
-  #sealer: () => Promise<Sealer>;
-
-  constructor(
-    table: string,
-    column: string,
-    version: number,
-    sealer: () => Promise<Sealer>,
-  ) {
-    this.table = table;
-    this.column = column;
-    this.#aad = new AadBuilder(table, column, version);
-    this.#sealer = sealer;
-  }
-
-  async seal(rowKey: RowKey, value: string | Uint8Array): Promise<Uint8Array> {
-    checkSealValue(value);
-    const aad = this.#aad.build([rowKey])[0]!;
-    return await (await this.#sealer()).seal(value, aad);
-  }
-
-  async open(rowKey: RowKey, sealed: Uint8Array): Promise<Uint8Array> {
-    checkSealed(sealed);
-    const aad = this.#aad.build([rowKey])[0]!;
-    return await (await this.#sealer()).open(sealed, aad);
-  }
-
-  async openText(rowKey: RowKey, sealed: Uint8Array): Promise<string> {
-    checkSealed(sealed);
-    const aad = this.#aad.build([rowKey])[0]!;
-    return await (await this.#sealer()).openText(sealed, aad);
-  }
-
-  async sealBatch(
-    items: readonly {
-      readonly rowKey: RowKey;
-      readonly value: string | Uint8Array;
-    }[],
-  ): Promise<Uint8Array[]> {
-    checkItems(items, "seal batch");
-    const n = items.length;
-    const keys = new Array<RowKey>(n);
-    for (let i = 0; i < n; i++) {
-      const it = items[i]!;
-      checkSealValue(it?.value);
-      keys[i] = it.rowKey;
-    }
-    const aads = this.#aad.build(keys);
-    const sealer = await this.#sealer();
-    const input = new Array<
-      { plaintext: string | Uint8Array; aad: Uint8Array }
-    >(
-      n,
-    );
-    for (let i = 0; i < n; i++) {
-      input[i] = { plaintext: items[i]!.value, aad: aads[i]! };
-    }
-    return await sealer.sealBatch(input);
-  }
-
-  async openBatch(
-    items: readonly {
-      readonly rowKey: RowKey;
-      readonly sealed: Uint8Array;
-    }[],
-  ): Promise<Uint8Array[]> {
-    checkItems(items, "open batch");
-    const n = items.length;
-    const keys = new Array<RowKey>(n);
-    for (let i = 0; i < n; i++) {
-      const it = items[i]!;
-      checkSealed(it?.sealed);
-      keys[i] = it.rowKey;
-    }
-    const aads = this.#aad.build(keys);
-    const sealer = await this.#sealer();
-    const input = new Array<{ sealed: Uint8Array; aad: Uint8Array }>(n);
-    for (let i = 0; i < n; i++) {
-      input[i] = { sealed: items[i]!.sealed, aad: aads[i]! };
-    }
-    return await sealer.openBatch(input);
-  }
-}
-
-class TxImpl implements Transaction {
-  #storage: StorageImpl;
-  #etx: EngineTx;
-  #finished = false;
-  #savepoint = 0;
-
-  constructor(storage: StorageImpl, etx: EngineTx) {
-    this.#storage = storage;
-    this.#etx = etx;
-  }
-
-  get closed(): boolean {
-    return this.#finished;
-  }
-
-  finish(): void {
-    this.#finished = true;
-  }
-
-  #check(action: string): void {
-    if (this.#finished) {
-      throw new AicoDataError(
-        "TRANSACTION_MISUSE",
-        `Cannot ${action}: the transaction is finished`,
-      );
-    }
-    this.#storage.checkOpen(action);
-  }
-
-  execute(stmt: string | InStatement, args?: InArgs): Promise<ResultSet> {
-    // Not async: the local engine answers synchronously, and this hot path
-    // (one call per row in bulk inserts) skips an async frame.
-    try {
-      this.#check("execute");
-      const [sql, a] = statementParts(stmt, args);
-      return Promise.resolve(this.#etx.run(sql, a));
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  async batch(
-    stmts: readonly (string | InStatement)[],
-    _mode?: TransactionMode,
-  ): Promise<ResultSet[]> {
-    this.#check("run batch");
-    if (!Array.isArray(stmts)) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot run batch: expected an array of statements",
-      );
-    }
-    const name = `aico_batch_${++this.#savepoint}`;
-    await this.#etx.run(`SAVEPOINT ${name}`, undefined);
-    try {
-      const out = await runAll(stmts, (sql, a) => this.#etx.run(sql, a));
-      await this.#etx.run(`RELEASE ${name}`, undefined);
-      return out;
-    } catch (err) {
-      await this.#etx.run(`ROLLBACK TO ${name}`, undefined);
-      await this.#etx.run(`RELEASE ${name}`, undefined);
-      throw err;
-    }
-  }
-}
-
-async function runAll(
-  stmts: readonly (string | InStatement)[],
-  run: (
-    sql: string,
-    args: InArgs | undefined,
-  ) => ResultSet | Promise<ResultSet>,
-): Promise<ResultSet[]> {
-  const out: ResultSet[] = [];
-  for (let i = 0; i < stmts.length; i++) {
-    const [sql, args] = statementParts(stmts[i]!, undefined);
-    try {
-      out.push(await run(sql, args));
-    } catch (err) {
-      if (isAicoDataError(err)) {
-        throw new AicoDataError(
-          err.code,
-          `Cannot run batch: statement ${i} failed: ${err.message}`,
-          {
-            cause: err,
-          },
-        );
-      }
-      throw err;
-    }
-  }
-  return out;
-}
-
-const MODES: readonly TransactionMode[] = ["write", "read", "deferred"];
-
-/** One turn on the connection: a transaction or an exclusive task. */
-interface Slot {
-  tx: TxImpl | undefined;
-  /** Settles when the turn ends. */
-  readonly done: Promise<void>;
-  /** Ends the turn and hands the connection to the next waiter. */
-  release(): void;
-}
-
-class StorageImpl implements Storage {
-  #engine: Engine | LocalEngineAdapter;
-  #key: DataKey | undefined;
-  #local: LocalContext | undefined;
-  #closed = false;
-  /** The holder of the connection (a transaction or an exclusive task). */
-  #active: Slot | undefined;
-  /** Callers waiting for the connection, first come first served. */
-  #waiters: (() => void)[] = [];
-  #als = new AsyncLocalStorage<StorageImpl>();
-
-  constructor(
-    engine: Engine | LocalEngine,
-    key: DataKey | undefined,
-    local: LocalContext | undefined,
-  ) {
-    this.#engine = "kind" in engine ? engine : new LocalEngineAdapter(engine);
-    this.#key = key;
-    this.#local = local;
-  }
-
-  get kind(): "local" | "remote" {
-    return this.#engine.kind;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  checkOpen(action: string): void {
-    if (this.#closed) {
-      throw new AicoDataError(
-        "STORE_CLOSED",
-        `Cannot ${action}: the storage is closed`,
-      );
-    }
-  }
-
-  /**
-   * Takes the connection for one transaction or exclusive task: at once when
-   * it is free, otherwise in arrival order. The holder's release hands the
-   * connection to the next waiter synchronously, so two waiters never both
-   * see it free. Refuses a call from inside this storage's transaction
-   * (it would wait for itself) with `TRANSACTION_MISUSE`, and a waiter woken
-   * after close() with `STORE_CLOSED` (passing the turn on).
-   */
-  #acquire(action: string): Slot | Promise<Slot> {
-    if (this.#active === undefined) return this.#claim();
-    if (this.#als.getStore() === this) {
-      throw new AicoDataError(
-        "TRANSACTION_MISUSE",
-        `Cannot ${action}: a transaction is open in this task, use its "tx"`,
-      );
-    }
-    return new Promise<Slot>((resolve) => {
-      this.#waiters.push(() => resolve(this.#claim()));
-    }).then((slot) => {
-      if (this.#closed) {
-        slot.release();
-        this.checkOpen(action);
-      }
-      return slot;
-    });
-  }
-
-  #claim(): Slot {
-    let resolveDone!: () => void;
-    const slot: Slot = {
-      tx: undefined,
-      done: new Promise<void>((r) => (resolveDone = r)),
-      release: () => {
-        if (this.#active !== slot) return;
-        this.#active = undefined;
-        resolveDone();
-        this.#waiters.shift()?.();
-      },
-    };
-    this.#active = slot;
-    return slot;
-  }
-
-  execute(stmt: string | InStatement, args?: InArgs): Promise<ResultSet> {
-    if (this.#active !== undefined) return this.#executeLater(stmt, args);
-    try {
-      this.checkOpen("execute");
-      const [sql, a] = statementParts(stmt, args);
-      return Promise.resolve(this.#engine.run(sql, a));
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  async #executeLater(
-    stmt: string | InStatement,
-    args?: InArgs,
-  ): Promise<ResultSet> {
-    this.checkOpen("execute");
-    const slot = await this.#acquire("execute");
-    try {
-      const [sql, a] = statementParts(stmt, args);
-      return await this.#engine.run(sql, a);
-    } finally {
-      slot.release();
-    }
-  }
-
-  async executeMultiple(sql: string): Promise<void> {
-    this.checkOpen("execute");
-    if (typeof sql !== "string") {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot execute: the SQL is not a string",
-      );
-    }
-    if (!sql.isWellFormed()) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot execute: the SQL is not well-formed UTF-16",
-      );
-    }
-    if (this.#active === undefined) return await this.#engine.exec(sql);
-    const slot = await this.#acquire("execute");
-    try {
-      await this.#engine.exec(sql);
-    } finally {
-      slot.release();
-    }
-  }
-
-  async batch(
-    stmts: readonly (string | InStatement)[],
-    mode: TransactionMode = "write",
-  ): Promise<ResultSet[]> {
-    if (!Array.isArray(stmts)) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot run batch: expected an array of statements",
-      );
-    }
-    return await this.transaction(
-      (tx) => runAll(stmts, (sql, a) => tx.execute(sql, a)),
-      mode,
-    );
-  }
-
-  async transaction<T>(
-    fn: (tx: Transaction) => Promise<T> | T,
-    mode: TransactionMode = "write",
-  ): Promise<T> {
-    this.checkOpen("start transaction");
-    if (typeof fn !== "function") {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot start transaction: expected a function",
-      );
-    }
-    if (!MODES.includes(mode)) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        `Cannot start transaction: unknown mode "${mode}"`,
-      );
-    }
-    const turn = this.#acquire("start transaction");
-    const slot = turn instanceof Promise ? await turn : turn;
-    try {
-      const etx = await this.#engine.begin(mode);
-      const tx = new TxImpl(this, etx);
-      slot.tx = tx;
-      let result: T;
-      try {
-        result = await this.#als.run(this, () => fn(tx));
-      } catch (err) {
-        tx.finish();
-        try {
-          await etx.rollback();
-        } catch {
-          // The original error matters more.
-        }
-        throw err;
-      }
-      tx.finish();
-      try {
-        await etx.commit();
-      } catch (err) {
-        try {
-          await etx.rollback();
-        } catch {
-          // Keep the commit error.
-        }
-        throw err;
-      }
-      return result;
-    } finally {
-      slot.release();
-    }
-  }
-
-  sealedColumn(
-    table: string,
-    column: string,
-    options: SealedColumnOptions = {},
-  ): SealedColumn {
-    this.checkOpen("use sealed column");
-    const version = checkSchemaVersion(options?.schemaVersion);
-    return new SealedColumnImpl(
-      checkName("table", table),
-      checkName("column", column),
-      version,
-      () => {
-        this.checkOpen("use sealed column");
-        if (this.#key === undefined) {
-          throw new AicoDataError(
-            "INVALID_INPUT",
-            "Cannot use sealed column: the storage has no key",
-          );
-        }
-        return this.#key.sealer("field-aead");
-      },
-    );
-  }
-
-  #localOnly(
-    action: string,
-  ): { local: LocalContext; engine: LocalEngine; key: DataKey } {
-    this.checkOpen(action);
-    if (
-      !(this.#engine instanceof LocalEngineAdapter) ||
-      this.#local === undefined || this.#key === undefined
-    ) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        `Cannot ${action}: only a local database supports it`,
-      );
-    }
-    return { local: this.#local, engine: this.#engine.engine, key: this.#key };
-  }
-
-  /** Runs `fn` as the only user of the connection (no transaction open). */
-  async #exclusive<T>(action: string, fn: () => Promise<T>): Promise<T> {
-    return await this.transactionLess(action, fn);
-  }
-
-  async transactionLess<T>(action: string, fn: () => Promise<T>): Promise<T> {
-    const turn = this.#acquire(action);
-    const slot = turn instanceof Promise ? await turn : turn;
-    try {
-      return await this.#als.run(this, fn);
-    } finally {
-      slot.release();
-    }
-  }
-
-  async backup(path: string): Promise<void> {
-    const { local, engine, key } = this.#localOnly("back up");
-    if (typeof path !== "string" || path === "") {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot back up: the path must be a non-empty string",
-      );
-    }
-    const target = resolve(path);
-    if (target === local.path) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot back up: the target is the database itself",
-      );
-    }
-    requirePermission(
-      { name: "write", path: dirname(target) },
-      `--allow-write=${dirname(target)}`,
-      "back up",
-    );
-    if (await exists(target)) {
-      throw new AicoDataError(
-        "ALREADY_EXISTS",
-        `Cannot back up: "${target}" exists`,
-      );
-    }
-    await this.#exclusive("back up", async () => {
-      engine.exec(`VACUUM INTO '${target.replaceAll("'", "''")}'`);
-      await writeSidecar(target, key.keyId);
-    });
-  }
-
-  async verify(): Promise<VerifyReport> {
-    const { local, engine, key } = this.#localOnly("verify");
-    return await this.#exclusive("verify", async () => {
-      const integrity = engine.rawRows("PRAGMA integrity_check").map((r) =>
-        String(r[0])
-      );
-      const sidecar = await readSidecar(local.path);
-      const keyMatches = sidecar !== undefined && sidecar.keyId === key.keyId &&
-        sidecar.pendingKeyId === undefined;
-      return {
-        ok: keyMatches && integrity.length === 1 && integrity[0] === "ok",
-        integrity,
-        keyMatches,
-      };
-    });
-  }
-
-  async rekey(newKey: DataKey, options: RekeyOptions = {}): Promise<void> {
-    await this.rekeySteps(newKey, options, undefined);
-  }
-
-  /**
-   * The rotation, step by step. `stopAfter` (tests only) simulates a crash
-   * after a step by closing the connection there.
-   */
-  async rekeySteps(
-    newKey: DataKey,
-    options: RekeyOptions,
-    stopAfter: "pending" | "rekey" | "reseal" | undefined,
-  ): Promise<void> {
-    const { local, engine, key } = this.#localOnly("rekey");
-    const resolved = resolveStorageOptions({ key: newKey });
-    const next = resolved.key!;
-    const specs = checkSpecs(options?.sealedColumns ?? []);
-    if (next.keyId === key.keyId) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot rekey: the new key is the current key",
-      );
-    }
-    await this.#exclusive("rekey", async () => {
-      const oldSealer = specs.length > 0
-        ? await key.sealer("field-aead")
-        : undefined;
-      const newSealer = specs.length > 0
-        ? await next.sealer("field-aead")
-        : undefined;
-      const newPage = await pageKeyOf(next);
-      let mode: string;
-      try {
-        engine.pragma("wal_checkpoint(TRUNCATE)");
-        mode = String(engine.pragma("journal_mode = DELETE")).toLowerCase();
-      } catch (err) {
-        throw new AicoDataError(
-          "BUSY",
-          "Cannot rekey: another connection has the database open",
-          { cause: err },
-        );
-      }
-      if (mode !== "delete") {
-        throw new AicoDataError(
-          "BUSY",
-          "Cannot rekey: another connection has the database open",
-        );
-      }
-      // Every listed value must open before anything changes.
-      try {
-        await resealAll(engine, specs, oldSealer, undefined, key.keyId);
-      } catch (err) {
-        const { configure } = await import("./_local.ts");
-        configure(engine, local.engineOptions.busyTimeoutMs);
-        throw err;
-      }
-      // The columns to re-seal are recorded first so that an interrupted
-      // rotation can be finished at the next open.
-      engine.begin("write");
-      try {
-        engine.exec(
-          `CREATE TABLE IF NOT EXISTS ${META_TABLE} (k TEXT PRIMARY KEY, v TEXT) STRICT`,
-        );
-        engine.run(
-          `INSERT OR REPLACE INTO ${META_TABLE} (k, v) VALUES ('reseal_specs', ?)`,
-          [
-            JSON.stringify(specs),
-          ],
-        );
-        engine.end("write", true);
-      } catch (err) {
-        engine.end("write", false);
-        throw err;
-      }
-      await writeSidecar(local.path, key.keyId, next.keyId);
-      if (stopAfter === "pending") return this.#crash();
-      engine.clearCache();
-      engine.exec(`PRAGMA hexrekey = '${hexOf(newPage)}'`);
-      if (stopAfter === "rekey") return this.#crash();
-      await resealAll(engine, specs, oldSealer, newSealer, next.keyId);
-      if (stopAfter === "reseal") return this.#crash();
-      await writeSidecar(local.path, next.keyId);
-      this.#key = next;
-      const { configure } = await import("./_local.ts");
-      configure(engine, local.engineOptions.busyTimeoutMs);
-    });
-  }
-
-  #crash(): void {
-    this.#closed = true;
-    this.#engine.close();
-  }
-
-  /** At open: completes or clears a rotation the key record says is pending. */
-  async finishRotation(
-    sidecar: Sidecar,
-    previousKey: DataKey | undefined,
-  ): Promise<void> {
-    const { local, engine, key } = this.#localOnly("open storage");
-    if (sidecar.pendingKeyId === undefined) {
-      const sealedId = readMeta(engine, "sealed_key_id");
-      if (sealedId !== undefined && sealedId !== key.keyId) {
-        throw new AicoDataError(
-          "CORRUPT_STORE",
-          "Cannot open storage: sealed values are under another key than the pages",
-        );
-      }
-      return;
-    }
-    if (key.keyId === sidecar.keyId) {
-      // The page key never changed: the rotation stopped before rekey.
-      await writeSidecar(local.path, key.keyId);
-      return;
-    }
-    // The pages are under the new key; sealed values may still be old.
-    const sealedId = readMeta(engine, "sealed_key_id");
-    if (sealedId === undefined || sealedId !== key.keyId) {
-      const specs = readMeta(engine, "reseal_specs");
-      if (previousKey === undefined || previousKey.keyId !== sidecar.keyId) {
-        throw new AicoDataError(
-          "WRONG_KEY",
-          'Cannot open storage: a key rotation is unfinished, pass the previous key as "previousKey"',
-        );
-      }
-      const list = specs === undefined ? [] : checkSpecs(JSON.parse(specs));
-      await resealAll(
-        engine,
-        list,
-        await previousKey.sealer("field-aead"),
-        await key.sealer("field-aead"),
-        key.keyId,
-      );
-    }
-    await writeSidecar(local.path, key.keyId);
-    const { configure } = await import("./_local.ts");
-    configure(engine, local.engineOptions.busyTimeoutMs);
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    if (this.#active !== undefined && this.#als.getStore() === this) {
-      throw new AicoDataError(
-        "TRANSACTION_MISUSE",
-        "Cannot close: called inside a transaction of this storage",
-      );
-    }
-    this.#closed = true;
-    // A running transaction finishes first (its further calls fail).
-    if (this.#active !== undefined) await this.#active.done.catch(() => {});
-    if (this.#engine instanceof LocalEngineAdapter) {
-      try {
-        this.#engine.engine.pragma("wal_checkpoint(TRUNCATE)");
-      } catch {
-        // Best effort: the WAL is replayed at the next open.
-      }
-    }
-    await this.#engine.close();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
-}
-
-function checkSpecs(specs: readonly SealedColumnSpec[]): SealedColumnSpec[] {
-  if (!Array.isArray(specs)) {
-    throw new AicoDataError(
-      "INVALID_INPUT",
-      'Cannot rekey: "sealedColumns" must be an array',
-    );
-  }
-  return specs.map((s) => ({
-    table: checkName("table", s?.table),
-    column: checkName("column", s?.column),
-    rowKey: checkName("row key column", s?.rowKey),
-    schemaVersion: checkSchemaVersion(s?.schemaVersion),
-  }));
-}
-
-function readMeta(engine: LocalEngine, key: string): string | undefined {
-  const exists = engine.rawRows(
-    "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?",
-    [META_TABLE],
-  );
-  if (exists.length === 0) return undefined;
-  const rows = engine.rawRows(
-    `SELECT CAST(v AS BLOB) FROM ${META_TABLE} WHERE k = ?`,
-    [key],
-  );
-  const cell = rows[0]?.[0];
-  if (cell === undefined || cell === null) return undefined;
-  return new TextDecoder().decode(cell as Uint8Array);
+  const { openRemoteEngine } = await import("./_remote.ts");
+  const engine = await openRemoteEngine(url, opts);
+  return new StorageImpl(engine, opts.key);
 }
 
 /**
- * Re-seals every listed column from `oldSealer` to `newSealer` and records
- * the sealed key in one transaction.
- */
-async function resealAll(
-  engine: LocalEngine,
-  specs: readonly SealedColumnSpec[],
-  oldSealer: Sealer | undefined,
-  newSealer: Sealer | undefined,
-  newKeyId: string,
-): Promise<void> {
-  engine.begin("write");
-  try {
-    engine.exec(
-      `CREATE TABLE IF NOT EXISTS ${META_TABLE} (k TEXT PRIMARY KEY, v TEXT) STRICT`,
-    );
-    engine.run(
-      `INSERT OR REPLACE INTO ${META_TABLE} (k, v) VALUES ('reseal_specs', ?)`,
-      [
-        JSON.stringify(specs),
-      ],
-    );
-    for (const spec of specs) {
-      const t = quoteIdent(spec.table);
-      const c = quoteIdent(spec.column);
-      const k = quoteIdent(spec.rowKey);
-      const version = spec.schemaVersion ?? 1;
-      const rows = engine.run(
-        `SELECT ${k} AS k, ${c} AS v FROM ${t} WHERE ${c} IS NOT NULL`,
-        undefined,
-      ).rows;
-      for (const row of rows) {
-        const rowKey = row.k as RowKey;
-        const aad = sealedColumnAad(spec.table, spec.column, rowKey, version);
-        const plain = await oldSealer!.open(row.v as Uint8Array, aad);
-        if (newSealer === undefined) {
-          plain.fill(0);
-          continue;
-        }
-        const sealed = await newSealer.seal(plain, aad);
-        plain.fill(0);
-        engine.run(`UPDATE ${t} SET ${c} = ? WHERE ${k} = ?`, [sealed, rowKey]);
-      }
-    }
-    if (newSealer === undefined) {
-      // Dry run: only check that every value opens.
-      engine.end("write", false);
-      return;
-    }
-    engine.run(
-      `INSERT OR REPLACE INTO ${META_TABLE} (k, v) VALUES ('sealed_key_id', ?)`,
-      [
-        newKeyId,
-      ],
-    );
-    engine.end("write", true);
-  } catch (err) {
-    engine.end("write", false);
-    throw err;
-  }
-}
-
-/** Adapts the synchronous local engine to the {@linkcode Engine} shape. */
-class LocalEngineAdapter implements Engine {
-  readonly kind = "local" as const;
-  readonly engine: LocalEngine;
-
-  constructor(engine: LocalEngine) {
-    this.engine = engine;
-  }
-
-  run(sql: string, args: InArgs | undefined): ResultSet {
-    return this.engine.run(sql, args);
-  }
-
-  exec(sql: string): void {
-    this.engine.exec(sql);
-  }
-
-  begin(mode: TransactionMode): EngineTx {
-    const engine = this.engine;
-    if (engine.inTransaction) {
-      throw new AicoDataError(
-        "TRANSACTION_MISUSE",
-        "Cannot start transaction: a transaction was opened with SQL, end it first",
-      );
-    }
-    engine.begin(mode);
-    return {
-      run: (sql, args) => engine.run(sql, args),
-      commit: () => engine.end(mode, true),
-      rollback: () => engine.end(mode, false),
-    };
-  }
-
-  close(): void {
-    this.engine.close();
-  }
-}
-
-/**
- * Restores a backup written by {@linkcode Storage.backup} to `path`: checks
- * that `key` opens it and that it passes `integrity_check`, then copies it
- * (with its key record) into place. The target must not exist.
+ * Restores a backup written by {@linkcode LocalStorage.backup} to `path`:
+ * checks that `key` opens it and that it passes `integrity_check`, then
+ * copies it (with its key record, both 0600) into place. The target must
+ * not exist.
  *
  * @param backupPath The backup file.
  * @param path Where to restore the database.
@@ -1739,77 +714,10 @@ export async function restoreStorage(
   path: string,
   options: StorageOptions,
 ): Promise<void> {
-  const opts = resolveStorageOptions(options);
-  if (opts.key === undefined) {
-    throw new AicoDataError(
-      "INVALID_INPUT",
-      'Cannot restore: "key" is required',
-    );
-  }
-  if (
-    typeof backupPath !== "string" || typeof path !== "string" || path === ""
-  ) {
-    throw new AicoDataError(
-      "INVALID_INPUT",
-      "Cannot restore: the paths must be strings",
-    );
-  }
-  const source = resolve(backupPath);
-  const target = resolve(path);
-  if (await exists(target)) {
-    throw new AicoDataError(
-      "ALREADY_EXISTS",
-      `Cannot restore: "${target}" exists`,
-    );
-  }
-  checkLocalPermissions(target);
-  checkLocalPermissions(source);
-  if ((await fileSize(source)) === undefined) {
-    throw new AicoDataError(
-      "NOT_FOUND",
-      `Cannot restore: "${source}" does not exist`,
-    );
-  }
-  // Check the backup on a private copy so the backup file stays untouched.
-  const staging = `${target}.restoring`;
-  await Deno.copyFile(source, staging);
-  const sidecar = await readSidecar(source);
-  if (sidecar !== undefined && sidecar.keyId !== opts.key.keyId) {
-    await Deno.remove(staging).catch(() => {});
-    throw new AicoDataError(
-      "WRONG_KEY",
-      "Cannot restore: the backup belongs to another key",
-    );
-  }
-  const { openLocalEngine } = await import("./_local.ts");
-  try {
-    const engine = openLocalEngine(staging, await pageKeyOf(opts.key), {
-      busyTimeoutMs: opts.busyTimeoutMs,
-      statementCacheSize: 8,
-      safeText: true,
-    }, sidecar === undefined ? "WRONG_KEY" : "CORRUPT_STORE");
-    try {
-      const integrity = engine.rawRows("PRAGMA integrity_check").map((r) =>
-        String(r[0])
-      );
-      if (integrity.length !== 1 || integrity[0] !== "ok") {
-        throw new AicoDataError(
-          "CORRUPT_STORE",
-          "Cannot restore: the backup fails the integrity check",
-        );
-      }
-      engine.pragma("wal_checkpoint(TRUNCATE)");
-    } finally {
-      engine.close();
-    }
-    await writeSidecar(target, opts.key.keyId);
-    await Deno.rename(staging, target);
-  } catch (err) {
-    for (const p of [staging, ...SUFFIXES.map((s) => staging + s)]) {
-      await Deno.remove(p).catch(() => {});
-    }
-    throw err;
-  } finally {
-    for (const s of SUFFIXES) await Deno.remove(staging + s).catch(() => {});
-  }
+  await restoreBackup(
+    backupPath,
+    path,
+    resolveStorageOptions(options),
+    checkLocalPermissions,
+  );
 }

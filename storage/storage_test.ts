@@ -1,16 +1,18 @@
 import assert from "node:assert/strict";
-import { rejectsWith } from "../tests/_helpers.ts";
-import { isAicoDataError } from "../errors.ts";
+import { rejectsWith, withDir } from "../tests/_helpers.ts";
+import { BatchError, isAicoDataError } from "../errors.ts";
 import { generateDataKey, importDataKey } from "../crypto/mod.ts";
 import {
+  type LocalStorage,
+  openRemoteStorage,
   openStorage,
+  resolveRemoteStorageOptions,
   resolveStorageOptions,
   sealedColumnAad,
-  type Storage,
 } from "./mod.ts";
 
 async function withStorage(
-  fn: (db: Storage, dir: string) => Promise<void>,
+  fn: (db: LocalStorage, dir: string) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "aico_storage_" });
   try {
@@ -205,8 +207,6 @@ Deno.test("resolveStorageOptions() applies defaults and refuses bad values", asy
     ["statementCacheSize", 0],
     ["create", "yes"],
     ["safeText", 1],
-    ["authToken", ""],
-    ["syncUrl", 3],
     ["key", { keyId: "x" }],
   ];
   for (const [name, value] of bad) {
@@ -217,6 +217,39 @@ Deno.test("resolveStorageOptions() applies defaults and refuses bad values", asy
       );
     });
   }
+});
+
+Deno.test("resolveRemoteStorageOptions() refuses bad values", async (t) => {
+  const bad: [string, unknown][] = [
+    ["authToken", ""],
+    ["syncUrl", 3],
+    ["key", { keyId: "x" }],
+  ];
+  for (const [name, value] of bad) {
+    await t.step(`refuses ${name}=${JSON.stringify(value)}`, () => {
+      assert.throws(
+        () => resolveRemoteStorageOptions({ [name]: value } as never),
+        (err: unknown) => isAicoDataError(err, "INVALID_INPUT"),
+      );
+    });
+  }
+});
+
+Deno.test("openStorage() refuses remote URLs and remote options, naming openRemoteStorage()", async () => {
+  const key = await importDataKey(generateDataKey());
+  for (const url of ["http://127.0.0.1:1", "libsql://x.example", "wss://h"]) {
+    await rejectsWith(openStorage(url, { key }), "INVALID_INPUT");
+  }
+  await withDir(async (dir) => {
+    await rejectsWith(
+      openStorage(`${dir}/r.db`, { key, syncUrl: "http://h" } as never),
+      "INVALID_INPUT",
+    );
+    await rejectsWith(
+      openRemoteStorage(`${dir}/r.db`, { key }),
+      "INVALID_INPUT",
+    );
+  });
 });
 
 Deno.test("transaction() commits when fn returns and rolls back when it throws", async (t) => {
@@ -462,6 +495,102 @@ Deno.test("close() with queued transactions lets the running one finish and fail
   }
 });
 
+Deno.test("the UTF-8 guard returns every kind of value as stored, by declared type", async () => {
+  await withStorage(async (db) => {
+    await db.execute(
+      "CREATE TABLE v (id INTEGER PRIMARY KEY, t TEXT, b BLOB, i INTEGER, j JSON, n)",
+    );
+    await db.execute("CREATE TABLE s (k ANY, x INTEGER) STRICT");
+    await db.execute("CREATE TABLE w (k INTEGER PRIMARY KEY, x) WITHOUT ROWID");
+    const bytes = new Uint8Array([0xc3, 0xa9, 0]);
+    await db.execute("INSERT INTO v VALUES (1, ?, ?, ?, ?, ?)", [
+      "é\u0000x",
+      bytes,
+      7,
+      '{"a":"é"}',
+      "ñ",
+    ]);
+    // Odd data in a non-STRICT table: text in BLOB and INTEGER columns,
+    // bytes in a TEXT column.
+    await db.execute("INSERT INTO v VALUES (2, ?, 'ascii', 'abc', NULL, ?)", [
+      bytes,
+      bytes,
+    ]);
+    await db.execute("INSERT INTO v VALUES (3, NULL, 'é', 'é', NULL, NULL)");
+    await db.execute("INSERT INTO s VALUES ('é', 1), (?, 2)", [bytes]);
+    await db.execute("INSERT INTO w VALUES (5, 'é')");
+    const { rows } = await db.execute(
+      "SELECT id, t, b, i, j, n FROM v ORDER BY id",
+    );
+    assert.deepEqual(rows, [
+      { id: 1, t: "é\u0000x", b: bytes, i: 7, j: '{"a":"é"}', n: "ñ" },
+      { id: 2, t: bytes, b: "ascii", i: "abc", j: null, n: bytes },
+      // Non-ASCII TEXT in a column declared BLOB or INTEGER comes back as
+      // its UTF-8 bytes (documented on Storage).
+      {
+        id: 3,
+        t: null,
+        b: new TextEncoder().encode("é"),
+        i: new TextEncoder().encode("é"),
+        j: null,
+        n: null,
+      },
+    ]);
+    assert.deepEqual(
+      (await db.execute("SELECT k, x FROM s ORDER BY x")).rows,
+      [{ k: "é", x: 1 }, { k: bytes, x: 2 }],
+    );
+    assert.deepEqual((await db.execute("SELECT k, x FROM w")).rows, [
+      { k: 5, x: "é" },
+    ]);
+    // Expressions and aliases take the subquery wrapper: same values.
+    assert.deepEqual(
+      (await db.execute("SELECT t || '' AS t2, b AS bb FROM v WHERE id = 1"))
+        .rows,
+      [{ t2: "é\u0000x", bb: bytes }],
+    );
+    // A schema change is seen by statements prepared before it.
+    await db.execute("DROP TABLE w");
+    await db.execute("CREATE TABLE w (k INTEGER, x)");
+    await db.execute("INSERT INTO w VALUES ('é', 1)");
+    assert.deepEqual((await db.execute("SELECT k, x FROM w")).rows, [
+      { k: new TextEncoder().encode("é"), x: 1 },
+    ]);
+  });
+});
+
+Deno.test("batch() failures are a BatchError with the statement index and the driver's extended code", async () => {
+  await withStorage(async (db) => {
+    await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT UNIQUE)");
+    await db.execute("INSERT INTO t VALUES (1, 'a')");
+    const caught = await db.batch([
+      "INSERT INTO t VALUES (2, 'b')",
+      "INSERT INTO t VALUES (3, 'c')",
+      "INSERT INTO t VALUES (4, 'a')",
+    ]).catch((e: unknown) => e);
+    assert.ok(caught instanceof BatchError, String(caught));
+    assert.equal(caught.code, "CONSTRAINT_VIOLATION");
+    assert.equal(caught.statementIndex, 2);
+    assert.equal(caught.extendedCode, "SQLITE_CONSTRAINT_UNIQUE");
+    const badArgs = await db.batch([
+      "SELECT 1",
+      { sql: "SELECT ?", args: [] },
+    ]).catch((e: unknown) => e);
+    assert.ok(badArgs instanceof BatchError);
+    assert.equal(badArgs.code, "INVALID_INPUT");
+    assert.equal(badArgs.statementIndex, 1);
+    assert.equal(badArgs.extendedCode, undefined);
+    await db.transaction(async (tx) => {
+      const inner = await tx.batch(["SELECT 1", "SELECT * FROM nowhere"])
+        .catch((e: unknown) => e);
+      assert.ok(inner instanceof BatchError);
+      assert.equal(inner.statementIndex, 1);
+      assert.equal(inner.code, "SQL_ERROR");
+    });
+    assert.deepEqual((await db.execute("SELECT id FROM t")).rows, [{ id: 1 }]);
+  });
+});
+
 Deno.test("batch() is all or nothing", async () => {
   await withStorage(async (db) => {
     await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)");
@@ -513,7 +642,7 @@ Deno.test("close() is safe twice and later calls give STORE_CLOSED", async () =>
       () => db.sealedColumn("t", "c"),
       (e) => isAicoDataError(e, "STORE_CLOSED"),
     );
-    let disposed: Storage | undefined;
+    let disposed: LocalStorage | undefined;
     {
       await using db2 = await openStorage(`${dir}/c.db`, { key });
       disposed = db2;
@@ -658,7 +787,10 @@ Deno.test("a write blocked by another connection past busyTimeoutMs gives BUSY",
     const other = await importDataKey(generateDataKey());
     release();
     await holder;
+    const record = await Deno.readFile(`${dir}/b.db.aico`);
     await rejectsWith(b.rekey(other), "BUSY");
+    // A refused rotation leaves the key record as it was.
+    assert.deepEqual(await Deno.readFile(`${dir}/b.db.aico`), record);
     assert.deepEqual((await b.execute("SELECT x FROM t")).rows, [{ x: 1 }]);
   } finally {
     await Deno.remove(dir, { recursive: true });

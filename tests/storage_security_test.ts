@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { rejectsWith } from "./_helpers.ts";
 import Database from "libsql";
 import { type DataKey, generateDataKey, importDataKey } from "../crypto/mod.ts";
-import { openStorage } from "../storage/mod.ts";
+import { openRemoteStorage, openStorage } from "../storage/mod.ts";
 
 const MARKER = "MARKER-7f3a9c-PLAINTEXT";
 
@@ -271,18 +271,18 @@ function closedPort(): number {
   return port;
 }
 
-Deno.test("openStorage() gives CONNECTION_FAILED for a server that cannot be reached", async (t) => {
+Deno.test("openRemoteStorage() gives CONNECTION_FAILED for a server that cannot be reached", async (t) => {
   const port = closedPort();
   const key = await importDataKey(generateDataKey());
   await t.step("http://", async () => {
     await rejectsWith(
-      openStorage(`http://127.0.0.1:${port}`, {}),
+      openRemoteStorage(`http://127.0.0.1:${port}`, {}),
       "CONNECTION_FAILED",
     );
   });
   await t.step("ws://", async () => {
     await rejectsWith(
-      openStorage(`ws://127.0.0.1:${port}`, {}),
+      openRemoteStorage(`ws://127.0.0.1:${port}`, {}),
       "CONNECTION_FAILED",
     );
   });
@@ -290,7 +290,7 @@ Deno.test("openStorage() gives CONNECTION_FAILED for a server that cannot be rea
     const dir = await Deno.makeTempDir();
     try {
       await rejectsWith(
-        openStorage(`${dir}/replica.db`, {
+        openRemoteStorage(`${dir}/replica.db`, {
           key,
           syncUrl: `http://127.0.0.1:${port}`,
         }),

@@ -1,7 +1,7 @@
 // Internal: checks Deno permissions before an operation that needs them, so a
 // missing one is a typed error naming the flag instead of a prompt or a
 // NotCapable deep inside a driver.
-import { AicoDataError } from "./errors.ts";
+import { AicoDataError } from "../errors.ts";
 
 /**
  * Throws `PERMISSION_DENIED` naming `flag` unless `descriptor` is granted.

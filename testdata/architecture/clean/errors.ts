@@ -1,0 +1,2 @@
+// Fixture: the root error module.
+export const ERROR = "error";

@@ -1,0 +1,3 @@
+// Fixture: schema importing storage's private file is forbidden.
+import { ENGINE } from "../storage/_engine.ts";
+export const SCHEMA = ENGINE;

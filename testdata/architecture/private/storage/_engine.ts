@@ -1,0 +1,2 @@
+// Fixture: a private file of storage.
+export const ENGINE = 1;

@@ -1,0 +1,2 @@
+// Fixture: a schema folder.
+export const SCHEMA = 1;
