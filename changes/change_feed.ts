@@ -173,7 +173,9 @@ export function resolveChangeFeedOptions(
   }
   const now = options.now ?? Date.now;
   const onError = options.onError ?? (() => {});
-  if (typeof now !== "function") throw invalid(what, '"now" must be a function');
+  if (typeof now !== "function") {
+    throw invalid(what, '"now" must be a function');
+  }
   if (typeof onError !== "function") {
     throw invalid(what, '"onError" must be a function');
   }
@@ -291,7 +293,9 @@ function abortError(signal: AbortSignal): unknown {
 }
 
 function errorText(err: unknown): string {
-  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  const text = err instanceof Error
+    ? `${err.name}: ${err.message}`
+    : String(err);
   return text.slice(0, 2000);
 }
 
@@ -441,7 +445,9 @@ class Registration implements ConsumerRegistration {
     }, delay);
   }
 
-  async catchUp(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
+  async catchUp(
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<void> {
     const signal = options.signal;
     if (this.#feed.closed) throw closedError("catch up");
     const target = await this.#feed.head();
@@ -519,7 +525,10 @@ class ChangeFeedImpl implements ChangeFeed {
     if (this.#active.get(reg.name) === reg) this.#active.delete(reg.name);
   }
 
-  async record(tx: Transaction, changes: readonly ChangeInput[]): Promise<void> {
+  async record(
+    tx: Transaction,
+    changes: readonly ChangeInput[],
+  ): Promise<void> {
     if (this.#closed) throw closedError("record change");
     if (!Array.isArray(changes)) {
       throw invalid("record change", "expected an array of changes");
@@ -634,7 +643,9 @@ class ChangeFeedImpl implements ChangeFeed {
     if (
       consumer.tables !== undefined &&
       (!Array.isArray(consumer.tables) ||
-        !consumer.tables.every((t) => typeof t === "string" && TABLE_RE.test(t)))
+        !consumer.tables.every((t) =>
+          typeof t === "string" && TABLE_RE.test(t)
+        ))
     ) {
       throw invalid(what, '"tables" must be an array of table names');
     }
@@ -670,11 +681,17 @@ class ChangeFeedImpl implements ChangeFeed {
         await this.db.execute({
           sql:
             "INSERT INTO change_cursors (name, seq, state, updated_at) VALUES (?, ?, ?, ?)",
-          args: [name, cursor, ready ? "ready" : "backfill", this.options.now()],
+          args: [
+            name,
+            cursor,
+            ready ? "ready" : "backfill",
+            this.options.now(),
+          ],
         });
       } else {
         cursor = toNumber(row.seq);
-        ready = toText(row.state) === "ready" || consumer.backfill === undefined;
+        ready = toText(row.state) === "ready" ||
+          consumer.backfill === undefined;
       }
       if (this.#closed) throw closedError(what);
       const reg = new Registration(this, consumer, cursor, ready, batchSize);
