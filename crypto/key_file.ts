@@ -662,6 +662,51 @@ export async function completeKeyRotation(
 }
 
 /**
+ * Abandons a rotation that no store took up: the pending slot is dropped
+ * and the key file keeps only its current key, as before
+ * {@linkcode beginKeyRotation}. Use it only when no store was re-encrypted
+ * with the pending key (for example when `Storage.rekey()` refused with
+ * `BUSY` before changing anything).
+ *
+ * @param path The key file.
+ * @param passphrase The passphrase.
+ * @param pendingKeyId The keyId of the pending key to drop; the file is
+ * left alone when another key (or none) is pending.
+ * @returns `true` when the pending slot was dropped.
+ * @throws {AicoDataError} as {@linkcode changePassphrase}.
+ *
+ * @example A refused rotation leaves no pending key behind
+ * ```ts
+ * import { beginKeyRotation, cancelKeyRotation, createKeyFile, readKeyFileInfo } from "./key_file.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   await createKeyFile(`${dir}/k`, "pw", { kdf: { memoryKiB: 19456, iterations: 2 } });
+ *   const { pending } = await beginKeyRotation(`${dir}/k`, "pw");
+ *   assert.equal(await cancelKeyRotation(`${dir}/k`, "pw", pending!.keyId), true);
+ *   assert.equal((await readKeyFileInfo(`${dir}/k`)).pendingKeyId, undefined);
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
+ * ```
+ */
+export async function cancelKeyRotation(
+  path: string,
+  passphrase: string | Uint8Array,
+  pendingKeyId: string,
+): Promise<boolean> {
+  if ((await readKeyFileInfo(path)).pendingKeyId !== pendingKeyId) {
+    return false;
+  }
+  await rewriteSlots(path, passphrase, (current) => ({
+    current: current.slice(),
+    pending: undefined,
+  }));
+  return true;
+}
+
+/**
  * Stores the current data key in an OS keyring, so that
  * {@linkcode unlockWithKeyring} opens the key file without the passphrase.
  * The account name is `aico-data/<keyId>`.

@@ -48,6 +48,12 @@ export {
   type StorageOptions,
   type VerifyReport,
 } from "./storage.ts";
+export {
+  openRotatingStorage,
+  type RotatingKeys,
+  type RotatingStorage,
+  storageNamesKey,
+} from "./open_rotating.ts";
 export type {
   InArgs,
   InStatement,
