@@ -113,7 +113,10 @@ Deno.test("a new consumer backfills, then receives what was committed after the 
   await using f = await fixture();
   await using feed = await openChangeFeed(f.db);
   // History before the consumer exists is kept only by a cursor.
-  const keeper = await feed.register({ name: "keeper", handle: async () => {} });
+  const keeper = await feed.register({
+    name: "keeper",
+    handle: async () => {},
+  });
   await write(f.db, feed, "notes", ["old"]);
   await keeper.catchUp();
   const seen: string[] = [];
@@ -202,7 +205,11 @@ Deno.test("events at or below the lowest cursor are purged; without cursors they
     await using feed = await openChangeFeed(f.db, { bus });
     await write(f.db, feed, "notes", ["e"], "update");
   }
-  assert.deepEqual(published, [{ op: "update", keys: ["e"], scope: undefined }]);
+  assert.deepEqual(published, [{
+    op: "update",
+    keys: ["e"],
+    scope: undefined,
+  }]);
   assert.equal(await count(f.db), 0); // purged at close
 });
 

@@ -86,7 +86,9 @@ if (dir !== undefined && step !== undefined) {
         apiKey: await data.config.get("llm", "apiKey"),
       };
       await data.close();
-      console.log(JSON.stringify(out));
+      await Deno.stdout.write(
+        new TextEncoder().encode(JSON.stringify(out) + "\n"),
+      );
       break;
     }
     case "rotate":
