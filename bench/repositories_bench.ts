@@ -254,6 +254,28 @@ Deno.bench({
   },
 });
 
+// What the cache costs an append: the same append through a data layer
+// without a cache (its subscriber skips insert events, so this should match).
+const noCache = await openDataLayer(`${dir}/nocache`, {
+  passphrase: "bench passphrase",
+  create: true,
+  kdf: { memoryKiB: 19456, iterations: 2 },
+  cache: false,
+});
+Deno.bench({
+  name: "(breakdown) ours with cache: false, 100k sealed (feed on)",
+  group: "append messages",
+  n: 3,
+  warmup: 1,
+  async fn(b) {
+    const rows = messageRows(MESSAGES);
+    const c = await noCache.conversations.createConversation();
+    b.start();
+    await noCache.conversations.appendMessages(c.id, rows);
+    b.end();
+  },
+});
+
 // A 10k conversation on each side for reads.
 const rawListId = rawConversationId();
 const rawFirst = rawNextId;
