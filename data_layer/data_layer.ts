@@ -53,11 +53,8 @@ import {
 } from "../repositories/mod.ts";
 import { createMessageBus, type MessageBus } from "../bus/mod.ts";
 import type { Cache, CacheOptions } from "../cache/mod.ts";
-import {
-  type ComponentContext,
-  ComponentSet,
-  type DataLayerComponent,
-} from "./components.ts";
+import type { ComponentContext, DataLayerComponent } from "./components.ts";
+import { ComponentSet } from "./_component_set.ts";
 import { routeReads, subscribeRouting } from "./_routing.ts";
 
 /** File names inside a data layer's folder. */
