@@ -7,7 +7,7 @@
 import { AicoDataError } from "../errors.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, optStr, str } from "./_rows.ts";
-import { type ColumnSealer, columnSealer } from "./_sealing.ts";
+import { type ColumnSealer, declaredSealer } from "./_sealing.ts";
 import {
   checkName,
   checkObject,
@@ -212,7 +212,7 @@ class ConfigRepositoryImpl implements ConfigRepository {
   constructor(db: RepositoryStorage, options: ResolvedConfigRepositoryOptions) {
     this.#db = db;
     this.#options = options;
-    this.#sealed = columnSealer(db.sealedColumn("config", "sealed_value"));
+    this.#sealed = declaredSealer(db, "config", "sealed_value");
   }
 
   async get<T extends JsonValue = JsonValue>(

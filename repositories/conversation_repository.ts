@@ -8,7 +8,7 @@ import { AicoDataError } from "../errors.ts";
 import type { InValue, Row } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, optBytes, optStr, str } from "./_rows.ts";
-import { type ColumnSealer, columnSealer } from "./_sealing.ts";
+import { type ColumnSealer, declaredSealer } from "./_sealing.ts";
 import {
   checkId,
   checkLimit,
@@ -348,8 +348,8 @@ class ConversationRepositoryImpl implements ConversationRepository {
   ) {
     this.#db = db;
     this.#o = options;
-    this.#titles = columnSealer(db.sealedColumn("conversations", "title"));
-    this.#contents = columnSealer(db.sealedColumn("messages", "content"));
+    this.#titles = declaredSealer(db, "conversations", "title");
+    this.#contents = declaredSealer(db, "messages", "content");
   }
 
   async #toConversation(row: Row): Promise<Conversation> {

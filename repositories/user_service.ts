@@ -9,7 +9,7 @@ import { AicoDataError } from "../errors.ts";
 import type { Row, Transaction } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, optNum, str } from "./_rows.ts";
-import { type ColumnSealer, columnSealer } from "./_sealing.ts";
+import { type ColumnSealer, declaredSealer } from "./_sealing.ts";
 import {
   checkId,
   checkInt,
@@ -420,8 +420,8 @@ class UserServiceImpl implements UserService {
   constructor(db: RepositoryStorage, options: ResolvedUserServiceOptions) {
     this.#db = db;
     this.#o = options;
-    this.#profiles = columnSealer(db.sealedColumn("users", "profile"));
-    this.#hashes = columnSealer(db.sealedColumn("user_credentials", "hash"));
+    this.#profiles = declaredSealer(db, "users", "profile");
+    this.#hashes = declaredSealer(db, "user_credentials", "hash");
   }
 
   async #toUser(row: Row): Promise<User> {

@@ -148,3 +148,24 @@ Deno.test("rotateKey() reopens the cache under the new key and refuses after clo
     await assert.rejects(data.rotateKey(PW), { code: "STORE_CLOSED" });
   });
 });
+
+Deno.test("rotateKey() with an aborted signal changes nothing", async () => {
+  await withDir(async (dir) => {
+    const kdf = { memoryKiB: 19456, iterations: 2 } as const;
+    await using data = await openDataLayer(dir, {
+      passphrase: PW,
+      create: true,
+      kdf,
+    });
+    const before = await Deno.readFile(`${dir}/key.json`);
+    const keyId = data.key.keyId;
+    const abort = new AbortController();
+    abort.abort(new Error("stop"));
+    await assert.rejects(
+      data.rotateKey(PW, { signal: abort.signal }),
+      /stop/,
+    );
+    assert.deepEqual(await Deno.readFile(`${dir}/key.json`), before);
+    assert.equal(data.key.keyId, keyId);
+  });
+});
