@@ -312,7 +312,9 @@ function builtInComponents(
       openChangeFeed(ctx.storage, {
         ...options.changes,
         bus: ctx.bus,
-        signal: ctx.signal,
+        signal: options.changes?.signal === undefined
+          ? ctx.signal
+          : AbortSignal.any([ctx.signal, options.changes.signal]),
       }),
     close: (f) => f.close(),
   };
