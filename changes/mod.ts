@@ -12,7 +12,9 @@
  * back-off, and after a crash it resumes from its cursor at the next open.
  * A consumer without a cursor first runs its `backfill()`; its cursor starts
  * at the position read before it. Events at or below the lowest cursor are
- * purged.
+ * purged. The bus is in process: a commit made by another process (the CLI)
+ * wakes no consumer here; they pick it up at their next wake-up,
+ * `catchUp()`, `drain()` or open.
  *
  * Register {@linkcode changesSchema} with the migrator before
  * {@linkcode openChangeFeed}. Permissions: those of the store.

@@ -93,3 +93,8 @@ export type {
   SealedColumn,
   SealedColumnOptions,
 } from "../storage/storage.ts";
+export type {
+  ChangeInput,
+  ChangeOp,
+  ChangeRecorder,
+} from "../changes/types.ts";
