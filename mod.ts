@@ -41,8 +41,13 @@ export {
   isAicoDataError,
 } from "./errors.ts";
 export {
+  type ComponentContext,
+  type CoreRepositories,
   DATA_LAYER_FILES,
   type DataLayer,
+  type DataLayerComponent,
   type DataLayerOptions,
+  type LogComponent,
   openDataLayer,
+  type RotateKeyOptions,
 } from "./data_layer/mod.ts";

@@ -973,9 +973,11 @@ class LmdbCache implements Cache {
       if (typeof ns !== "string" || !NAMESPACE_RE.test(ns)) return;
       const prefix = `${ns}:`;
       const data = payload as
-        | { keys?: unknown; prefixes?: unknown }
+        | { keys?: unknown; prefixes?: unknown; op?: unknown }
         | null
         | undefined;
+      // A brand-new row cannot be cached yet: inserts cost nothing here.
+      if (data?.op === "insert") return;
       const done: Promise<void>[] = [];
       const keys = data?.keys;
       const prefixes = data?.prefixes;

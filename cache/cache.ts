@@ -341,12 +341,14 @@ export interface Cache extends CacheStore, AsyncDisposable {
    */
   session(conversationId: string, options?: CacheSessionOptions): CacheSession;
   /**
-   * Invalidates entries from change events (the outbox publishes
-   * `data.changed.<table>` with `{ keys }` after each commit): for an event
+   * Invalidates entries from change events (the change feed publishes
+   * `data.changed.<table>` with `{ op, keys, scope }` after each commit): for an event
    * `<topicPrefix><table>` the namespace is `namespaces[table] ?? table`; a
    * payload `{ keys: string[] }` deletes those keys, `{ prefixes: string[] }`
    * invalidates those prefixes, any other payload invalidates the whole
    * namespace. Affected entries are unreadable when the handler returns.
+   * A payload with `op: "insert"` (the change feed's brand-new rows, which
+   * cannot be cached yet) is skipped without any work.
    *
    * @param source The event source (the message bus).
    * @param options Topic prefix and table-to-namespace map.

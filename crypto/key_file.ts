@@ -314,7 +314,12 @@ async function openFile(
   path: string,
   passphrase: string | Uint8Array,
 ): Promise<
-  { kdf: Argon2idParams; current: Uint8Array; pending: Uint8Array | undefined }
+  {
+    kdf: Argon2idParams;
+    json: KeyFileJson;
+    current: Uint8Array;
+    pending: Uint8Array | undefined;
+  }
 > {
   const { json, kdf } = parseKeyFile(path, await readText(path));
   const kek = await kekFor(passphrase, kdf);
@@ -322,7 +327,18 @@ async function openFile(
   const pending = json.pending === undefined
     ? undefined
     : await unwrapSlot(path, kek, kdf, "pending", json.pending);
-  return { kdf, current, pending };
+  return { kdf, json, current, pending };
+}
+
+/** Whether two keys are equal (no early exit). */
+function sameKey(
+  a: Uint8Array | undefined,
+  b: Uint8Array | undefined,
+): boolean {
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }
 
 async function toKeys(
@@ -565,11 +581,17 @@ async function rewriteSlots(
   const next = change(opened.current, opened.pending);
   try {
     const kek = await kekFor(passphrase, opened.kdf);
+    // A slot whose key stays in place keeps its wrapped bytes: starting and
+    // then abandoning a rotation gives back the very same file.
     const text = serialise(
       opened.kdf,
-      await wrapSlot(kek, opened.kdf, "current", next.current),
+      sameKey(next.current, opened.current)
+        ? opened.json.current
+        : await wrapSlot(kek, opened.kdf, "current", next.current),
       next.pending === undefined
         ? undefined
+        : sameKey(next.pending, opened.pending) && opened.json.pending
+        ? opened.json.pending
         : await wrapSlot(kek, opened.kdf, "pending", next.pending),
     );
     await writeAtomically(path, text, false);
@@ -659,6 +681,51 @@ export async function completeKeyRotation(
     return { current: pending.slice(), pending: undefined };
   });
   return keys.current;
+}
+
+/**
+ * Abandons a rotation that no store took up: the pending slot is dropped
+ * and the key file keeps only its current key, byte for byte as before
+ * {@linkcode beginKeyRotation}. Use it only when no store was re-encrypted
+ * with the pending key (for example when `Storage.rekey()` refused with
+ * `BUSY` before changing anything).
+ *
+ * @param path The key file.
+ * @param passphrase The passphrase.
+ * @param pendingKeyId The keyId of the pending key to drop; the file is
+ * left alone when another key (or none) is pending.
+ * @returns `true` when the pending slot was dropped.
+ * @throws {AicoDataError} as {@linkcode changePassphrase}.
+ *
+ * @example A refused rotation leaves no pending key behind
+ * ```ts
+ * import { beginKeyRotation, cancelKeyRotation, createKeyFile, readKeyFileInfo } from "./key_file.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   await createKeyFile(`${dir}/k`, "pw", { kdf: { memoryKiB: 19456, iterations: 2 } });
+ *   const { pending } = await beginKeyRotation(`${dir}/k`, "pw");
+ *   assert.equal(await cancelKeyRotation(`${dir}/k`, "pw", pending!.keyId), true);
+ *   assert.equal((await readKeyFileInfo(`${dir}/k`)).pendingKeyId, undefined);
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
+ * ```
+ */
+export async function cancelKeyRotation(
+  path: string,
+  passphrase: string | Uint8Array,
+  pendingKeyId: string,
+): Promise<boolean> {
+  if ((await readKeyFileInfo(path)).pendingKeyId !== pendingKeyId) {
+    return false;
+  }
+  await rewriteSlots(path, passphrase, (current) => ({
+    current: current.slice(),
+    pending: undefined,
+  }));
+  return true;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Keys and sealing for `@aico/data`: Argon2id passphrase derivation, a key
  * file that wraps the data key (DEK), HKDF purpose keys, AES-256-GCM sealing
- * of values, and OS keyring backends.
+ * of values, OS keyring backends, and unlocking a data folder's key file
+ * (passphrase, keyring, pending rotation).
  *
  * Key hierarchy: passphrase →Argon2id→ KEK →AES-256-GCM wrap→ DEK
  * →HKDF-SHA256("aico/<purpose>/v1")→ purpose keys (`libsql-page`,
@@ -36,6 +37,7 @@ export * from "./hkdf.ts";
 export * from "./kdf.ts";
 export * from "./key_file.ts";
 export * from "./keyring.ts";
+export * from "./unlock.ts";
 export {
   type AssociatedData,
   importSealingKey,

@@ -1,35 +1,43 @@
 /**
  * `openDataLayer()`: the whole data layer of a companion app, composed from
- * the modules, in one folder.
+ * an ordered table of components.
  *
  * @module
  */
-import { AicoDataError, isAicoDataError } from "../errors.ts";
+import { AicoDataError } from "../errors.ts";
 import {
   beginKeyRotation,
+  cancelKeyRotation,
   completeKeyRotation,
-  createKeyFile,
   type DataKey,
   type KdfOptions,
   type KeyringBackend,
   readKeyFileInfo,
-  unlockKeys,
-  unlockWithKeyring,
+  unlockDataKeys,
+  type UnlockedKeys,
 } from "../crypto/mod.ts";
-import { type LocalStorage, openStorage } from "../storage/mod.ts";
-import { readSidecar } from "../storage/_sidecar.ts";
-import { exists } from "../_internal/fs.ts";
+import {
+  type LocalStorage,
+  openRotatingStorage,
+  storageNamesKey,
+} from "../storage/mod.ts";
 import {
   createSchemaRegistry,
   type MigrationStepReport,
   type Migrator,
   openMigrator,
   type SchemaDefinition,
+  type SchemaRegistry,
 } from "../schema/mod.ts";
+import {
+  type ChangeFeed,
+  type ChangeFeedOptions,
+  changesSchema,
+  openChangeFeed,
+} from "../changes/mod.ts";
 import {
   type ConfigRepository,
   type ConversationRepository,
-  CORE_SEALED_COLUMNS,
   coreSchema,
   createConfigRepository,
   createConversationRepository,
@@ -39,13 +47,15 @@ import {
   createUserService,
   type LogPersistence,
   type LogRepository,
-  openOutbox,
-  type Outbox,
+  type Message,
   type PluginStateRepository,
   type UserService,
 } from "../repositories/mod.ts";
 import { createMessageBus, type MessageBus } from "../bus/mod.ts";
 import type { Cache, CacheOptions } from "../cache/mod.ts";
+import type { ComponentContext, DataLayerComponent } from "./components.ts";
+import { ComponentSet } from "./_component_set.ts";
+import { routeReads, subscribeRouting } from "./_routing.ts";
 
 /** File names inside a data layer's folder. */
 export const DATA_LAYER_FILES: Readonly<
@@ -93,6 +103,30 @@ export interface DataLayerOptions {
    * @default {{}}
    */
   readonly cache?: false | Omit<CacheOptions, "path" | "key">;
+  /**
+   * Options of the change feed (its bus is the layer's bus).
+   *
+   * @default {{}}
+   */
+  readonly changes?: Omit<ChangeFeedOptions, "bus">;
+  /**
+   * More components, opened after the built-in ones in this order (the
+   * vector and analytics components join here) and closed before them.
+   *
+   * @default {[]}
+   */
+  readonly components?: readonly DataLayerComponent[];
+}
+
+/** Options of {@linkcode DataLayer.rotateKey}. */
+export interface RotateKeyOptions {
+  /**
+   * Stops the rotation before it starts re-encrypting (once the store is
+   * being re-encrypted, it finishes: a half-rotated store is never left).
+   *
+   * @default {undefined}
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** The composed data layer returned by {@linkcode openDataLayer}. */
@@ -103,207 +137,368 @@ export interface DataLayer extends AsyncDisposable {
   readonly key: DataKey;
   /** The encrypted libSQL store. */
   readonly storage: LocalStorage;
-  /** The schema migrator (core and plugins). */
+  /** The schema migrator (every component's schemas and the plugins'). */
   readonly migrator: Migrator;
+  /** Every registered schema, with the sealed columns rotation re-seals. */
+  readonly registry: SchemaRegistry;
   /** What the last `migrate()` at open applied. */
   readonly applied: readonly MigrationStepReport[];
   /** The in-process message bus (`log.<level>`, `data.changed.<table>`). */
   readonly bus: MessageBus;
-  /** The outbox that publishes committed changes on the bus. */
-  readonly outbox: Outbox;
+  /**
+   * The durable change feed: repositories record their changes in it;
+   * consumers (vector indexer, analytics refresher) register on it.
+   */
+  readonly changes: ChangeFeed;
   /** Logs; `log.<level>` bus events are persisted here in batches. */
   readonly logs: LogRepository;
   /** Log persistence from the bus. */
   readonly logPersistence: LogPersistence;
-  /** Users, profiles, PINs and passwords. */
+  /** Users, profiles, PINs and passwords (`getUser` read through the cache). */
   readonly users: UserService;
-  /** Namespaced configuration. */
+  /** Namespaced configuration (`get` read through the cache). */
   readonly config: ConfigRepository;
   /** Plugin metadata and state. */
   readonly plugins: PluginStateRepository;
-  /** Conversations and their sealed messages. */
+  /**
+   * Conversations and their sealed messages (`recentMessages` read through
+   * the cache).
+   */
   readonly conversations: ConversationRepository;
-  /** The session cache, unless disabled. */
+  /** The session cache, unless disabled (a new one after `rotateKey()`). */
   readonly cache: Cache | undefined;
   /** Whether {@linkcode DataLayer.close} ran. */
   readonly closed: boolean;
   /**
+   * The recent context of a conversation: its newest `n` messages, oldest
+   * first, served from the cache and kept fresh by the change feed.
+   *
+   * @param conversationId The conversation.
+   * @param n How many, 1 to 1000.
+   * @returns The messages.
+   * @throws {AicoDataError} `INVALID_INPUT`, `STORE_CLOSED`.
+   */
+  recentMessages(conversationId: string, n: number): Promise<Message[]>;
+  /**
+   * The instance of a component of the table, by name (`"storage"`,
+   * `"bus"`, `"cache"`, `"changes"`, `"repositories"`, `"logs"`, and the
+   * rows of `options.components`).
+   *
+   * @param name The component's name.
+   * @returns Its instance (`undefined` for a disabled one).
+   * @throws {AicoDataError} `INVALID_INPUT` for an unknown name.
+   */
+  component<T>(name: string): T;
+  /**
    * Rotates the data key: a new DEK is written to the key file's pending
-   * slot, the database is re-encrypted (`PRAGMA rekey`) and its sealed
-   * columns re-sealed, the cache is emptied (it is disposable), and the key
-   * file keeps only the new key. A crash at any step leaves a folder that
-   * opens with {@linkcode openDataLayer}.
+   * slot, the database is re-encrypted (`PRAGMA rekey`) and every sealed
+   * column declared by a registered schema (core, feed, components,
+   * plugins) re-sealed, the key file keeps only the new key, and the
+   * components holding key material (the cache) reopen under it. A crash at
+   * any step leaves a folder that opens with {@linkcode openDataLayer} with
+   * exactly one key and loses nothing; a rotation refused before anything
+   * changed (`BUSY`: another connection is open) leaves the key file as it
+   * was.
    *
    * @param passphrase The key file's passphrase.
+   * @param options `signal` stops it before re-encryption starts.
    * @returns The new key's fingerprint.
+   * @throws {AicoDataError} `STORE_CLOSED`, `WRONG_KEY`, `BUSY`; the
+   * signal's reason.
    */
-  rotateKey(passphrase: string): Promise<string>;
-  /** Flushes logs and closes everything; safe to call twice. */
+  rotateKey(passphrase: string, options?: RotateKeyOptions): Promise<string>;
+  /** Flushes logs and closes every component in reverse order; safe to call twice. */
   close(): Promise<void>;
 }
 
-async function unlock(
-  dir: string,
-  options: DataLayerOptions,
-): Promise<{ current: DataKey; pending: DataKey | undefined }> {
-  const keyPath = `${dir}/${DATA_LAYER_FILES.keyFile}`;
-  if (!(await exists(keyPath))) {
-    const dbPath = `${dir}/${DATA_LAYER_FILES.database}`;
-    if (await exists(dbPath)) {
-      // Never make a new key beside data sealed under a lost one.
-      throw new AicoDataError(
-        "NOT_FOUND",
-        `Cannot open data layer: "${dbPath}" exists but its key file "${keyPath}" is missing (restore it from a backup)`,
-      );
-    }
-    if (!options.create) {
-      throw new AicoDataError(
-        "NOT_FOUND",
-        `Cannot open data layer: no key file at "${keyPath}" (pass create: true to make one)`,
-      );
-    }
-    if (options.passphrase === undefined) {
-      throw new AicoDataError(
-        "INVALID_INPUT",
-        "Cannot create data layer: a passphrase is needed",
-      );
-    }
-    const kdf = options.kdf === undefined ? {} : { kdf: options.kdf };
-    return {
-      current: await createKeyFile(keyPath, options.passphrase, kdf),
-      pending: undefined,
-    };
-  }
-  if (options.keyring !== undefined) {
-    const info = await readKeyFileInfo(keyPath);
-    if (info.pendingKeyId === undefined || options.passphrase === undefined) {
-      try {
-        return {
-          current: await unlockWithKeyring(keyPath, options.keyring),
-          pending: undefined,
-        };
-      } catch (err) {
-        if (options.passphrase === undefined) throw err;
-      }
-    }
-  }
-  if (options.passphrase === undefined) {
-    throw new AicoDataError(
-      "INVALID_INPUT",
-      "Cannot open data layer: a passphrase is needed",
-    );
-  }
-  return await unlockKeys(keyPath, options.passphrase);
+/** The instance of the `repositories` component. */
+export interface CoreRepositories {
+  /** Users (not routed). */
+  readonly users: UserService;
+  /** Configuration (not routed). */
+  readonly config: ConfigRepository;
+  /** Plugins. */
+  readonly plugins: PluginStateRepository;
+  /** Conversations (not routed). */
+  readonly conversations: ConversationRepository;
+}
+
+/** The instance of the `logs` component. */
+export interface LogComponent {
+  /** The log repository. */
+  readonly logs: LogRepository;
+  /** Its persistence from the bus. */
+  readonly persistence: LogPersistence;
 }
 
 /**
- * Opens the database with the key that holds it. During an interrupted
- * rotation that is the pending key (the store then finishes re-sealing with
- * the previous one) or, when the rotation stopped before `PRAGMA rekey`, the
- * current key.
+ * The built-in rows, in open order: `storage` (opens the store under the
+ * key that holds it, then migrates every row's schemas), `bus`, `cache`
+ * (subscribed to invalidation before the feed replays), `changes`,
+ * `repositories`, `logs`.
  */
-async function openStore(
-  path: string,
-  keys: { current: DataKey; pending: DataKey | undefined },
-): Promise<{ storage: LocalStorage; key: DataKey }> {
-  const withCurrent = async () => ({
-    storage: await openStorage(path, { key: keys.current }),
-    key: keys.current,
-  });
-  const withPending = async (pending: DataKey) => ({
-    storage: await openStorage(path, {
-      key: pending,
-      previousKey: keys.current,
-    }),
-    key: pending,
-  });
-  if (keys.pending === undefined) return await withCurrent();
-  // The store's key record says which key its pages are under; a wrong
-  // attempt would leave a native connection behind until it is collected,
-  // and that connection would block a later PRAGMA rekey.
-  const record = await readSidecar(path);
-  if (record?.keyId === keys.pending.keyId) {
-    return await withPending(keys.pending);
-  }
-  if (record === undefined || record.pendingKeyId === undefined) {
-    return await withCurrent();
-  }
-  // Stopped inside the store's own rotation: either key may hold the pages.
-  try {
-    return await withPending(keys.pending);
-  } catch (err) {
-    if (!isAicoDataError(err, "WRONG_KEY")) throw err;
-    return await withCurrent();
-  }
+function builtInComponents(
+  dir: string,
+  options: DataLayerOptions,
+  keys: UnlockedKeys,
+  setKey: (key: DataKey) => void,
+  migrated: (m: Migrator, applied: MigrationStepReport[]) => void,
+): DataLayerComponent[] {
+  const storage: DataLayerComponent<LocalStorage> = {
+    name: "storage",
+    schemas: [],
+    async open(ctx) {
+      const dbPath = `${dir}/${DATA_LAYER_FILES.database}`;
+      const opened = await openRotatingStorage(dbPath, keys);
+      if (
+        keys.pending !== undefined && opened.key === keys.pending &&
+        options.passphrase !== undefined
+      ) {
+        // The database finished an interrupted rotation: so does the key file.
+        await completeKeyRotation(
+          `${dir}/${DATA_LAYER_FILES.keyFile}`,
+          options.passphrase,
+        );
+      }
+      setKey(opened.key);
+      try {
+        const migrator = await openMigrator(opened.storage, ctx.registry);
+        migrated(migrator, await migrator.migrate());
+      } catch (err) {
+        await opened.storage.close().catch(() => {});
+        throw err;
+      }
+      return opened.storage;
+    },
+    close: (s) => s.close(),
+  };
+  const bus: DataLayerComponent<MessageBus> = {
+    name: "bus",
+    schemas: [],
+    open: () => Promise.resolve(createMessageBus()),
+    close: (b) => b.close(),
+  };
+  const openCacheFor = async (ctx: ComponentContext): Promise<Cache> => {
+    const { openCache } = await import("../cache/mod.ts");
+    const cache = await openCache({
+      ...(options.cache === false ? {} : options.cache),
+      path: `${dir}/${DATA_LAYER_FILES.cache}`,
+      key: ctx.key,
+    });
+    try {
+      subscribeRouting(cache, ctx.bus);
+    } catch (err) {
+      await cache.close();
+      throw err;
+    }
+    return cache;
+  };
+  const cache: DataLayerComponent<Cache> = {
+    name: "cache",
+    schemas: [],
+    open: (ctx) =>
+      options.cache === false ? Promise.resolve(undefined) : openCacheFor(ctx),
+    close: (c) => c.close(),
+    async rotated(old, ctx) {
+      // The cache is disposable: under the new key it opens empty.
+      await old.close();
+      return await openCacheFor(ctx);
+    },
+  };
+  const changes: DataLayerComponent<ChangeFeed> = {
+    name: "changes",
+    schemas: [changesSchema],
+    open: (ctx) =>
+      openChangeFeed(ctx.storage, {
+        ...options.changes,
+        bus: ctx.bus,
+        signal: options.changes?.signal === undefined
+          ? ctx.signal
+          : AbortSignal.any([ctx.signal, options.changes.signal]),
+      }),
+    close: (f) => f.close(),
+  };
+  const repositories: DataLayerComponent<CoreRepositories> = {
+    name: "repositories",
+    schemas: [coreSchema],
+    open(ctx) {
+      const o = { changes: ctx.changes };
+      return Promise.resolve({
+        users: createUserService(ctx.storage, o),
+        config: createConfigRepository(ctx.storage, o),
+        plugins: createPluginStateRepository(ctx.storage, o),
+        conversations: createConversationRepository(ctx.storage, o),
+      });
+    },
+    close: () => Promise.resolve(),
+  };
+  const logs: DataLayerComponent<LogComponent> = {
+    name: "logs",
+    schemas: [],
+    open(ctx) {
+      const repo = createLogRepository(ctx.storage);
+      return Promise.resolve({
+        logs: repo,
+        persistence: createLogPersistence(ctx.bus, repo),
+      });
+    },
+    close: (l) => l.persistence.close(),
+  };
+  return [storage, bus, cache, changes, repositories, logs];
 }
 
-type DataLayerParts = Omit<
-  DataLayer,
-  "closed" | "rotateKey" | "close" | typeof Symbol.asyncDispose
->;
-
 class DataLayerImpl implements DataLayer {
-  declare readonly dir: string;
-  declare key: DataKey;
-  declare readonly storage: LocalStorage;
-  declare readonly migrator: Migrator;
-  declare readonly applied: readonly MigrationStepReport[];
-  declare readonly bus: MessageBus;
-  declare readonly outbox: Outbox;
-  declare readonly logs: LogRepository;
-  declare readonly logPersistence: LogPersistence;
-  declare readonly users: UserService;
-  declare readonly config: ConfigRepository;
-  declare readonly plugins: PluginStateRepository;
-  declare readonly conversations: ConversationRepository;
-  declare readonly cache: Cache | undefined;
+  readonly dir: string;
+  readonly #set: ComponentSet;
+  readonly #abort: AbortController;
+  readonly #state: {
+    key: DataKey;
+    migrator: Migrator;
+    applied: MigrationStepReport[];
+  };
+  readonly #routed: ReturnType<typeof routeReads>;
   #closed = false;
+  #rotating: Promise<string> | undefined;
 
-  constructor(parts: DataLayerParts) {
-    Object.assign(this, parts);
+  constructor(
+    dir: string,
+    set: ComponentSet,
+    abort: AbortController,
+    state: { key: DataKey; migrator: Migrator; applied: MigrationStepReport[] },
+  ) {
+    this.dir = dir;
+    this.#set = set;
+    this.#abort = abort;
+    this.#state = state;
+    const repos = set.get<CoreRepositories>("repositories");
+    this.#routed = routeReads(repos, () => set.get<Cache | undefined>("cache"));
   }
 
+  get key(): DataKey {
+    return this.#state.key;
+  }
+  get storage(): LocalStorage {
+    return this.#set.get<LocalStorage>("storage");
+  }
+  get migrator(): Migrator {
+    return this.#state.migrator;
+  }
+  get registry(): SchemaRegistry {
+    return this.#set.context.registry;
+  }
+  get applied(): readonly MigrationStepReport[] {
+    return this.#state.applied;
+  }
+  get bus(): MessageBus {
+    return this.#set.get<MessageBus>("bus");
+  }
+  get changes(): ChangeFeed {
+    return this.#set.get<ChangeFeed>("changes");
+  }
+  get logs(): LogRepository {
+    return this.#set.get<LogComponent>("logs").logs;
+  }
+  get logPersistence(): LogPersistence {
+    return this.#set.get<LogComponent>("logs").persistence;
+  }
+  get users(): UserService {
+    return this.#routed.users;
+  }
+  get config(): ConfigRepository {
+    return this.#routed.config;
+  }
+  get plugins(): PluginStateRepository {
+    return this.#set.get<CoreRepositories>("repositories").plugins;
+  }
+  get conversations(): ConversationRepository {
+    return this.#routed.conversations;
+  }
+  get cache(): Cache | undefined {
+    return this.#set.get<Cache | undefined>("cache");
+  }
   get closed(): boolean {
     return this.#closed;
   }
 
-  async rotateKey(passphrase: string): Promise<string> {
+  #guard(what: string): void {
     if (this.#closed) {
       throw new AicoDataError(
         "STORE_CLOSED",
-        "Cannot rotate key: the data layer is closed",
+        `Cannot ${what}: the data layer is closed`,
       );
     }
+  }
+
+  recentMessages(conversationId: string, n: number): Promise<Message[]> {
+    try {
+      this.#guard("read recent messages");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#routed.conversations.recentMessages(conversationId, n);
+  }
+
+  component<T>(name: string): T {
+    this.#guard("use component");
+    return this.#set.get<T>(name);
+  }
+
+  rotateKey(
+    passphrase: string,
+    options: RotateKeyOptions = {},
+  ): Promise<string> {
+    try {
+      this.#guard("rotate key");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.#rotating !== undefined) {
+      return Promise.reject(
+        new AicoDataError("BUSY", "Cannot rotate key: a rotation is running"),
+      );
+    }
+    const run = this.#rotate(passphrase, options.signal).finally(() => {
+      this.#rotating = undefined;
+    });
+    this.#rotating = run;
+    return run;
+  }
+
+  async #rotate(passphrase: string, signal?: AbortSignal): Promise<string> {
+    signal?.throwIfAborted();
     const keyPath = `${this.dir}/${DATA_LAYER_FILES.keyFile}`;
+    const dbPath = `${this.dir}/${DATA_LAYER_FILES.database}`;
+    const resumed = (await readKeyFileInfo(keyPath)).pendingKeyId !== undefined;
     const { pending } = await beginKeyRotation(keyPath, passphrase);
     if (pending === undefined) {
       throw new Error("unreachable: rotation without a pending key");
     }
-    await this.storage.rekey(pending, { sealedColumns: CORE_SEALED_COLUMNS });
-    await this.cache?.clear();
-    this.key = await completeKeyRotation(keyPath, passphrase);
-    return this.key.keyId;
+    try {
+      signal?.throwIfAborted();
+      await this.storage.rekey(pending, {
+        sealedColumns: this.registry.sealedColumns,
+      });
+    } catch (err) {
+      // Refused before the store took the new key up: the key file goes
+      // back to what it was (no pending slot left behind).
+      if (!resumed && !(await storageNamesKey(dbPath, pending.keyId))) {
+        await cancelKeyRotation(keyPath, passphrase, pending.keyId);
+      }
+      throw err;
+    }
+    this.#state.key = await completeKeyRotation(keyPath, passphrase);
+    await this.#set.rotated();
+    return this.#state.key.keyId;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const errors: unknown[] = [];
-    for (
-      const step of [
-        () => this.logPersistence.close(),
-        () => this.outbox.close(),
-        () => this.cache?.close(),
-        () => this.bus.close(),
-        () => this.storage.close(),
-      ]
-    ) {
-      try {
-        await step();
-      } catch (err) {
-        errors.push(err);
-      }
-    }
+    if (this.#rotating !== undefined) await this.#rotating.catch(() => {});
+    this.#abort.abort(
+      new AicoDataError("STORE_CLOSED", "The data layer is closing"),
+    );
+    const errors = await this.#set.close();
     if (errors.length > 0) {
       throw new AggregateError(errors, "Cannot close data layer cleanly");
     }
@@ -315,20 +510,26 @@ class DataLayerImpl implements DataLayer {
 }
 
 /**
- * Opens (or creates) a data layer in a folder: key file, encrypted database
- * with the core schema and the given plugin schemas migrated, repositories,
- * message bus with log persistence and outbox, and the encrypted cache,
- * which the bus keeps fresh (`data.changed.<table>` invalidates entries).
+ * Opens (or creates) a data layer in a folder. The key file is unlocked
+ * (`crypto/`'s `unlockDataKeys`: keyring, passphrase, pending rotation),
+ * then the rows of the component table open in order: `storage` (the
+ * encrypted database under the key that holds it; every row's schemas and
+ * the plugins' migrated), `bus`, `cache` (encrypted LMDB, kept fresh by the
+ * bus), `changes` (the durable change feed), `repositories`, `logs` (log
+ * persistence from the bus), then `options.components`. Closing runs the
+ * rows in reverse order. Hot reads (`config.get`, `users.getUser`,
+ * `conversations.recentMessages`) are served from the cache.
  *
  * Permissions: `--allow-read --allow-write` on `dir`, `--allow-ffi`,
  * `--allow-sys`, `--allow-env` (libSQL and LMDB read a few variables).
  *
  * @param dir The folder (`key.json`, `data.db`, `cache/`).
- * @param options Passphrase, keyring, creation and cache settings.
+ * @param options Passphrase, keyring, creation, cache, feed and components.
  * @returns The {@linkcode DataLayer}.
  * @throws {AicoDataError} `NOT_FOUND` when the folder has no key file and
  * `create` is not set, `WRONG_KEY` for a wrong passphrase, `MIGRATION_*`
- * codes from the migrator, `PERMISSION_DENIED`.
+ * codes from the migrator, `PERMISSION_DENIED`, `INVALID_INPUT` for a
+ * malformed component.
  *
  * @example A companion's memory in a folder
  * ```ts
@@ -343,6 +544,7 @@ class DataLayerImpl implements DataLayer {
  *     const user = await data.users.createUser({ profile: { name: "Ada" } });
  *     const chat = await data.conversations.createConversation({ userId: user.id, title: "Tea" });
  *     await data.conversations.appendMessage(chat.id, { role: "user", content: "I like green tea" });
+ *     assert.equal((await data.recentMessages(chat.id, 10))[0]?.content, "I like green tea");
  *   }
  *   await using again = await openDataLayer(dir, { passphrase: "pw" });
  *   const [chat] = (await again.conversations.listConversations()).items;
@@ -364,62 +566,42 @@ export async function openDataLayer(
     );
   }
   if (options.create) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const keyPath = `${dir}/${DATA_LAYER_FILES.keyFile}`;
-  const keys = await unlock(dir, options);
-  const { storage, key } = await openStore(
-    `${dir}/${DATA_LAYER_FILES.database}`,
-    keys,
-  );
-  if (
-    keys.pending !== undefined && key === keys.pending &&
-    options.passphrase !== undefined
-  ) {
-    // The database finished an interrupted rotation: so does the key file.
-    await completeKeyRotation(keyPath, options.passphrase);
-  }
-  const opened: { close(): Promise<void> }[] = [storage];
+  const keys = await unlockDataKeys(`${dir}/${DATA_LAYER_FILES.keyFile}`, {
+    ...options,
+    guardedPaths: [`${dir}/${DATA_LAYER_FILES.database}`],
+  });
+  const state = {
+    key: keys.current,
+    migrator: undefined as unknown as Migrator,
+    applied: [] as MigrationStepReport[],
+  };
+  const abort = new AbortController();
+  const rows = [
+    ...builtInComponents(dir, options, keys, (k) => {
+      state.key = k;
+    }, (m, applied) => {
+      state.migrator = m;
+      state.applied = applied;
+    }),
+    ...(options.components ?? []),
+  ];
+  const registry = createSchemaRegistry([
+    ...rows.flatMap((r) => Array.isArray(r?.schemas) ? r.schemas : []),
+    ...(options.plugins ?? []),
+  ]);
+  const set = new ComponentSet(rows, {
+    dir,
+    key: () => state.key,
+    registry: () => registry,
+    signal: abort.signal,
+  });
   try {
-    const migrator = await openMigrator(
-      storage,
-      createSchemaRegistry([coreSchema, ...(options.plugins ?? [])]),
-    );
-    const applied = await migrator.migrate();
-    const bus = createMessageBus();
-    opened.push(bus);
-    const outbox = await openOutbox(storage, bus);
-    opened.push(outbox);
-    const logs = createLogRepository(storage);
-    const logPersistence = createLogPersistence(bus, logs);
-    opened.push(logPersistence);
-    let cache: Cache | undefined;
-    if (options.cache !== false) {
-      const { openCache } = await import("../cache/mod.ts");
-      cache = await openCache({
-        ...options.cache,
-        path: `${dir}/${DATA_LAYER_FILES.cache}`,
-        key,
-      });
-      opened.push(cache);
-      cache.subscribeInvalidation(bus);
-    }
-    return new DataLayerImpl({
-      dir,
-      key,
-      storage,
-      migrator,
-      applied,
-      bus,
-      outbox,
-      logs,
-      logPersistence,
-      users: createUserService(storage, { outbox }),
-      config: createConfigRepository(storage, { outbox }),
-      plugins: createPluginStateRepository(storage, { outbox }),
-      conversations: createConversationRepository(storage, { outbox }),
-      cache,
-    });
+    await set.open(0);
   } catch (err) {
-    for (const r of opened.reverse()) await r.close().catch(() => {});
+    abort.abort(err);
+    await state.migrator?.close?.().catch(() => {});
+    await set.close();
     throw err;
   }
+  return new DataLayerImpl(dir, set, abort, state);
 }

@@ -1,7 +1,23 @@
 /**
  * The composition root: {@linkcode openDataLayer} opens every component of
- * a companion's data layer (key file, encrypted store, migrations,
- * repositories, message bus, log persistence, cache) in one folder.
+ * a companion's data layer in one folder, from an ordered table of
+ * {@linkcode DataLayerComponent} rows `{ name, schemas, open(ctx),
+ * close(instance), rotated? }`: `storage` (unlocked key, encrypted store,
+ * every row's schemas migrated), `bus`, `cache`, `changes` (the durable
+ * change feed), `repositories`, `logs`, then the rows passed as
+ * `options.components` (the vector and analytics components). Each row's
+ * `open(ctx)` gets a {@linkcode ComponentContext}: `dir`, `key`, `registry`,
+ * `signal`, `storage`, `bus`, `changes` and `get(name)` for any earlier
+ * row. Rows close in reverse order. `rotateKey()` re-seals every sealed
+ * column that any registered schema declares and calls each row's
+ * `rotated` hook (the cache reopens under the new key).
+ *
+ * Query routing is decided in one place (`_routing.ts`): configuration
+ * reads, user profiles and the recent context of a conversation are served
+ * read-through from the encrypted cache and invalidated by the change
+ * feed's bus events before a write returns; listings go to libSQL;
+ * similarity queries belong to the vector component and aggregates to the
+ * analytics component (rows of the table, `data.component(name)`).
  *
  * Permissions: `--allow-read --allow-write` on the folder, `--allow-ffi`,
  * `--allow-sys`, `--allow-env`.
@@ -28,8 +44,12 @@
  * @module
  */
 export {
+  type CoreRepositories,
   DATA_LAYER_FILES,
   type DataLayer,
   type DataLayerOptions,
+  type LogComponent,
   openDataLayer,
+  type RotateKeyOptions,
 } from "./data_layer.ts";
+export type { ComponentContext, DataLayerComponent } from "./components.ts";

@@ -1,8 +1,10 @@
 // Internal, for the examples and tests only: a throw-away store in a temp
-// directory with the core schema applied through the migrator.
+// directory with the core schema and the change feed's schema applied through the
+// migrator.
 import { generateDataKey, importDataKey } from "../crypto/mod.ts";
 import type { DataKey } from "../crypto/mod.ts";
 import { coreSchema } from "./core_schema.ts";
+import { changesSchema } from "../changes/changes_schema.ts";
 import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
 import { type LocalStorage, openStorage } from "../storage/mod.ts";
 
@@ -28,7 +30,7 @@ export async function openTestStore(): Promise<TestStore> {
     storage = await openStorage(path, { key });
     await using migrator = await openMigrator(
       storage,
-      createSchemaRegistry([coreSchema]),
+      createSchemaRegistry([coreSchema, changesSchema]),
     );
     await migrator.migrate();
   } catch (e) {

@@ -7,7 +7,7 @@
 import { AicoDataError } from "../errors.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, optStr, str } from "./_rows.ts";
-import { type ColumnSealer, columnSealer } from "./_sealing.ts";
+import { type ColumnSealer, declaredSealer } from "./_sealing.ts";
 import {
   checkName,
   checkObject,
@@ -16,7 +16,12 @@ import {
   type JsonValue,
   toJson,
 } from "./_validate.ts";
-import type { Outbox } from "./outbox.ts";
+import { writeTx } from "./_changes.ts";
+import {
+  type RepositoryOptions,
+  type ResolvedRepositoryOptions,
+  resolveRepositoryOptions,
+} from "./repository_options.ts";
 
 /** Largest configuration value accepted, as JSON, in UTF-8 bytes (1 MiB). */
 export const MAX_CONFIG_VALUE_BYTES = 1_048_576;
@@ -70,30 +75,15 @@ export interface ConfigNamespace<S extends Record<string, JsonValue>> {
   all(): Promise<Partial<S>>;
 }
 
-/** Options of {@linkcode createConfigRepository}. */
-export interface ConfigRepositoryOptions {
-  /**
-   * The outbox: each write then also publishes `data.changed.config` with
-   * keys `"<namespace>/<key>"` after commit.
-   *
-   * @default {undefined}
-   */
-  readonly outbox?: Outbox;
-  /**
-   * The clock, ms since the epoch.
-   *
-   * @default {Date.now}
-   */
-  readonly now?: () => number;
-}
+/**
+ * Options of {@linkcode createConfigRepository}: writes record `config`
+ * changes keyed `"<namespace>/<key>"` (`update` for a set, which may
+ * replace a value; `delete` for a deletion).
+ */
+export type ConfigRepositoryOptions = RepositoryOptions;
 
 /** The resolved form of {@linkcode ConfigRepositoryOptions}. */
-export interface ResolvedConfigRepositoryOptions {
-  /** See {@linkcode ConfigRepositoryOptions.outbox}. */
-  readonly outbox: Outbox | undefined;
-  /** See {@linkcode ConfigRepositoryOptions.now}. */
-  readonly now: () => number;
-}
+export type ResolvedConfigRepositoryOptions = ResolvedRepositoryOptions;
 
 /**
  * Configuration and preferences: JSON values under `(namespace, key)`.
@@ -196,22 +186,13 @@ export interface ConfigRepository {
  * import { resolveConfigRepositoryOptions } from "./config_repository.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(resolveConfigRepositoryOptions().outbox, undefined);
+ * assert.equal(resolveConfigRepositoryOptions().changes, undefined);
  * ```
  */
 export function resolveConfigRepositoryOptions(
   options: ConfigRepositoryOptions = {},
 ): ResolvedConfigRepositoryOptions {
-  const what = "create config repository";
-  const o = checkObject(options, "options", what);
-  const now = o.now ?? Date.now;
-  if (typeof now !== "function") {
-    throw invalid(what, '"now" must be a function');
-  }
-  return Object.freeze({
-    outbox: o.outbox as Outbox | undefined,
-    now: now as () => number,
-  });
+  return resolveRepositoryOptions(options, "create config repository");
 }
 
 function typeOf(value: JsonValue): ConfigValueType {
@@ -231,7 +212,7 @@ class ConfigRepositoryImpl implements ConfigRepository {
   constructor(db: RepositoryStorage, options: ResolvedConfigRepositoryOptions) {
     this.#db = db;
     this.#options = options;
-    this.#sealed = columnSealer(db.sealedColumn("config", "sealed_value"));
+    this.#sealed = declaredSealer(db, "config", "sealed_value");
   }
 
   async get<T extends JsonValue = JsonValue>(
@@ -320,8 +301,8 @@ class ConfigRepositoryImpl implements ConfigRepository {
     if (secret) {
       sealed = await this.#sealed.seal(`${namespace}/${key}`, text);
     }
-    const outbox = this.#options.outbox;
-    await this.#db.transaction(async (tx) => {
+    const changes = this.#options.changes;
+    await writeTx(this.#db, this.#options, async (tx) => {
       await tx.execute({
         sql:
           "INSERT INTO config (row_key, namespace, key, type, value, sealed_value, secret, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) " +
@@ -338,27 +319,33 @@ class ConfigRepositoryImpl implements ConfigRepository {
           this.#options.now(),
         ],
       });
-      if (outbox) await outbox.enqueue(tx, "config", [`${namespace}/${key}`]);
-    }, "write");
-    if (outbox) await outbox.dispatch();
+      await changes?.record(tx, [{
+        table: "config",
+        op: "update",
+        keys: [`${namespace}/${key}`],
+      }]);
+    });
   }
 
   async delete(namespace: string, key: string): Promise<boolean> {
     const w = what("delete");
     checkName(namespace, "namespace", w);
     checkName(key, "key", w);
-    const outbox = this.#options.outbox;
-    const n = await this.#db.transaction(async (tx) => {
+    const changes = this.#options.changes;
+    const n = await writeTx(this.#db, this.#options, async (tx) => {
       const rs = await tx.execute({
         sql: "DELETE FROM config WHERE namespace = ? AND key = ?",
         args: [namespace, key],
       });
-      if (outbox && rs.rowsAffected > 0) {
-        await outbox.enqueue(tx, "config", [`${namespace}/${key}`]);
+      if (rs.rowsAffected > 0) {
+        await changes?.record(tx, [{
+          table: "config",
+          op: "delete",
+          keys: [`${namespace}/${key}`],
+        }]);
       }
       return rs.rowsAffected;
-    }, "write");
-    if (outbox && n > 0) await outbox.dispatch();
+    });
     return n > 0;
   }
 
@@ -376,8 +363,8 @@ class ConfigRepositoryImpl implements ConfigRepository {
 
   async deleteNamespace(namespace: string): Promise<number> {
     checkName(namespace, "namespace", what("delete", false));
-    const outbox = this.#options.outbox;
-    const n = await this.#db.transaction(async (tx) => {
+    const changes = this.#options.changes;
+    const n = await writeTx(this.#db, this.#options, async (tx) => {
       const keys = (await tx.execute({
         sql: "SELECT key FROM config WHERE namespace = ?",
         args: [namespace],
@@ -387,10 +374,15 @@ class ConfigRepositoryImpl implements ConfigRepository {
         sql: "DELETE FROM config WHERE namespace = ?",
         args: [namespace],
       });
-      if (outbox && keys.length > 0) await outbox.enqueue(tx, "config", keys);
+      if (keys.length > 0) {
+        await changes?.record(tx, [{
+          table: "config",
+          op: "delete",
+          keys: keys,
+        }]);
+      }
       return rs.rowsAffected;
-    }, "write");
-    if (outbox && n > 0) await outbox.dispatch();
+    });
     return n;
   }
 

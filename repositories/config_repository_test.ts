@@ -172,7 +172,7 @@ Deno.test("namespace() gives a typed view; delete() and deleteNamespace() remove
 Deno.test("resolveConfigRepositoryOptions() applies defaults and refuses a bad clock", () => {
   const o = resolveConfigRepositoryOptions();
   assert.equal(o.now, Date.now);
-  assert.equal(o.outbox, undefined);
+  assert.equal(o.changes, undefined);
   assert.throws(
     () => resolveConfigRepositoryOptions({ now: 1 as never }),
     (e) => isAicoDataError(e, "INVALID_INPUT"),

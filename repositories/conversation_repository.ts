@@ -8,7 +8,7 @@ import { AicoDataError } from "../errors.ts";
 import type { InValue, Row } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, optBytes, optStr, str } from "./_rows.ts";
-import { type ColumnSealer, columnSealer } from "./_sealing.ts";
+import { type ColumnSealer, declaredSealer } from "./_sealing.ts";
 import {
   checkId,
   checkLimit,
@@ -23,7 +23,13 @@ import {
   type JsonObject,
   toJsonObject,
 } from "./_validate.ts";
-import type { Outbox } from "./outbox.ts";
+import { writeTx } from "./_changes.ts";
+import {
+  type RepositoryOptions,
+  type ResolvedRepositoryOptions,
+  resolveRepositoryOptions,
+} from "./repository_options.ts";
+import type { ChangeInput } from "../changes/types.ts";
 
 /** Largest message content accepted, in UTF-8 bytes (1 MiB). */
 export const MAX_MESSAGE_BYTES = 1_048_576;
@@ -69,6 +75,18 @@ export interface NewConversation {
   readonly title?: string;
   /** Free metadata, a JSON object of at most 64 KiB. */
   readonly metadata?: JsonObject;
+  /**
+   * Creation time, ms since the epoch (importers keep the original time).
+   *
+   * @default {undefined} (now)
+   */
+  readonly createdAt?: number;
+  /**
+   * Last change, ms since the epoch; not before `createdAt`.
+   *
+   * @default {undefined} (`createdAt`)
+   */
+  readonly updatedAt?: number;
 }
 
 /** A message to append. */
@@ -79,6 +97,8 @@ export interface NewMessage {
   readonly content: string;
   /** When it was written, ms since the epoch; default now. */
   readonly createdAt?: number;
+  /** The model that wrote it (a slug, 1 to 200 characters), if any. */
+  readonly model?: string;
 }
 
 /** A stored message. */
@@ -95,6 +115,8 @@ export interface Message {
   readonly content: string;
   /** When it was written, ms since the epoch. */
   readonly createdAt: number;
+  /** The model that wrote it, if recorded. */
+  readonly model: string | undefined;
 }
 
 /** What {@linkcode ConversationRepository.appendMessages} returns. */
@@ -139,31 +161,18 @@ export interface Page<T> {
   readonly nextCursor: string | undefined;
 }
 
-/** Options of {@linkcode createConversationRepository}. */
-export interface ConversationRepositoryOptions {
-  /**
-   * The outbox: changes then publish `data.changed.conversations` (key: the
-   * id; also on deletion, which removes all its messages) and
-   * `data.changed.messages` (keys: the message ids as decimal strings).
-   *
-   * @default {undefined}
-   */
-  readonly outbox?: Outbox;
-  /**
-   * The clock, ms since the epoch.
-   *
-   * @default {Date.now}
-   */
-  readonly now?: () => number;
-}
+/**
+ * Options of {@linkcode createConversationRepository}. Writes record
+ * `conversations` changes (key: the id, scope: the user id when set) and
+ * `messages` changes (keys: message ids as decimal strings, scope: the
+ * conversation id): an append records a `messages` insert and a
+ * `conversations` update; deleting a conversation records a `messages`
+ * delete of every message it removes, then the `conversations` delete.
+ */
+export type ConversationRepositoryOptions = RepositoryOptions;
 
 /** The resolved form of {@linkcode ConversationRepositoryOptions}. */
-export interface ResolvedConversationRepositoryOptions {
-  /** See {@linkcode ConversationRepositoryOptions.outbox}. */
-  readonly outbox: Outbox | undefined;
-  /** See {@linkcode ConversationRepositoryOptions.now}. */
-  readonly now: () => number;
-}
+export type ResolvedConversationRepositoryOptions = ResolvedRepositoryOptions;
 
 /**
  * Conversations and messages.
@@ -254,6 +263,24 @@ export interface ConversationRepository {
     conversationId: string,
     query?: MessageQuery,
   ): Promise<Page<Message>>;
+  /**
+   * Reads one message by its row id.
+   *
+   * @param id The message id.
+   * @returns The message.
+   * @throws {AicoDataError} `INVALID_INPUT`, `NOT_FOUND`, `AUTH_FAILED`.
+   */
+  getMessage(id: number): Promise<Message>;
+  /**
+   * The newest `n` messages of a conversation, oldest first (the context a
+   * companion sends to its model).
+   *
+   * @param conversationId The conversation.
+   * @param n How many, 1 to 1000.
+   * @returns The messages, by `seq`.
+   * @throws {AicoDataError} `INVALID_INPUT`, `AUTH_FAILED`.
+   */
+  recentMessages(conversationId: string, n: number): Promise<Message[]>;
 }
 
 /**
@@ -268,22 +295,13 @@ export interface ConversationRepository {
  * import { resolveConversationRepositoryOptions } from "./conversation_repository.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(resolveConversationRepositoryOptions().outbox, undefined);
+ * assert.equal(resolveConversationRepositoryOptions().changes, undefined);
  * ```
  */
 export function resolveConversationRepositoryOptions(
   options: ConversationRepositoryOptions = {},
 ): ResolvedConversationRepositoryOptions {
-  const what = "create conversation repository";
-  const o = checkObject(options, "options", what);
-  const now = o.now ?? Date.now;
-  if (typeof now !== "function") {
-    throw invalid(what, '"now" must be a function');
-  }
-  return Object.freeze({
-    outbox: o.outbox as Outbox | undefined,
-    now: now as () => number,
-  });
+  return resolveRepositoryOptions(options, "create conversation repository");
 }
 
 const ROLES: ReadonlySet<string> = new Set([
@@ -295,7 +313,11 @@ const ROLES: ReadonlySet<string> = new Set([
 const CONV_COLUMNS =
   "id, user_id, title, metadata, last_seq, message_count, created_at, updated_at";
 const INSERT_HEAD =
-  "INSERT INTO messages (id, conversation_id, seq, role, content, created_at) VALUES ";
+  "INSERT INTO messages (id, conversation_id, seq, role, content, created_at, model) VALUES ";
+const MESSAGE_COLUMNS =
+  "id, conversation_id, seq, role, content, created_at, model";
+/** Longest model slug accepted, in UTF-16 code units. */
+const MAX_MODEL_LENGTH = 200;
 /** Rows per multi-row INSERT statement. */
 const CHUNK = 128;
 /** Messages sealed per stage (bounds the memory of one append). */
@@ -303,13 +325,14 @@ const SEAL_STAGE = 1024;
 
 function multiInsert(rows: number): string {
   return INSERT_HEAD +
-    Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?)").join(", ");
+    Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?)").join(", ");
 }
 
 interface CheckedMessage {
   readonly role: MessageRole;
   readonly content: string;
   readonly createdAt: number;
+  readonly model: string | null;
 }
 
 class ConversationRepositoryImpl implements ConversationRepository {
@@ -325,8 +348,8 @@ class ConversationRepositoryImpl implements ConversationRepository {
   ) {
     this.#db = db;
     this.#o = options;
-    this.#titles = columnSealer(db.sealedColumn("conversations", "title"));
-    this.#contents = columnSealer(db.sealedColumn("messages", "content"));
+    this.#titles = declaredSealer(db, "conversations", "title");
+    this.#contents = declaredSealer(db, "messages", "content");
   }
 
   async #toConversation(row: Row): Promise<Conversation> {
@@ -366,12 +389,20 @@ class ConversationRepositoryImpl implements ConversationRepository {
       what,
       MAX_CONVERSATION_METADATA_BYTES,
     );
+    const createdAt = c.createdAt === undefined
+      ? this.#o.now()
+      : checkTimestamp(c.createdAt, "createdAt", what);
+    const updatedAt = c.updatedAt === undefined
+      ? createdAt
+      : checkTimestamp(c.updatedAt, "updatedAt", what);
+    if (updatedAt < createdAt) {
+      throw invalid(what, '"updatedAt" must not be before "createdAt"');
+    }
     const sealedTitle = title === undefined
       ? null
       : await this.#titles.seal(id, title);
-    const now = this.#o.now();
-    const outbox = this.#o.outbox;
-    await this.#db.transaction(async (tx) => {
+    const changes = this.#o.changes;
+    await writeTx(this.#db, this.#o, async (tx) => {
       if (userId !== null) {
         const u = await tx.execute({
           sql: "SELECT 1 AS x FROM users WHERE id = ?",
@@ -388,7 +419,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
         sql:
           "INSERT INTO conversations (id, user_id, title, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) " +
           "ON CONFLICT (id) DO NOTHING",
-        args: [id, userId, sealedTitle, metadata, now, now],
+        args: [id, userId, sealedTitle, metadata, createdAt, updatedAt],
       });
       if (rs.rowsAffected === 0) {
         throw new AicoDataError(
@@ -396,9 +427,13 @@ class ConversationRepositoryImpl implements ConversationRepository {
           `Cannot create conversation "${id}": it exists already`,
         );
       }
-      if (outbox) await outbox.enqueue(tx, "conversations", [id]);
-    }, "write");
-    await outbox?.dispatch();
+      await changes?.record(tx, [{
+        table: "conversations",
+        op: "insert",
+        keys: [id],
+        ...(userId === null ? {} : { scope: userId }),
+      }]);
+    });
     return {
       id,
       userId: userId ?? undefined,
@@ -406,8 +441,8 @@ class ConversationRepositoryImpl implements ConversationRepository {
       metadata: JSON.parse(metadata) as JsonObject,
       messageCount: 0,
       lastSeq: 0,
-      createdAt: now,
-      updatedAt: now,
+      createdAt,
+      updatedAt,
     };
   }
 
@@ -458,8 +493,8 @@ class ConversationRepositoryImpl implements ConversationRepository {
     }
     sets.push("updated_at = ?");
     args.push(this.#o.now(), id);
-    const outbox = this.#o.outbox;
-    const row = await this.#db.transaction(async (tx) => {
+    const recorder = this.#o.changes;
+    const row = await writeTx(this.#db, this.#o, async (tx) => {
       const upd = await tx.execute({
         sql: `UPDATE conversations SET ${sets.join(", ")} WHERE id = ?`,
         args,
@@ -477,10 +512,15 @@ class ConversationRepositoryImpl implements ConversationRepository {
           `Cannot update conversation "${id}": not found`,
         );
       }
-      if (outbox) await outbox.enqueue(tx, "conversations", [id]);
+      const userId = optStr(row.user_id);
+      await recorder?.record(tx, [{
+        table: "conversations",
+        op: "update",
+        keys: [id],
+        ...(userId === undefined ? {} : { scope: userId }),
+      }]);
       return row;
-    }, "write");
-    await outbox?.dispatch();
+    });
     return await this.#toConversation(row);
   }
 
@@ -529,8 +569,38 @@ class ConversationRepositoryImpl implements ConversationRepository {
 
   async deleteConversation(id: string): Promise<boolean> {
     checkId(id, "id", "delete conversation");
-    const outbox = this.#o.outbox;
-    const n = await this.#db.transaction(async (tx) => {
+    const changes = this.#o.changes;
+    const n = await writeTx(this.#db, this.#o, async (tx) => {
+      // The removed messages are announced too (selected in this
+      // transaction): a message index must forget them.
+      const recorded: ChangeInput[] = [];
+      if (changes !== undefined) {
+        const owner = (await tx.execute({
+          sql: "SELECT user_id FROM conversations WHERE id = ?",
+          args: [id],
+        })).rows[0];
+        const ids = (await tx.execute({
+          sql: "SELECT id FROM messages WHERE conversation_id = ? ORDER BY id",
+          args: [id],
+        })).rows.map((r) => String(r.id));
+        if (ids.length > 0) {
+          recorded.push({
+            table: "messages",
+            op: "delete",
+            keys: ids,
+            scope: id,
+          });
+        }
+        if (owner !== undefined) {
+          const userId = optStr(owner.user_id);
+          recorded.push({
+            table: "conversations",
+            op: "delete",
+            keys: [id],
+            ...(userId === undefined ? {} : { scope: userId }),
+          });
+        }
+      }
       await tx.execute({
         sql: "DELETE FROM messages WHERE conversation_id = ?",
         args: [id],
@@ -539,12 +609,11 @@ class ConversationRepositoryImpl implements ConversationRepository {
         sql: "DELETE FROM conversations WHERE id = ?",
         args: [id],
       });
-      if (outbox && rs.rowsAffected > 0) {
-        await outbox.enqueue(tx, "conversations", [id]);
+      if (rs.rowsAffected > 0 && recorded.length > 0) {
+        await changes?.record(tx, recorded);
       }
       return rs.rowsAffected;
-    }, "write");
-    if (n > 0) await outbox?.dispatch();
+    });
     return n > 0;
   }
 
@@ -563,7 +632,10 @@ class ConversationRepositoryImpl implements ConversationRepository {
     const createdAt = r.createdAt === undefined
       ? now
       : checkTimestamp(r.createdAt, "createdAt", what);
-    return { role: r.role as MessageRole, content, createdAt };
+    const model = r.model === undefined
+      ? null
+      : checkString(r.model, "model", what, MAX_MODEL_LENGTH);
+    return { role: r.role as MessageRole, content, createdAt, model };
   }
 
   async appendMessage(
@@ -584,6 +656,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
       role: message.role,
       content: message.content,
       createdAt: num(row?.created_at),
+      model: message.model,
     };
   }
 
@@ -605,10 +678,10 @@ class ConversationRepositoryImpl implements ConversationRepository {
     );
     const n = checked.length;
     if (n === 0) throw invalid(what, "no messages");
-    const outbox = this.#o.outbox;
-    const result = await this.#db.transaction(async (tx) => {
+    const changes = this.#o.changes;
+    const result = await writeTx(this.#db, this.#o, async (tx) => {
       const rs = await tx.execute({
-        sql: "SELECT last_seq FROM conversations WHERE id = ?",
+        sql: "SELECT last_seq, user_id FROM conversations WHERE id = ?",
         args: [conversationId],
       });
       const row = rs.rows[0];
@@ -643,7 +716,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
         const sealed = await this.#contents.sealBatch(items);
         for (let c = start; c < end; c += CHUNK) {
           const stop = Math.min(end, c + CHUNK);
-          const args: InValue[] = new Array((stop - c) * 6);
+          const args: InValue[] = new Array((stop - c) * 7);
           let k = 0;
           for (let i = c; i < stop; i++) {
             const m = checked[i]!;
@@ -653,6 +726,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
             args[k++] = m.role;
             args[k++] = sealed[i - start]!;
             args[k++] = m.createdAt;
+            args[k++] = m.model;
           }
           await tx.execute({
             sql: stop - c === CHUNK ? this.#chunkSql : multiInsert(stop - c),
@@ -667,12 +741,21 @@ class ConversationRepositoryImpl implements ConversationRepository {
           "UPDATE conversations SET last_seq = ?, message_count = message_count + ?, updated_at = ? WHERE id = ?",
         args: [base + n, n, latest, conversationId],
       });
-      if (outbox) {
+      if (changes !== undefined) {
         const keys = new Array<string>(n);
         for (let i = 0; i < n; i++) {
           keys[i] = String(idBase + i + 1);
         }
-        await outbox.enqueue(tx, "messages", keys);
+        const userId = optStr(row.user_id);
+        await changes.record(tx, [
+          { table: "messages", op: "insert", keys, scope: conversationId },
+          {
+            table: "conversations",
+            op: "update",
+            keys: [conversationId],
+            ...(userId === undefined ? {} : { scope: userId }),
+          },
+        ]);
       }
       return {
         firstSeq: base + 1,
@@ -681,8 +764,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
         lastId: idBase + n,
         count: n,
       };
-    }, "write");
-    await outbox?.dispatch();
+    });
     return result;
   }
 
@@ -709,7 +791,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
     const dir = order === "asc" ? "ASC" : "DESC";
     const rs = await this.#db.execute({
       sql:
-        `SELECT id, seq, role, content, created_at FROM messages WHERE conversation_id = ?${after} ` +
+        `SELECT id, seq, role, content, created_at, model FROM messages WHERE conversation_id = ?${after} ` +
         `ORDER BY seq ${dir} LIMIT ?`,
       args,
     });
@@ -727,6 +809,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
       role: str(r.role) as MessageRole,
       content: decodeText(plain[i]!, what),
       createdAt: num(r.created_at),
+      model: optStr(r.model),
     }));
     const last = items[items.length - 1];
     return {
@@ -735,6 +818,44 @@ class ConversationRepositoryImpl implements ConversationRepository {
         ? encodeCursor([last.seq])
         : undefined,
     };
+  }
+
+  async getMessage(id: number): Promise<Message> {
+    const what = "get message";
+    if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 1) {
+      throw invalid(what, '"id" must be a positive integer');
+    }
+    const rs = await this.#db.execute({
+      sql: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`,
+      args: [id],
+    });
+    const r = rs.rows[0];
+    if (r === undefined) {
+      throw new AicoDataError(
+        "NOT_FOUND",
+        `Cannot get message "${id}": not found`,
+      );
+    }
+    const plain = await this.#contents.open(id, bytes(r.content));
+    return {
+      id,
+      conversationId: str(r.conversation_id),
+      seq: num(r.seq),
+      role: str(r.role) as MessageRole,
+      content: decodeText(plain, what),
+      createdAt: num(r.created_at),
+      model: optStr(r.model),
+    };
+  }
+
+  async recentMessages(conversationId: string, n: number): Promise<Message[]> {
+    const what = "read recent messages";
+    const limit = checkLimit(n, what, MAX_PAGE, 1);
+    const page = await this.listMessages(conversationId, {
+      order: "desc",
+      limit,
+    });
+    return page.items.reverse();
   }
 }
 

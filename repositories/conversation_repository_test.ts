@@ -92,6 +92,7 @@ Deno.test("appendMessages() assigns consecutive seq and ids and stores content s
     role: "system",
     content: "",
     createdAt: one.createdAt,
+    model: undefined,
   });
   const r2 = await conversations.appendMessages(a.id, msgs(3, 1500));
   assert.deepEqual(r2, {

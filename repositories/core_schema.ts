@@ -1,7 +1,8 @@
 /**
  * The core schema of `@aico/data`: logs, users and credentials,
- * configuration, plugins and their state, conversations, messages (content
- * sealed) and the outbox of cross-store events.
+ * configuration, plugins and their state, conversations and messages
+ * (content sealed). Version 2 replaced the outbox of version 1 by the change
+ * feed (`changes/`, its own schema) and added `messages.model`.
  *
  * @example Applying the core schema with the migrator
  * ```ts
@@ -10,7 +11,7 @@
  *
  * assert.equal(coreSchema.name, "core");
  * assert.equal(coreSchema.owner, "core");
- * assert.equal(coreSchema.latest, 1);
+ * assert.equal(coreSchema.latest, 2);
  * ```
  *
  * @module
@@ -140,6 +141,29 @@ export const CORE_V1_DOWN: readonly string[] = Object.freeze([
   "DROP TABLE logs",
 ]);
 
+/**
+ * The statements of core version 2: the outbox gives way to the change feed
+ * (`changes/`), and messages record the model that wrote them.
+ */
+export const CORE_V2_UP: readonly string[] = Object.freeze([
+  "DROP INDEX outbox_pending",
+  "DROP TABLE outbox",
+  "ALTER TABLE messages ADD COLUMN model TEXT",
+]);
+
+/** The statements undoing core version 2 (the outbox comes back empty). */
+export const CORE_V2_DOWN: readonly string[] = Object.freeze([
+  "ALTER TABLE messages DROP COLUMN model",
+  `CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY,
+  topic TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  processed_at INTEGER
+)`,
+  "CREATE INDEX outbox_pending ON outbox (processed_at, id)",
+]);
+
 /** A sealed column of the core schema: its table, column and row key column. */
 export interface CoreSealedColumn {
   /** The table. */
@@ -184,8 +208,9 @@ export const CORE_SEALED_COLUMNS: readonly CoreSealedColumn[] = Object.freeze([
 ].map((c) => Object.freeze(c)));
 
 /**
- * The core schema definition: owner `"core"`, priority 0, version 1 creates
- * every core table (reversible).
+ * The core schema definition: owner `"core"`, priority 0; version 1
+ * creates every core table, version 2 drops the outbox and adds
+ * `messages.model` (both reversible).
  *
  * @example Inspecting the core schema
  * ```ts
@@ -209,5 +234,13 @@ export const coreSchema: SchemaDefinition = registerSchema("core", "core", {
       "Logs, users and credentials, configuration, plugins and plugin state, conversations, messages (sealed content), outbox",
     up: CORE_V1_UP,
     down: CORE_V1_DOWN,
+  },
+  {
+    version: 2,
+    name: "change_feed_and_message_model",
+    description:
+      "Drops the outbox (replaced by the change feed); adds messages.model",
+    up: CORE_V2_UP,
+    down: CORE_V2_DOWN,
   },
 ]);

@@ -5,6 +5,8 @@ import {
   CORE_SEALED_COLUMNS,
   CORE_V1_DOWN,
   CORE_V1_UP,
+  CORE_V2_DOWN,
+  CORE_V2_UP,
   coreSchema,
 } from "./core_schema.ts";
 import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
@@ -14,7 +16,6 @@ const TABLES = [
   "conversations",
   "logs",
   "messages",
-  "outbox",
   "plugin_state",
   "plugins",
   "user_credentials",
@@ -33,11 +34,13 @@ async function userObjects(
   return rs.rows.map((r) => r.name as string);
 }
 
-Deno.test("coreSchema is registered as core, priority 0, one reversible version", () => {
+Deno.test("coreSchema is registered as core, priority 0, two reversible versions", () => {
   assert.equal(coreSchema.name, "core");
   assert.equal(coreSchema.owner, "core");
   assert.equal(coreSchema.priority, 0);
-  assert.equal(coreSchema.latest, 1);
+  assert.equal(coreSchema.latest, 2);
+  assert.deepEqual(coreSchema.versions[1]?.up, CORE_V2_UP);
+  assert.deepEqual(coreSchema.versions[1]?.down, CORE_V2_DOWN);
   assert.equal(coreSchema.namespace, undefined);
   assert.deepEqual(coreSchema.versions[0]?.up, CORE_V1_UP);
   assert.deepEqual(coreSchema.versions[0]?.down, CORE_V1_DOWN);
@@ -55,7 +58,10 @@ Deno.test("the migrator applies the core schema and reverts it completely", asyn
       createSchemaRegistry([coreSchema]),
     );
     const applied = await migrator.migrate();
-    assert.deepEqual(applied.map((a) => [a.schema, a.version]), [["core", 1]]);
+    assert.deepEqual(applied.map((a) => [a.schema, a.version]), [
+      ["core", 1],
+      ["core", 2],
+    ]);
     assert.deepEqual(await userObjects(db, "table"), TABLES);
     assert.deepEqual(await userObjects(db, "index"), [
       "conversations_updated",
@@ -63,9 +69,18 @@ Deno.test("the migrator applies the core schema and reverts it completely", asyn
       "logs_level_ts",
       "logs_module_ts",
       "logs_ts",
-      "outbox_pending",
     ]);
+    const columns =
+      (await db.execute("SELECT name FROM pragma_table_info('messages')"))
+        .rows.map((r) => r.name);
+    assert.ok(columns.includes("model"));
     await migrator.validate();
+    await migrator.migrateTo("core", 1);
+    assert.deepEqual(
+      await userObjects(db, "table"),
+      [...TABLES, "outbox"].sort(),
+    );
+    await migrator.migrate();
     assert.deepEqual(await migrator.migrate(), []);
     await migrator.migrateTo("core", 0);
     assert.deepEqual(await userObjects(db, "table"), []);

@@ -11,9 +11,12 @@
  * - {@linkcode createPluginStateRepository}: plugins and their key/value state.
  * - {@linkcode createConversationRepository}: conversations and messages
  *   (content sealed), appends in one transaction, keyset paging.
- * - {@linkcode openOutbox}: writes that matter to other stores insert an
- *   outbox row in the same transaction; after commit `data.changed.<table>`
- *   `{ keys }` is published on the bus; pending rows are replayed at open.
+ * - {@linkcode RepositoryOptions}: every repository takes `changes` (a
+ *   `ChangeRecorder`, the change feed of `changes/`) and records
+ *   `{ table, op, keys, scope }` in the transaction of each write; after
+ *   commit the feed publishes `data.changed.<table>` on the bus and wakes its
+ *   durable consumers. Deleting a conversation or a user announces the
+ *   deletion of every message it removes.
  *
  * Sealed columns use the store's `sealedColumn()` helper (AAD bound to
  * table, column, row key and schema version): pass
@@ -61,13 +64,15 @@ export * from "./user_service.ts";
 export * from "./config_repository.ts";
 export * from "./plugin_state_repository.ts";
 export * from "./conversation_repository.ts";
-export * from "./outbox.ts";
+export * from "./repository_options.ts";
 export * from "./log_persistence.ts";
 export * from "./audit_log.ts";
 export {
   CORE_SEALED_COLUMNS,
   CORE_V1_DOWN,
   CORE_V1_UP,
+  CORE_V2_DOWN,
+  CORE_V2_UP,
   coreSchema,
   type CoreSealedColumn,
 } from "./core_schema.ts";
@@ -89,3 +94,8 @@ export type {
   SealedColumn,
   SealedColumnOptions,
 } from "../storage/storage.ts";
+export type {
+  ChangeInput,
+  ChangeOp,
+  ChangeRecorder,
+} from "../changes/types.ts";

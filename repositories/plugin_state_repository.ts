@@ -17,7 +17,12 @@ import {
   toJson,
   toJsonObject,
 } from "./_validate.ts";
-import type { Outbox } from "./outbox.ts";
+import { writeTx } from "./_changes.ts";
+import {
+  type RepositoryOptions,
+  type ResolvedRepositoryOptions,
+  resolveRepositoryOptions,
+} from "./repository_options.ts";
 
 /** Largest plugin metadata accepted, as JSON, in UTF-8 bytes (64 KiB). */
 export const MAX_PLUGIN_METADATA_BYTES = 65_536;
@@ -52,31 +57,15 @@ export interface PluginRegistration {
   readonly metadata?: JsonObject;
 }
 
-/** Options of {@linkcode createPluginStateRepository}. */
-export interface PluginStateRepositoryOptions {
-  /**
-   * The outbox: plugin changes then publish `data.changed.plugins` (key: the
-   * name) and state changes `data.changed.plugin_state` (key:
-   * `"<plugin>/<key>"`).
-   *
-   * @default {undefined}
-   */
-  readonly outbox?: Outbox;
-  /**
-   * The clock, ms since the epoch.
-   *
-   * @default {Date.now}
-   */
-  readonly now?: () => number;
-}
+/**
+ * Options of {@linkcode createPluginStateRepository}: plugin writes record
+ * `plugins` changes (key: the name), state writes `plugin_state` changes
+ * (key: `"<plugin>/<key>"`).
+ */
+export type PluginStateRepositoryOptions = RepositoryOptions;
 
 /** The resolved form of {@linkcode PluginStateRepositoryOptions}. */
-export interface ResolvedPluginStateRepositoryOptions {
-  /** See {@linkcode PluginStateRepositoryOptions.outbox}. */
-  readonly outbox: Outbox | undefined;
-  /** See {@linkcode PluginStateRepositoryOptions.now}. */
-  readonly now: () => number;
-}
+export type ResolvedPluginStateRepositoryOptions = ResolvedRepositoryOptions;
 
 /** Plugins and their state. */
 export interface PluginStateRepository {
@@ -172,22 +161,13 @@ export interface PluginStateRepository {
  * import { resolvePluginStateRepositoryOptions } from "./plugin_state_repository.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(resolvePluginStateRepositoryOptions().outbox, undefined);
+ * assert.equal(resolvePluginStateRepositoryOptions().changes, undefined);
  * ```
  */
 export function resolvePluginStateRepositoryOptions(
   options: PluginStateRepositoryOptions = {},
 ): ResolvedPluginStateRepositoryOptions {
-  const what = "create plugin state repository";
-  const o = checkObject(options, "options", what);
-  const now = o.now ?? Date.now;
-  if (typeof now !== "function") {
-    throw invalid(what, '"now" must be a function');
-  }
-  return Object.freeze({
-    outbox: o.outbox as Outbox | undefined,
-    now: now as () => number,
-  });
+  return resolveRepositoryOptions(options, "create plugin state repository");
 }
 
 const PLUGIN_RE = /^[a-z][a-z0-9]{0,62}$/;
@@ -260,8 +240,8 @@ class PluginStateRepositoryImpl implements PluginStateRepository {
       ? "{}"
       : toJsonObject(p.metadata, "metadata", what, MAX_PLUGIN_METADATA_BYTES);
     const now = this.#o.now();
-    const outbox = this.#o.outbox;
-    const stored = await this.#db.transaction(async (tx) => {
+    const changes = this.#o.changes;
+    const stored = await writeTx(this.#db, this.#o, async (tx) => {
       await tx.execute({
         sql:
           `INSERT INTO plugins (${PLUGIN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ` +
@@ -277,14 +257,17 @@ class PluginStateRepositoryImpl implements PluginStateRepository {
           p.enabled === undefined ? null : 1,
         ],
       });
-      if (outbox) await outbox.enqueue(tx, "plugins", [name]);
+      await changes?.record(tx, [{
+        table: "plugins",
+        op: "update",
+        keys: [name],
+      }]);
       const read = await tx.execute({
         sql: `SELECT ${PLUGIN_COLUMNS} FROM plugins WHERE name = ?`,
         args: [name],
       });
       return toPlugin(read.rows[0]!);
-    }, "write");
-    await outbox?.dispatch();
+    });
     return stored;
   }
 
@@ -311,8 +294,8 @@ class PluginStateRepositoryImpl implements PluginStateRepository {
     if (typeof enabled !== "boolean") {
       throw invalid(what, '"enabled" must be a boolean');
     }
-    const outbox = this.#o.outbox;
-    await this.#db.transaction(async (tx) => {
+    const changes = this.#o.changes;
+    await writeTx(this.#db, this.#o, async (tx) => {
       const rs = await tx.execute({
         sql: "UPDATE plugins SET enabled = ?, updated_at = ? WHERE name = ?",
         args: [enabled ? 1 : 0, this.#o.now(), name],
@@ -323,15 +306,18 @@ class PluginStateRepositoryImpl implements PluginStateRepository {
           `Cannot enable plugin "${name}": not registered`,
         );
       }
-      if (outbox) await outbox.enqueue(tx, "plugins", [name]);
-    }, "write");
-    await outbox?.dispatch();
+      await changes?.record(tx, [{
+        table: "plugins",
+        op: "update",
+        keys: [name],
+      }]);
+    });
   }
 
   async removePlugin(name: string): Promise<boolean> {
     checkPlugin(name, "remove plugin");
-    const outbox = this.#o.outbox;
-    const n = await this.#db.transaction(async (tx) => {
+    const changes = this.#o.changes;
+    const n = await writeTx(this.#db, this.#o, async (tx) => {
       await tx.execute({
         sql: "DELETE FROM plugin_state WHERE plugin = ?",
         args: [name],
@@ -340,12 +326,15 @@ class PluginStateRepositoryImpl implements PluginStateRepository {
         sql: "DELETE FROM plugins WHERE name = ?",
         args: [name],
       });
-      if (outbox && rs.rowsAffected > 0) {
-        await outbox.enqueue(tx, "plugins", [name]);
+      if (rs.rowsAffected > 0) {
+        await changes?.record(tx, [{
+          table: "plugins",
+          op: "delete",
+          keys: [name],
+        }]);
       }
       return rs.rowsAffected;
-    }, "write");
-    if (n > 0) await outbox?.dispatch();
+    });
     return n > 0;
   }
 
@@ -369,8 +358,8 @@ class PluginStateRepositoryImpl implements PluginStateRepository {
     checkPlugin(plugin, what);
     checkName(key, "key", what);
     const text = toJson(value, "value", what, MAX_PLUGIN_STATE_BYTES);
-    const outbox = this.#o.outbox;
-    await this.#db.transaction(async (tx) => {
+    const changes = this.#o.changes;
+    await writeTx(this.#db, this.#o, async (tx) => {
       const rs = await tx.execute({
         sql:
           "INSERT INTO plugin_state (plugin, key, value, updated_at) SELECT ?, ?, ?, ? " +
@@ -384,29 +373,33 @@ class PluginStateRepositoryImpl implements PluginStateRepository {
           `Cannot set plugin state: plugin "${plugin}" is not registered`,
         );
       }
-      if (outbox) {
-        await outbox.enqueue(tx, "plugin_state", [`${plugin}/${key}`]);
-      }
-    }, "write");
-    await outbox?.dispatch();
+      await changes?.record(tx, [{
+        table: "plugin_state",
+        op: "update",
+        keys: [`${plugin}/${key}`],
+      }]);
+    });
   }
 
   async deleteState(plugin: string, key: string): Promise<boolean> {
     const what = "delete plugin state";
     checkPlugin(plugin, what);
     checkName(key, "key", what);
-    const outbox = this.#o.outbox;
-    const n = await this.#db.transaction(async (tx) => {
+    const changes = this.#o.changes;
+    const n = await writeTx(this.#db, this.#o, async (tx) => {
       const rs = await tx.execute({
         sql: "DELETE FROM plugin_state WHERE plugin = ? AND key = ?",
         args: [plugin, key],
       });
-      if (outbox && rs.rowsAffected > 0) {
-        await outbox.enqueue(tx, "plugin_state", [`${plugin}/${key}`]);
+      if (rs.rowsAffected > 0) {
+        await changes?.record(tx, [{
+          table: "plugin_state",
+          op: "delete",
+          keys: [`${plugin}/${key}`],
+        }]);
       }
       return rs.rowsAffected;
-    }, "write");
-    if (n > 0) await outbox?.dispatch();
+    });
     return n > 0;
   }
 

@@ -9,7 +9,7 @@ import { AicoDataError } from "../errors.ts";
 import type { Row, Transaction } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, optNum, str } from "./_rows.ts";
-import { type ColumnSealer, columnSealer } from "./_sealing.ts";
+import { type ColumnSealer, declaredSealer } from "./_sealing.ts";
 import {
   checkId,
   checkInt,
@@ -20,7 +20,16 @@ import {
   type JsonObject,
   toJsonObject,
 } from "./_validate.ts";
-import type { Outbox } from "./outbox.ts";
+import { writeTx } from "./_changes.ts";
+import {
+  type RepositoryOptions,
+  resolveRepositoryOptions,
+} from "./repository_options.ts";
+import type {
+  ChangeInput,
+  ChangeOp,
+  ChangeRecorder,
+} from "../changes/types.ts";
 
 /** Largest profile accepted, as JSON, in UTF-8 bytes (64 KiB). */
 export const MAX_PROFILE_BYTES = 65_536;
@@ -85,7 +94,13 @@ export interface Argon2Params {
 }
 
 /** Options of {@linkcode createUserService}. */
-export interface UserServiceOptions {
+/**
+ * Options of {@linkcode createUserService}: profile writes record `users`
+ * changes (key: the user id); deleting a user also records the deletion of
+ * its conversations (scope: the user id) and their messages (scope: the
+ * conversation id).
+ */
+export interface UserServiceOptions extends RepositoryOptions {
   /**
    * Argon2id parameters for new hashes. Values below OWASP's minimum
    * (19 MiB, 2 passes) are refused with `WEAK_KDF_PARAMS` unless
@@ -118,19 +133,6 @@ export interface UserServiceOptions {
    * @default {3_600_000}
    */
   readonly maxLockoutMs?: number;
-  /**
-   * The outbox: profile changes then publish `data.changed.users` with the
-   * user id as key.
-   *
-   * @default {undefined}
-   */
-  readonly outbox?: Outbox;
-  /**
-   * The clock, ms since the epoch.
-   *
-   * @default {Date.now}
-   */
-  readonly now?: () => number;
 }
 
 /** The resolved form of {@linkcode UserServiceOptions}. */
@@ -143,9 +145,9 @@ export interface ResolvedUserServiceOptions {
   readonly lockoutMs: number;
   /** See {@linkcode UserServiceOptions.maxLockoutMs}. */
   readonly maxLockoutMs: number;
-  /** See {@linkcode UserServiceOptions.outbox}. */
-  readonly outbox: Outbox | undefined;
-  /** See {@linkcode UserServiceOptions.now}. */
+  /** See {@linkcode RepositoryOptions.changes}. */
+  readonly changes: ChangeRecorder | undefined;
+  /** See {@linkcode RepositoryOptions.now}. */
   readonly now: () => number;
 }
 
@@ -332,8 +334,7 @@ export function resolveUserServiceOptions(
     maxAttempts,
     lockoutMs,
     maxLockoutMs: Math.max(maxLockoutMs, lockoutMs),
-    outbox: o.outbox as Outbox | undefined,
-    now: now as () => number,
+    ...resolveRepositoryOptions(o as RepositoryOptions, what),
   });
 }
 
@@ -419,8 +420,8 @@ class UserServiceImpl implements UserService {
   constructor(db: RepositoryStorage, options: ResolvedUserServiceOptions) {
     this.#db = db;
     this.#o = options;
-    this.#profiles = columnSealer(db.sealedColumn("users", "profile"));
-    this.#hashes = columnSealer(db.sealedColumn("user_credentials", "hash"));
+    this.#profiles = declaredSealer(db, "users", "profile");
+    this.#hashes = declaredSealer(db, "user_credentials", "hash");
   }
 
   async #toUser(row: Row): Promise<User> {
@@ -437,8 +438,8 @@ class UserServiceImpl implements UserService {
     };
   }
 
-  async #changed(tx: Transaction, id: string): Promise<void> {
-    if (this.#o.outbox) await this.#o.outbox.enqueue(tx, "users", [id]);
+  async #changed(tx: Transaction, op: ChangeOp, id: string): Promise<void> {
+    await this.#o.changes?.record(tx, [{ table: "users", op, keys: [id] }]);
   }
 
   async createUser(user: NewUser = {}): Promise<User> {
@@ -452,7 +453,7 @@ class UserServiceImpl implements UserService {
       : toJsonObject(u.profile, "profile", what, MAX_PROFILE_BYTES);
     const sealed = await this.#profiles.seal(id, profile);
     const now = this.#o.now();
-    await this.#db.transaction(async (tx) => {
+    await writeTx(this.#db, this.#o, async (tx) => {
       const rs = await tx.execute({
         sql:
           "INSERT INTO users (id, profile, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
@@ -464,9 +465,8 @@ class UserServiceImpl implements UserService {
           `Cannot create user "${id}": it exists already`,
         );
       }
-      await this.#changed(tx, id);
-    }, "write");
-    await this.#o.outbox?.dispatch();
+      await this.#changed(tx, "insert", id);
+    });
     return {
       id,
       profile: JSON.parse(profile) as JsonObject,
@@ -497,7 +497,7 @@ class UserServiceImpl implements UserService {
     const text = toJsonObject(profile, "profile", what, MAX_PROFILE_BYTES);
     const sealed = await this.#profiles.seal(id, text);
     const now = this.#o.now();
-    const createdAt = await this.#db.transaction(async (tx) => {
+    const createdAt = await writeTx(this.#db, this.#o, async (tx) => {
       const rs = await tx.execute({
         sql:
           "UPDATE users SET profile = ?, updated_at = ? WHERE id = ? RETURNING created_at",
@@ -510,10 +510,9 @@ class UserServiceImpl implements UserService {
           `Cannot update user "${id}": not found`,
         );
       }
-      await this.#changed(tx, id);
+      await this.#changed(tx, "update", id);
       return num(row.created_at);
-    }, "write");
-    await this.#o.outbox?.dispatch();
+    });
     return {
       id,
       profile: JSON.parse(text) as JsonObject,
@@ -524,7 +523,38 @@ class UserServiceImpl implements UserService {
 
   async deleteUser(id: string): Promise<boolean> {
     checkId(id, "id", "delete user");
-    const n = await this.#db.transaction(async (tx) => {
+    const n = await writeTx(this.#db, this.#o, async (tx) => {
+      const changes: ChangeInput[] = [];
+      if (this.#o.changes !== undefined) {
+        // What the cascade removes is announced too: consumers (a message
+        // index) must forget every removed message.
+        const rows = (await tx.execute({
+          sql:
+            "SELECT c.id AS conversation_id, m.id AS message_id FROM conversations c " +
+            "LEFT JOIN messages m ON m.conversation_id = c.id WHERE c.user_id = ? ORDER BY c.id, m.id",
+          args: [id],
+        })).rows;
+        const byConversation = new Map<string, string[]>();
+        for (const row of rows) {
+          const c = str(row.conversation_id);
+          let list = byConversation.get(c);
+          if (list === undefined) byConversation.set(c, list = []);
+          if (row.message_id !== null) list.push(String(row.message_id));
+        }
+        for (const [c, keys] of byConversation) {
+          if (keys.length > 0) {
+            changes.push({ table: "messages", op: "delete", keys, scope: c });
+          }
+        }
+        if (byConversation.size > 0) {
+          changes.push({
+            table: "conversations",
+            op: "delete",
+            keys: [...byConversation.keys()],
+            scope: id,
+          });
+        }
+      }
       await tx.execute({
         sql:
           "DELETE FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE user_id = ?)",
@@ -542,10 +572,12 @@ class UserServiceImpl implements UserService {
         sql: "DELETE FROM users WHERE id = ?",
         args: [id],
       });
-      if (rs.rowsAffected > 0) await this.#changed(tx, id);
+      if (rs.rowsAffected > 0) {
+        changes.push({ table: "users", op: "delete", keys: [id] });
+      }
+      if (changes.length > 0) await this.#o.changes?.record(tx, changes);
       return rs.rowsAffected;
-    }, "write");
-    if (n > 0) await this.#o.outbox?.dispatch();
+    });
     return n > 0;
   }
 

@@ -58,6 +58,12 @@ export {
   type VerifyOptions,
   type VerifyReport,
 } from "./storage.ts";
+export {
+  openRotatingStorage,
+  type RotatingKeys,
+  type RotatingStorage,
+  storageNamesKey,
+} from "./open_rotating.ts";
 export type {
   InArgs,
   InStatement,

@@ -63,10 +63,7 @@ export const ARCHITECTURE_RULES: ArchitectureRules = {
     "apache-arrow",
   ],
   excluded: ["tests", "bench", "testdata", "node_modules", "docs", ".ci"],
-  exceptions: {
-    "data_layer/data_layer.ts -> storage/_sidecar.ts":
-      "the feed branch replaces it with storage/open_rotating.ts",
-  },
+  exceptions: {},
 };
 
 /** One import found in a source file. */

@@ -1,20 +1,21 @@
 /**
  * End to end: configuration values cached in front of real libSQL storage are
- * invalidated by the outbox's `data.changed.config` events on the real
+ * invalidated by the change feed's `data.changed.config` events on the real
  * message bus, so a changed value is never served from the cache.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createMessageBus } from "../bus/mod.ts";
-import { createConfigRepository, openOutbox } from "../repositories/mod.ts";
+import { createConfigRepository } from "../repositories/mod.ts";
+import { openChangeFeed } from "../changes/mod.ts";
 import { openTestStore } from "../repositories/_doc_helpers.ts";
 import { openCache } from "../cache/mod.ts";
 
 Deno.test("a cached configuration value is never served after it changed in libSQL", async (t) => {
   await using store = await openTestStore();
   await using bus = createMessageBus();
-  await using outbox = await openOutbox(store.storage, bus);
-  const config = createConfigRepository(store.storage, { outbox });
+  await using feed = await openChangeFeed(store.storage, { bus });
+  const config = createConfigRepository(store.storage, { changes: feed });
   await using cache = await openCache({
     path: join(store.dir, "cache"),
     key: store.key,
