@@ -52,6 +52,8 @@
  * - `LOCKED_OUT`: too many failed credential attempts.
  * - `QUEUE_FULL`: a bounded queue refused more work.
  * - `CACHE_ERROR`: the cache backend failed.
+ * - `ABORTED`: the caller's abort signal stopped the work.
+ * - `EMBEDDING_FAILED`: an embedding model or server failed or answered malformed vectors.
  */
 export type AicoDataErrorCode =
   | "INVALID_INPUT"
@@ -80,7 +82,9 @@ export type AicoDataErrorCode =
   | "PLUGIN_ISOLATION"
   | "LOCKED_OUT"
   | "QUEUE_FULL"
-  | "CACHE_ERROR";
+  | "CACHE_ERROR"
+  | "ABORTED"
+  | "EMBEDDING_FAILED";
 
 /**
  * The base error of `@aico/data`: a message for people and a stable
