@@ -27,6 +27,7 @@ export const MEMORY_V1_UP: readonly string[] = Object.freeze([
   `CREATE TABLE memory_items (
   message_id INTEGER PRIMARY KEY,
   conversation_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
   role TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   embedded INTEGER NOT NULL DEFAULT 0,
