@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 // Retrieval quality on testdata/retrieval/: recall@5 and MRR@10 for
 // keyword-only, vector-only and hybrid search.
 //
