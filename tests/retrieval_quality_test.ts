@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- the test prints the measured figures
 // Retrieval quality of semantic memory on testdata/retrieval/ (636 messages
 // in 106 conversations, 80 labelled queries: English paraphrases, keyword-only
 // names and codes, German and Spanish), with the real USE-lite model and a
