@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Embedder } from "../types.ts";
+import type { EmbedderHandle } from "./embedder_handle.ts";
 import { AicoDataError } from "../../errors.ts";
 import {
   checkHttpOptions,
@@ -44,14 +44,6 @@ export interface OllamaEmbedderOptions {
   readonly signal?: AbortSignal;
 }
 
-/** An HTTP embedder, closable with `await using`. */
-export interface HttpEmbedderHandle extends Embedder, AsyncDisposable {
-  /** Whether `close()` ran. */
-  readonly closed: boolean;
-  /** Marks it closed (no connection is kept); safe to call twice. */
-  close(): Promise<void>;
-}
-
 /**
  * Opens an embedder on a local Ollama server. Sends
  * `{ model, input: [texts] }` to `<url>/api/embed` and reads `embeddings`.
@@ -83,7 +75,7 @@ export interface HttpEmbedderHandle extends Embedder, AsyncDisposable {
  */
 export async function openOllamaEmbedder(
   options: OllamaEmbedderOptions,
-): Promise<HttpEmbedderHandle> {
+): Promise<EmbedderHandle> {
   const what = "open Ollama embedder";
   const o = checkHttpOptions(options, what);
   const endpoint = new URL("api/embed", withSlash(o.url));

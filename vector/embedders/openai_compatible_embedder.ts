@@ -12,7 +12,7 @@ import {
   probeDimensions,
 } from "./_http.ts";
 import { invalid } from "./_common.ts";
-import type { HttpEmbedderHandle } from "./ollama_embedder.ts";
+import type { EmbedderHandle } from "./embedder_handle.ts";
 
 /** Options of {@linkcode openOpenAICompatibleEmbedder}. */
 export interface OpenAICompatibleEmbedderOptions {
@@ -87,7 +87,7 @@ export interface OpenAICompatibleEmbedderOptions {
  */
 export async function openOpenAICompatibleEmbedder(
   options: OpenAICompatibleEmbedderOptions,
-): Promise<HttpEmbedderHandle> {
+): Promise<EmbedderHandle> {
   const what = "open OpenAI-compatible embedder";
   const o = checkHttpOptions(options, what);
   const apiKey = options.apiKey;

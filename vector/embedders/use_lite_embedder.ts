@@ -5,7 +5,8 @@
  * @module
  */
 import { AicoDataError } from "../../errors.ts";
-import type { Embedder, EmbedOptions } from "../types.ts";
+import type { EmbedOptions } from "../types.ts";
+import type { EmbedderHandle } from "./embedder_handle.ts";
 import {
   checkTexts,
   closedError,
@@ -34,6 +35,13 @@ export interface UseLiteEmbedderOptions {
    */
   readonly batchSize?: number;
   /**
+   * Sort the texts of a call by length before cutting batches (less
+   * padding inside the model); `false` keeps the call's order.
+   *
+   * @default {true}
+   */
+  readonly lengthSorted?: boolean;
+  /**
    * Tokens kept of each text (USE-lite averages over its tokens: the head of
    * a very long text says what it is about, and the cost grows with length).
    *
@@ -61,6 +69,8 @@ export interface ResolvedUseLiteEmbedderOptions {
   readonly workers: number;
   /** See {@linkcode UseLiteEmbedderOptions.batchSize}. */
   readonly batchSize: number;
+  /** See {@linkcode UseLiteEmbedderOptions.lengthSorted}. */
+  readonly lengthSorted: boolean;
   /** See {@linkcode UseLiteEmbedderOptions.maxTokens}. */
   readonly maxTokens: number;
   /** See {@linkcode UseLiteEmbedderOptions.cacheSize}. */
@@ -113,6 +123,7 @@ export function resolveUseLiteEmbedderOptions(
       Math.min(2, cores),
     ),
     batchSize: intOption(options.batchSize, "batchSize", WHAT, 1, 1024, 32),
+    lengthSorted: checkBool(options.lengthSorted, "lengthSorted", true),
     maxTokens: intOption(options.maxTokens, "maxTokens", WHAT, 1, 4096, 128),
     cacheSize: intOption(
       options.cacheSize,
@@ -124,6 +135,14 @@ export function resolveUseLiteEmbedderOptions(
     ),
     signal,
   });
+}
+
+function checkBool(v: unknown, name: string, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  if (typeof v !== "boolean") {
+    throw invalid(WHAT, `"${name}" must be a boolean`);
+  }
+  return v;
 }
 
 /** Runs batches on one model (in thread or in a worker). */
@@ -218,7 +237,7 @@ class WorkerRunner implements Runner {
   }
 }
 
-class UseLiteEmbedderImpl implements UseLiteEmbedder {
+class UseLiteEmbedderImpl implements EmbedderHandle {
   readonly id = USE_LITE_ID;
   readonly dimensions = DIM;
   #runners: Runner[];
@@ -263,7 +282,8 @@ class UseLiteEmbedderImpl implements UseLiteEmbedder {
       if (at) at.push(i);
       else todo.set(t, [i]);
     }
-    const unique = [...todo.keys()].sort((a, b) => a.length - b.length);
+    const unique = [...todo.keys()];
+    if (this.#o.lengthSorted) unique.sort((a, b) => a.length - b.length);
     const bs = this.#o.batchSize;
     const batches: string[][] = [];
     for (let i = 0; i < unique.length; i += bs) {
@@ -312,12 +332,7 @@ class UseLiteEmbedderImpl implements UseLiteEmbedder {
 }
 
 /** The default embedder, with a `closed` getter and `await using` support. */
-export interface UseLiteEmbedder extends Embedder, AsyncDisposable {
-  /** Whether `close()` ran. */
-  readonly closed: boolean;
-  /** Stops the workers; safe to call twice. */
-  close(): Promise<void>;
-}
+export type UseLiteEmbedder = EmbedderHandle;
 
 /**
  * Opens the default offline embedder: Universal Sentence Encoder Lite
