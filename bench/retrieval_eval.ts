@@ -16,6 +16,7 @@ import { openSemanticMemory } from "../vector/memory/semantic_memory.ts";
 import type { ContextMode } from "../vector/memory/semantic_memory.ts";
 import { openUseLiteEmbedder } from "../vector/embedders/use_lite_embedder.ts";
 import { openOllamaEmbedder } from "../vector/embedders/ollama_embedder.ts";
+import { openOnnxEmbedder } from "../vector/embedders/onnx_embedder.ts";
 import { openOpenAICompatibleEmbedder } from "../vector/embedders/openai_compatible_embedder.ts";
 import { openExactStore } from "../vector/_exact_store_test_helper.ts";
 import type { Embedder } from "../vector/types.ts";
@@ -51,6 +52,8 @@ if (values.ollama) {
     url: values.openai,
     model: values.model,
   });
+} else if (values.onnx) {
+  embedder = await openOnnxEmbedder({ modelPath: values.onnx });
 } else {
   embedder = await openUseLiteEmbedder();
 }
