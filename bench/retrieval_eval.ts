@@ -35,9 +35,9 @@ const { values } = parseArgs({
     openai: { type: "string" },
     onnx: { type: "string" },
     model: { type: "string", default: "" },
-    kw: { type: "string", default: "1" },
-    vw: { type: "string", default: "1" },
-    rrf: { type: "string", default: "60" },
+    kw: { type: "string" },
+    vw: { type: "string" },
+    rrf: { type: "string" },
   },
 });
 
@@ -77,9 +77,9 @@ await using memory = await openSemanticMemory({
   context: values.context as ContextMode,
   background: false,
   fusion: {
-    keywordWeight: Number(values.kw),
-    vectorWeight: Number(values.vw),
-    rankConstant: Number(values.rrf),
+    ...(values.kw === undefined ? {} : { keywordWeight: Number(values.kw) }),
+    ...(values.vw === undefined ? {} : { vectorWeight: Number(values.vw) }),
+    ...(values.rrf === undefined ? {} : { rankConstant: Number(values.rrf) }),
   },
 });
 const t0 = performance.now();
