@@ -1295,6 +1295,31 @@ export async function openSemanticMemory(
       'Cannot open semantic memory: the "memory" schema is not migrated',
     );
   }
+  // Vectors live in the store: another collection or embedder than last
+  // time holds none of them, so every message waits for its vector again.
+  const target = JSON.stringify([
+    o.store.info.name,
+    o.embedder.id,
+    o.embedder.dimensions,
+  ]);
+  const seen = await o.storage.execute(
+    "SELECT value FROM memory_state WHERE key = 'vectors'",
+  );
+  const before = seen.rows[0]?.value;
+  if (before !== target) {
+    await o.storage.transaction(async (tx) => {
+      if (before !== undefined) {
+        await tx.execute(
+          "UPDATE memory_items SET embedded = 0, version = version + 1",
+        );
+      }
+      await tx.execute({
+        sql: "INSERT INTO memory_state (key, value) VALUES ('vectors', ?) " +
+          "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        args: [target],
+      });
+    }, "write");
+  }
   const memory = new SemanticMemoryImpl(o);
   // Messages left waiting by an earlier process get their vectors now.
   memory.resume();
