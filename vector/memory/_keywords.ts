@@ -1,7 +1,7 @@
 // Internal: turns free text into an FTS5 query. Words are folded (case,
 // diacritics), common function words of English, German and Spanish are
 // dropped, long words become prefix terms (a cheap stemmer for all three
-// languages: "restaurants" -> "restaura"*, "Zahnarzttermin" -> "zahnarzttermi"*),
+// languages: "restaurants" -> "restauran"*, "Zahnarzttermin" -> "zahnarzttermi"*),
 // every term is quoted (no FTS5 syntax reaches the engine) and the terms are
 // OR-ed, so that bm25 ranks by how many and how rare the matching words are.
 
