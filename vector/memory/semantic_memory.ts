@@ -1119,6 +1119,11 @@ class SemanticMemoryImpl implements SemanticMemory {
         n = Math.sqrt(n) || 1;
         for (let i = 0; i < v.length; i++) query[i] = query[i]! + v[i]! / n;
       }
+      // The centroid, scaled to unit length (for dot-product stores).
+      let n = 0;
+      for (const x of query) n += x * x;
+      n = Math.sqrt(n) || 1;
+      for (let i = 0; i < query.length; i++) query[i] = query[i]! / n;
     } else {
       throw invalid(
         what,
