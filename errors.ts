@@ -54,6 +54,7 @@
  * - `CACHE_ERROR`: the cache backend failed.
  * - `DISK_FULL`: the disk (or the quota) is full; nothing of the failed write is kept.
  * - `ABORTED`: an operation was stopped through its `AbortSignal`.
+ * - `EMBEDDING_FAILED`: an embedding model or server failed or answered malformed vectors.
  */
 export type AicoDataErrorCode =
   | "INVALID_INPUT"
@@ -84,7 +85,8 @@ export type AicoDataErrorCode =
   | "QUEUE_FULL"
   | "CACHE_ERROR"
   | "DISK_FULL"
-  | "ABORTED";
+  | "ABORTED"
+  | "EMBEDDING_FAILED";
 
 /**
  * The base error of `@aico/data`: a message for people and a stable
