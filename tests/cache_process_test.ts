@@ -68,7 +68,7 @@ async function runAndKill(
   return last;
 }
 
-Deno.test("a writer killed with SIGKILL leaves a cache that opens and answers", async (t) => {
+Deno.test("a writer killed with SIGKILL leaves a cache that opens empty and answers", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "aico_cache_kill_" });
   try {
     const script = join(dir, "writer.ts");
@@ -88,18 +88,12 @@ Deno.test("a writer killed with SIGKILL leaves a cache that opens and answers", 
           defaultTtlMs: Infinity,
           sweepIntervalMs: 0,
         });
-        // Every batch reported as committed reads back.
+        // A crashed writer leaves no clean-close record: the file is not
+        // trusted and the cache starts empty (it is disposable). Every
+        // answer is a miss, never a wrong value.
+        assert.equal(cache.stats().entries, 0);
         for (let batch = start; batch <= last; batch++) {
-          const v = cache.get<{ batch: number; i: number }>(`b${batch}:0`);
-          assert.deepEqual(
-            v && { batch: v.batch, i: v.i },
-            { batch, i: 0 },
-            `batch ${batch}`,
-          );
-        }
-        // Invalidated keys stay invalidated.
-        if (last - 3 >= start) {
-          assert.equal(cache.get(`b${last - 3}:1`), undefined);
+          assert.equal(cache.get(`b${batch}:0`), undefined, `batch ${batch}`);
         }
         // And it takes new writes.
         await cache.set("after-kill", round);
