@@ -95,7 +95,9 @@ if (mode === "build") {
   Deno.exit(0);
 }
 const files = {};
-for (const f of ["cache.mdb", "key-check.json", "clean-close.json"]) files[f] = await Deno.readFile(dir + "/pristine/" + f);
+for (const f of ["cache.mdb", "key-check.json", "clean-close.json"]) {
+  try { files[f] = await Deno.readFile(dir + "/pristine/" + f); } catch { /* absent in this version */ }
+}
 for (const item of list.split(",")) {
   const [kind, file, n] = item.split(":");
   const offset = Number(n);
