@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 // Shared by the reliability scenarios: child processes, fault figures, the
 // table. Not part of the package.
 import { join } from "node:path";

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 // Scenario 3 (and defects 2, 5): single-byte changes and truncations of the
 // database file and of the cache files, each checked in a child process:
 // the child either returns the right values, a miss (cache), or a typed

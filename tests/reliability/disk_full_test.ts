@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 // Scenario 9 (and defect 1): a full disk, a read-only folder and a denied
 // permission under the cache, the database and the data layer. Each case
 // runs in a child process on a small tmpfs (CI runs as root; without mount

@@ -4,7 +4,6 @@
 // the importers do not exist on this branch; IMPORTER_HOOK below is where
 // their mutated inputs go once they do.
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { mod, record, runChild, script, withTemp } from "./_harness.ts";
 import { sweepCases } from "./_sweep.ts";
 

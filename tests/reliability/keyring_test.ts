@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 // Scenario 10: an OS keyring that is missing (no tool, no D-Bus session) or
 // locked gives KEYRING_UNAVAILABLE; nothing falls back to a weaker source
 // (no environment variable, no "none" keyring, no open without a secret).

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 // `deno task test:reliability`: runs every scenario, then prints the figures
 // table. Exits non-zero when a scenario failed or a must-be-0 column is not 0.
 import { join } from "node:path";
