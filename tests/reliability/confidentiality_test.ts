@@ -275,11 +275,10 @@ await data.close();
         wrong: 0,
         aborts: 0,
         plaintext: found,
-        notes: `${keys.length} keys (data key ${
-          secrets.dek.length ? "exported" : "not exportable: purpose keys only"
-        }) x hex/base64/base64url + passphrase over ${outputs.length} outputs (seed, CLI help/status/status --json/status --debug with a wrong passphrase/backup, crash, error objects, log rows)${
-          where.length ? `; found in ${where.join(",")}` : ""
-        }`,
+        notes:
+          `${keys.length} raw purpose keys (libsql-page, cache; the data key and the sealing keys never leave the key file and WebCrypto, so they are not searched as bytes) x hex/base64/base64url + passphrase over ${outputs.length} outputs (seed, CLI help/status/status --json/status --debug with a wrong passphrase/backup, crash, error objects, log rows)${
+            where.length ? `; found in ${where.join(",")}` : ""
+          }`,
       });
       assert.equal(found, 0, where.join());
     });
