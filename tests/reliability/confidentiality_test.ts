@@ -22,7 +22,7 @@ const MARKER = "MARKER-q7Zx-plaintext-9f2e";
 
 const SEED = `
 import { openDataLayer } from ${mod("mod.ts")};
-import { readKeyFileInfo } from ${mod("crypto/mod.ts")};
+import { rememberInKeyring } from ${mod("crypto/mod.ts")};
 const [dir, marker, pw, phase] = Deno.args;
 const kdf = { memoryKiB: 19456, iterations: 2 };
 const data = await openDataLayer(dir, { passphrase: pw, create: true, kdf });
@@ -43,7 +43,10 @@ console.log(JSON.stringify({ phase: "open" }));
 await new Promise((r) => setTimeout(r, Number(Deno.env.get("HOLD_MS") ?? "0")));
 // Secrets, for the hygiene scenario: printed to a separate file only.
 const key = data.key;
-const secrets = { dek: [], purposes: {} };
+// The data key itself, through the public keyring hook (a store that keeps it).
+let dek = new Uint8Array(0);
+await rememberInKeyring(dir + "/key.json", pw, { get: () => Promise.resolve(undefined), set: (_a, s) => { dek = s.slice(); return Promise.resolve(); } });
+const secrets = { dek: Array.from(dek), purposes: {} };
 for (const p of ["libsql-page", "cache"]) {
   try { secrets.purposes[p] = Array.from(await key.purposeKeyBytes(p)); } catch {}
 }
@@ -189,6 +192,42 @@ console.log(JSON.stringify(out));
       const keys = [secrets.dek, ...Object.values(secrets.purposes)].filter((
         k,
       ) => k.length > 0);
+      assert.equal(secrets.dek.length, 32, "the data key was captured");
+      // Every purpose key, derived as the design says: HKDF-SHA256(DEK, salt
+      // empty, info "aico/<purpose>/v1").
+      const hkdf = await crypto.subtle.importKey(
+        "raw",
+        Uint8Array.from(secrets.dek),
+        "HKDF",
+        false,
+        ["deriveBits"],
+      );
+      for (
+        const purpose of [
+          "libsql-page",
+          "field-aead",
+          "cache",
+          "vector-doc",
+          "export",
+        ]
+      ) {
+        const bits = await crypto.subtle.deriveBits(
+          {
+            name: "HKDF",
+            hash: "SHA-256",
+            salt: new Uint8Array(0),
+            info: new TextEncoder().encode(`aico/${purpose}/v1`),
+          },
+          hkdf,
+          256,
+        );
+        keys.push([...new Uint8Array(bits)]);
+      }
+      assert.equal(
+        keys.at(-3)!.join(","),
+        (secrets.purposes.cache ?? []).join(","),
+        "the derivation matches the cache purpose key",
+      );
       for (const k of keys) {
         const bytes = Uint8Array.from(k);
         forms.push(
@@ -276,7 +315,7 @@ await data.close();
         aborts: 0,
         plaintext: found,
         notes:
-          `${keys.length} raw purpose keys (libsql-page, cache; the data key and the sealing keys never leave the key file and WebCrypto, so they are not searched as bytes) x hex/base64/base64url + passphrase over ${outputs.length} outputs (seed, CLI help/status/status --json/status --debug with a wrong passphrase/backup, crash, error objects, log rows)${
+          `data key + 5 purpose keys (HKDF, checked against the raw cache key) x hex/base64/base64url + passphrase over ${outputs.length} outputs (seed, CLI help/status/status --json/status --debug with a wrong passphrase/backup, crash, error objects, log rows)${
             where.length ? `; found in ${where.join(",")}` : ""
           }`,
       });
