@@ -36,6 +36,7 @@ export const MAX_KEY_BYTES = 1978;
 const DATA_FILE = "cache.mdb";
 const KEY_CHECK_FILE = "key-check.json";
 const CLEAN_FILE = "clean-close.json";
+const OPEN_LOCK = "open.lock";
 const CLEAN_INFO = "aico/cache/clean-close/v1";
 /** Free bytes kept on the cache's file system: writes beyond it are refused. */
 export const DISK_RESERVE_BYTES = 512 * 1024;
@@ -379,6 +380,33 @@ async function writeCleanClose(dir: string, macKey: Uint8Array): Promise<void> {
   }
 }
 
+/**
+ * Takes a shared lock on `open.lock`, held while the handle is open. Only an
+ * opener that can take it exclusively (no other handle, in any process, has
+ * the cache open) checks the clean-close record: a file another live handle
+ * keeps is LMDB's live state, not a file left behind.
+ */
+async function enterCache(
+  dir: string,
+  macKey: Uint8Array,
+): Promise<Deno.FsFile> {
+  const lock = await Deno.open(join(dir, OPEN_LOCK), {
+    read: true,
+    write: true,
+    create: true,
+    mode: 0o600,
+  });
+  try {
+    if (await lock.tryLock(true)) await checkCleanClose(dir, macKey);
+    // Converts the exclusive lock, or waits for another opener's check.
+    await lock.lock(false);
+    return lock;
+  } catch (error) {
+    lock.close();
+    throw error;
+  }
+}
+
 /** Free bytes for unprivileged writers on the file system of `dir`, if known. */
 function freeBytes(dir: string): number | undefined {
   try {
@@ -478,10 +506,11 @@ export async function openLmdbCache(
   }
   const dir = options.path;
   let opened: Opened;
+  let lock: Deno.FsFile;
   try {
     await Deno.mkdir(dir, { recursive: true });
     await ensureKeyCheck(dir, check);
-    await checkCleanClose(dir, macKey);
+    lock = await enterCache(dir, macKey);
   } catch (error) {
     if (
       error instanceof Deno.errors.NotCapable ||
@@ -500,6 +529,7 @@ export async function openLmdbCache(
   try {
     opened = openAndScan(dir, encryptionKey, options.now());
   } catch (first) {
+    lock.close();
     // LMDB found the file damaged: the cache is disposable, so start empty.
     // Any other failure (permissions, locks) is reported as it is.
     if (!DAMAGE_RE.test(String((first as Error)?.message))) {
@@ -509,6 +539,7 @@ export async function openLmdbCache(
     }
     try {
       await wipeData(dir);
+      lock = await enterCache(dir, macKey);
       opened = openAndScan(dir, encryptionKey, options.now());
     } catch (error) {
       throw new AicoDataError("CACHE_ERROR", "Cannot open cache: LMDB failed", {
@@ -516,7 +547,7 @@ export async function openLmdbCache(
       });
     }
   }
-  const cache = new LmdbCache(options, opened, macKey);
+  const cache = new LmdbCache(options, opened, macKey, lock);
   try {
     await cache.removeAtOpen(opened.stale, opened.corrupt);
   } catch (error) {
@@ -552,6 +583,8 @@ class LmdbCache implements Cache {
   #fastView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   #range = { start: HEADER, end: 0 };
   #macKey: Uint8Array;
+  /** Shared lock on `open.lock` while open. */
+  #lock: Deno.FsFile;
   /** A commit failed: the file is not known clean at close. */
   #failed = false;
   /** Keys whose deletion failed: unreadable until written again. */
@@ -564,9 +597,11 @@ class LmdbCache implements Cache {
     options: ResolvedCacheOptions,
     opened: Opened,
     macKey: Uint8Array,
+    lock: Deno.FsFile,
   ) {
     this.path = options.path;
     this.#macKey = macKey;
+    this.#lock = lock;
     this.#options = options;
     this.#db = opened.root;
     const encoder = (opened.root as unknown as {
@@ -1251,12 +1286,20 @@ class LmdbCache implements Cache {
     try {
       await this.#db.close();
     } catch (error) {
+      this.#lock.close();
       throw backendError("close cache", error);
     }
-    if (!this.#failed && this.#doomed.size === 0) {
-      await writeCleanClose(this.path, this.#macKey);
+    try {
+      // The last handle to close (an exclusive lock is free) vouches for
+      // the file; the others leave that to it.
+      const last = await this.#lock.tryLock(true).catch(() => false);
+      if (last && !this.#failed && this.#doomed.size === 0) {
+        await writeCleanClose(this.path, this.#macKey);
+      }
+    } finally {
+      this.#lock.close();
+      this.#macKey.fill(0);
     }
-    this.#macKey.fill(0);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

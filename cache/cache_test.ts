@@ -689,6 +689,7 @@ Deno.test("a marker set through the API appears 0 times in the LMDB files", asyn
       "cache.mdb-lock",
       "clean-close.json",
       "key-check.json",
+      "open.lock",
     ]);
     assert.equal(await countInDir(cacheDir, marker), 0);
     // Control: the same writes without encryption do show the marker.
