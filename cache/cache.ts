@@ -26,7 +26,8 @@ export interface CacheKeySource {
 export interface CacheOptions {
   /**
    * The cache directory (created when missing). It holds `cache.mdb`,
-   * `cache.mdb-lock`, `key-check.json` and, while closed, `clean-close.json`;
+   * `cache.mdb-lock`, `key-check.json`, `open.lock` and, while closed,
+   * `clean-close.json`;
    * deleting it loses nothing that matters.
    */
   readonly path: string;
