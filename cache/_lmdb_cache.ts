@@ -407,6 +407,16 @@ async function enterCache(
   }
 }
 
+/** Whether free space may be measured: `--allow-sys=statfs`, asked without a prompt. */
+function statfsGranted(): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "sys", kind: "statfs" })
+      .state === "granted";
+  } catch {
+    return false;
+  }
+}
+
 /** Free bytes for unprivileged writers on the file system of `dir`, if known. */
 function freeBytes(dir: string): number | undefined {
   try {
@@ -592,6 +602,7 @@ class LmdbCache implements Cache {
   /** Bytes that may still be written before free space is measured again. */
   #spaceBudget = 0;
   #spaceAt = -Infinity;
+  #statfs: boolean | undefined;
 
   constructor(
     options: ResolvedCacheOptions,
@@ -694,8 +705,10 @@ class LmdbCache implements Cache {
       this.#spaceBudget -= needed;
       return;
     }
-    const free = freeBytes(this.path);
-    if (free === undefined) return; // Not measurable here: LMDB decides.
+    this.#statfs ??= statfsGranted();
+    // Without the permission LMDB's own failure is the (typed) error.
+    const free = this.#statfs ? freeBytes(this.path) : undefined;
+    if (free === undefined) return;
     this.#spaceAt = now;
     const spare = free - reserve - needed;
     if (spare < 0) {

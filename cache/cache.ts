@@ -498,9 +498,9 @@ export function resolveCacheOptions(
  * the cache is disposable. So is a data file that is not byte for byte what a
  * clean `close()` left (an HMAC under the cache key in `clean-close.json`):
  * a truncated or changed file never reaches LMDB, and after a crash the cache
- * starts empty. On a full disk (less than 512 KiB free) writes are refused
- * with `CACHE_ERROR` before LMDB sees them; reads, `close()` and later writes
- * keep working.
+ * starts empty. On a full disk writes fail with `CACHE_ERROR`; reads,
+ * `close()` and later writes keep working. With `--allow-sys=statfs` writes
+ * are refused before LMDB sees them once less than 512 KiB is free.
  *
  * Needs `--allow-read` (the directory and `node_modules`), `--allow-write` (the
  * directory), `--allow-ffi`, `--allow-env=PREBUILDS_ONLY,ELECTRON_RUN_AS_NODE,

@@ -81,10 +81,22 @@ export async function script(
 export async function runChild(
   path: string,
   args: readonly string[] = [],
-  options: { timeoutMs?: number; env?: Record<string, string> } = {},
+  options: {
+    timeoutMs?: number;
+    env?: Record<string, string>;
+    /** Permission flags instead of `-A`. */
+    flags?: readonly string[];
+  } = {},
 ): Promise<ChildResult> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, path, ...args],
+    args: [
+      "run",
+      ...(options.flags ?? ["-A"]),
+      "--config",
+      CONFIG,
+      path,
+      ...args,
+    ],
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", ...(options.env ?? {}) },

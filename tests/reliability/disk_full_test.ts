@@ -109,6 +109,7 @@ async function onTmpfs(
   fillerKiB: number,
   source: string,
   target: (dir: string) => string,
+  flags?: (mount: string) => string[],
 ): Promise<Outcome | string> {
   const mounted = await mountTmpfs(sizeKiB);
   if ("reason" in mounted) return mounted.reason;
@@ -119,6 +120,7 @@ async function onTmpfs(
       const path = await script(tmp, "child.ts", source);
       const child = await runChild(path, [target(mounted.dir), filler], {
         timeoutMs: 120_000,
+        ...(flags ? { flags: flags(mounted.dir) } : {}),
       });
       return { result: jsonLines(child.stdout)[0], child };
     });
@@ -170,6 +172,35 @@ Deno.test("a full disk, read-only folder or denied permission gives typed errors
     assert.equal(r.after, 5, "writes succeed once space returns");
     assert.equal(r.reopenedWrite, true);
   });
+  await t.step(
+    "cache on a full disk with only the documented flags (no free-space check: LMDB fails first)",
+    async () => {
+      const r = check(
+        "cache, documented flags",
+        await onTmpfs(
+          3072,
+          1024,
+          CACHE_CHILD,
+          (d) => join(d, "cache"),
+          (mount) => [
+            "--allow-read",
+            `--allow-write=${mount}`,
+            "--allow-ffi",
+            "--allow-env=PREBUILDS_ONLY,ELECTRON_RUN_AS_NODE,npm_config_arch,npm_config_platform,LIBC,ARM_VERSION,MSGPACKR_NATIVE_ACCELERATION_DISABLED,LMDB_RESTORE",
+            "--allow-sys=cpus,networkInterfaces,hostname",
+          ],
+        ),
+      );
+      if (!r) return;
+      fig.wrong += Number(r.wrong);
+      notes.push(`cache (documented flags): ${JSON.stringify(r)}`);
+      assert.deepEqual(Object.keys(r.codes as object), ["CACHE_ERROR"]);
+      assert.equal(r.wrong, 0);
+      assert.equal(r.closed, true, "close() settles");
+      assert.equal(r.after, 5, "writes succeed once space returns");
+      assert.equal(r.reopenedWrite, true);
+    },
+  );
   await t.step("database on a full disk", async () => {
     const r = check(
       "database",
