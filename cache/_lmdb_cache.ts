@@ -17,6 +17,8 @@ import {
   PRIVATE_FILE_MODE,
   restrictFilesIn,
 } from "../_internal/fs.ts";
+import { statfsSync } from "node:fs";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { AicoDataError } from "../errors.ts";
 import type {
   Cache,
@@ -38,6 +40,13 @@ const HEADER = 9;
 export const MAX_KEY_BYTES = 1978;
 const DATA_FILE = "cache.mdb";
 const KEY_CHECK_FILE = "key-check.json";
+const CLEAN_FILE = "clean-close.json";
+const OPEN_LOCK = "open.lock";
+const CLEAN_INFO = "aico/cache/clean-close/v1";
+/** Free bytes kept on the cache's file system: writes beyond it are refused. */
+export const DISK_RESERVE_BYTES = 512 * 1024;
+/** Free bytes a deletion needs (LMDB copies the pages it changes). */
+const DELETE_RESERVE_BYTES = 64 * 1024;
 const NAMESPACE_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const DEFAULT_NAMESPACE = "default";
 const SESSION_NAMESPACE = "session";
@@ -201,6 +210,7 @@ async function removeIfExists(path: string): Promise<void> {
 }
 
 async function wipeData(dir: string): Promise<void> {
+  await removeIfExists(join(dir, CLEAN_FILE));
   await removeIfExists(join(dir, DATA_FILE));
   await removeIfExists(join(dir, `${DATA_FILE}-lock`));
 }
@@ -272,6 +282,165 @@ async function ensureKeyCheck(dir: string, check: string): Promise<void> {
   await Deno.rename(tmp, file);
 }
 
+/** The key that authenticates the clean-close record, from the cache key. */
+function cleanCloseKey(cacheKey: Uint8Array): Uint8Array {
+  return new Uint8Array(
+    createHmac("sha256", cacheKey).update(CLEAN_INFO).digest(),
+  );
+}
+
+/** `HMAC-SHA256(macKey, file ‖ size as uint64 LE)`, or `undefined` when missing. */
+async function fileMac(
+  file: string,
+  macKey: Uint8Array,
+): Promise<Uint8Array | undefined> {
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(file, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  try {
+    const hmac = createHmac("sha256", macKey);
+    const buf = new Uint8Array(1 << 20);
+    let size = 0;
+    for (;;) {
+      const n = await f.read(buf);
+      if (n === null) break;
+      hmac.update(buf.subarray(0, n));
+      size += n;
+    }
+    const tail = new Uint8Array(8);
+    new DataView(tail.buffer).setBigUint64(0, BigInt(size), true);
+    hmac.update(tail);
+    return new Uint8Array(hmac.digest());
+  } finally {
+    f.close();
+  }
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Keeps the data file only when it is byte for byte what a clean close left
+ * (its HMAC matches the record written by `close()`), else empties the
+ * directory; then removes the record, since an open cache is not known clean.
+ * LMDB trusts its file: a truncated file, a flipped byte or a crash in the
+ * middle of a write can crash the process in native code or return a wrong
+ * value, so such a file never reaches LMDB. A crashed process leaves no
+ * record: its cache starts empty.
+ */
+async function checkCleanClose(dir: string, macKey: Uint8Array): Promise<void> {
+  const record = join(dir, CLEAN_FILE);
+  let stored: string | undefined;
+  try {
+    const parsed = JSON.parse(await Deno.readTextFile(record)) as {
+      mac?: unknown;
+    } | null;
+    if (typeof parsed?.mac === "string") stored = parsed.mac;
+  } catch (error) {
+    if (
+      !(error instanceof Deno.errors.NotFound) &&
+      !(error instanceof SyntaxError)
+    ) {
+      throw error;
+    }
+  }
+  const actual = stored === undefined
+    ? undefined
+    : await fileMac(join(dir, DATA_FILE), macKey);
+  const expected = new TextEncoder().encode(stored ?? "");
+  const got = new TextEncoder().encode(
+    actual === undefined ? "" : toHex(actual),
+  );
+  const clean = actual !== undefined && expected.length === got.length &&
+    timingSafeEqual(expected, got);
+  if (clean) await removeIfExists(record);
+  else await wipeData(dir);
+}
+
+/**
+ * Writes the clean-close record of a closed data file (after flushing it).
+ * Best effort: without a record the next open starts empty.
+ */
+async function writeCleanClose(dir: string, macKey: Uint8Array): Promise<void> {
+  const file = join(dir, DATA_FILE);
+  try {
+    {
+      using f = await Deno.open(file, { read: true });
+      await f.sync();
+    }
+    const mac = await fileMac(file, macKey);
+    if (mac === undefined) return;
+    const tmp = join(dir, `${CLEAN_FILE}.tmp`);
+    await Deno.writeTextFile(
+      tmp,
+      JSON.stringify({ version: 1, mac: toHex(mac) }) + "\n",
+      { mode: 0o600 },
+    );
+    await Deno.rename(tmp, join(dir, CLEAN_FILE));
+  } catch {
+    // The next open empties the cache, which loses nothing that matters.
+  }
+}
+
+/**
+ * Takes a shared lock on `open.lock`, held while the handle is open. Only an
+ * opener that can take it exclusively (no other handle, in any process, has
+ * the cache open) checks the clean-close record: a file another live handle
+ * keeps is LMDB's live state, not a file left behind.
+ */
+async function enterCache(
+  dir: string,
+  macKey: Uint8Array,
+): Promise<Deno.FsFile> {
+  const lock = await Deno.open(join(dir, OPEN_LOCK), {
+    read: true,
+    write: true,
+    create: true,
+    mode: 0o600,
+  });
+  try {
+    if (await lock.tryLock(true)) await checkCleanClose(dir, macKey);
+    // Converts the exclusive lock, or waits for another opener's check.
+    await lock.lock(false);
+    return lock;
+  } catch (error) {
+    lock.close();
+    throw error;
+  }
+}
+
+/** Whether free space may be measured: `--allow-sys=statfs`, asked without a prompt. */
+function statfsGranted(): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "sys", kind: "statfs" })
+      .state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/** Free bytes for unprivileged writers on the file system of `dir`, if known. */
+function freeBytes(dir: string): number | undefined {
+  try {
+    const s = statfsSync(dir);
+    return Number(s.bavail) * Number(s.bsize);
+  } catch {
+    return undefined;
+  }
+}
+
+function diskFull(action: string, free: number): AicoDataError {
+  return new AicoDataError(
+    "CACHE_ERROR",
+    `Cannot ${action}: the disk is full, "${free}" bytes free`,
+  );
+}
+
 type Db = RootDatabase<unknown, string>;
 
 interface Opened {
@@ -292,6 +461,8 @@ function openAndScan(
   const root = open<unknown, string>({
     path: join(dir, DATA_FILE),
     encryptionKey,
+    noSync: true,
+    eventTurnBatching: false,
   });
   try {
     const live: [string, Meta][] = [];
@@ -342,17 +513,21 @@ export async function openLmdbCache(
   const bytes = await cacheKeyBytes(key);
   let encryptionKey: string;
   let check: string;
+  let macKey: Uint8Array;
   try {
     encryptionKey = lmdbKeyString(bytes);
     check = await keyCheck(bytes);
+    macKey = cleanCloseKey(bytes);
   } finally {
     bytes.fill(0);
   }
   const dir = options.path;
   let opened: Opened;
+  let lock: Deno.FsFile;
   try {
     await createPrivateDir(dir);
     await ensureKeyCheck(dir, check);
+    lock = await enterCache(dir, macKey);
   } catch (error) {
     if (
       error instanceof Deno.errors.NotCapable ||
@@ -371,6 +546,7 @@ export async function openLmdbCache(
   try {
     opened = openAndScan(dir, encryptionKey, options.now());
   } catch (first) {
+    lock.close();
     // LMDB found the file damaged: the cache is disposable, so start empty.
     // Any other failure (permissions, locks) is reported as it is.
     if (!DAMAGE_RE.test(String((first as Error)?.message))) {
@@ -380,6 +556,7 @@ export async function openLmdbCache(
     }
     try {
       await wipeData(dir);
+      lock = await enterCache(dir, macKey);
       opened = openAndScan(dir, encryptionKey, options.now());
     } catch (error) {
       throw new AicoDataError("CACHE_ERROR", "Cannot open cache: LMDB failed", {
@@ -392,13 +569,14 @@ export async function openLmdbCache(
     await restrictFilesIn(dir);
   } catch (error) {
     await opened.root.close().catch(() => {});
+    lock.close();
     throw new AicoDataError(
       "CACHE_ERROR",
       "Cannot open cache: cannot make its files private",
       { cause: error },
     );
   }
-  const cache = new LmdbCache(options, opened);
+  const cache = new LmdbCache(options, opened, macKey, lock);
   try {
     await cache.removeAtOpen(opened.stale, opened.corrupt);
   } catch (error) {
@@ -433,9 +611,27 @@ class LmdbCache implements Cache {
   #fastPlain: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
   #fastView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   #range = { start: HEADER, end: 0 };
+  #macKey: Uint8Array;
+  /** Shared lock on `open.lock` while open. */
+  #lock: Deno.FsFile;
+  /** A commit failed: the file is not known clean at close. */
+  #failed = false;
+  /** Keys whose deletion failed: unreadable until written again. */
+  #doomed = new Set<string>();
+  /** Bytes that may still be written before free space is measured again. */
+  #spaceBudget = 0;
+  #spaceAt = -Infinity;
+  #statfs: boolean | undefined;
 
-  constructor(options: ResolvedCacheOptions, opened: Opened) {
+  constructor(
+    options: ResolvedCacheOptions,
+    opened: Opened,
+    macKey: Uint8Array,
+    lock: Deno.FsFile,
+  ) {
     this.path = options.path;
+    this.#macKey = macKey;
+    this.#lock = lock;
     this.#options = options;
     this.#db = opened.root;
     const encoder = (opened.root as unknown as {
@@ -504,7 +700,41 @@ class LmdbCache implements Cache {
     } catch (error) {
       return Promise.reject(error);
     }
-    return queued.then(() => undefined);
+    return queued.then(() => undefined, (error) => {
+      // lmdb-js also rejects a promise of its own with the cause (a full
+      // disk, an I/O error); left unhandled, it would end the process.
+      (error as { commitError?: Promise<unknown> })?.commitError?.catch?.(
+        () => {},
+      );
+      this.#failed = true;
+      throw error;
+    });
+  }
+
+  /**
+   * Refuses a write of about `bytes` when the file system would keep less
+   * than `reserve` bytes free, before LMDB sees it: LMDB failing on a full
+   * disk leaves lmdb-js in a state that has crashed the process. Free space
+   * is measured again after 100 ms or a quarter of the spare bytes.
+   */
+  #reserveSpace(action: string, bytes: number, reserve: number): void {
+    const needed = bytes * 2 + 16384; // copied pages and the meta page
+    const now = performance.now();
+    if (needed <= this.#spaceBudget && now - this.#spaceAt < 100) {
+      this.#spaceBudget -= needed;
+      return;
+    }
+    this.#statfs ??= statfsGranted();
+    // Without the permission LMDB's own failure is the (typed) error.
+    const free = this.#statfs ? freeBytes(this.path) : undefined;
+    if (free === undefined) return;
+    this.#spaceAt = now;
+    const spare = free - reserve - needed;
+    if (spare < 0) {
+      this.#spaceBudget = 0;
+      throw diskFull(action, free);
+    }
+    this.#spaceBudget = spare / 4;
   }
 
   #track<T>(promise: Promise<T>): Promise<T> {
@@ -524,7 +754,10 @@ class LmdbCache implements Cache {
    */
   read(full: string, decode: boolean): unknown {
     this.#guard("read from cache");
-    if (this.#tombstones.size !== 0 && this.#tombstones.has(full)) {
+    if (
+      (this.#tombstones.size !== 0 && this.#tombstones.has(full)) ||
+      (this.#doomed.size !== 0 && this.#doomed.has(full))
+    ) {
       this.#misses++;
       return undefined;
     }
@@ -716,6 +949,9 @@ class LmdbCache implements Cache {
       sizes[i] = this.#sizeOf(full, record);
     }
     if (n === 0) return;
+    let total = 0;
+    for (let i = 0; i < n; i++) total += sizes[i]!;
+    this.#reserveSpace("write to cache", total, DISK_RESERVE_BYTES);
     for (let i = 0; i < n; i++) this.#account(keys[i]!, expiresAt, sizes[i]!);
     const put = this.#commit(() => {
       for (let i = 0; i < n; i++) {
@@ -727,6 +963,11 @@ class LmdbCache implements Cache {
       await this.#track(Promise.all([put, evicted]));
     } catch (error) {
       throw backendError("write to cache", error);
+    }
+    if (this.#doomed.size !== 0) {
+      for (const k of keys) {
+        this.#doomed.delete(k);
+      }
     }
   }
 
@@ -773,9 +1014,15 @@ class LmdbCache implements Cache {
       }
       this.#tombstones.set(k, (this.#tombstones.get(k) ?? 0) + 1);
     }
-    const removed = this.#commit(() => {
-      for (const k of keys) this.#db.removeSync(k);
-    });
+    let removed: Promise<void>;
+    try {
+      this.#reserveSpace("delete from cache", 0, DELETE_RESERVE_BYTES);
+      removed = this.#commit(() => {
+        for (const k of keys) this.#db.removeSync(k);
+      });
+    } catch (error) {
+      removed = Promise.reject(error);
+    }
     const release = (): void => {
       for (const k of keys) {
         const n = (this.#tombstones.get(k) ?? 1) - 1;
@@ -783,7 +1030,15 @@ class LmdbCache implements Cache {
         else this.#tombstones.set(k, n);
       }
     };
-    return removed.then(release, (error) => {
+    return removed.then(() => {
+      release();
+      if (this.#doomed.size !== 0) {
+        for (const k of keys) this.#doomed.delete(k);
+      }
+    }, (error) => {
+      // Still in the file: keep them unreadable (an invalidated value must
+      // not come back); close() retries the deletion.
+      for (const k of keys) this.#doomed.add(k);
       release();
       throw error;
     });
@@ -1059,10 +1314,25 @@ class LmdbCache implements Cache {
       }
     }
     await Promise.allSettled([...this.#pending]);
+    if (this.#doomed.size !== 0) {
+      await this.#remove([...this.#doomed]).catch(() => {});
+    }
     try {
       await this.#db.close();
     } catch (error) {
+      this.#lock.close();
       throw backendError("close cache", error);
+    }
+    try {
+      // The last handle to close (an exclusive lock is free) vouches for
+      // the file; the others leave that to it.
+      const last = await this.#lock.tryLock(true).catch(() => false);
+      if (last && !this.#failed && this.#doomed.size === 0) {
+        await writeCleanClose(this.path, this.#macKey);
+      }
+    } finally {
+      this.#lock.close();
+      this.#macKey.fill(0);
     }
   }
 

@@ -26,8 +26,9 @@ export interface CacheKeySource {
 export interface CacheOptions {
   /**
    * The cache directory (created when missing). It holds `cache.mdb`,
-   * `cache.mdb-lock` and `key-check.json`; deleting it loses nothing that
-   * matters.
+   * `cache.mdb-lock`, `key-check.json`, `open.lock` and, while closed,
+   * `clean-close.json`;
+   * deleting it loses nothing that matters.
    */
   readonly path: string;
   /**
@@ -496,7 +497,12 @@ export function resolveCacheOptions(
  * data but does not detect tampering. An entry that fails to decode is
  * treated as a miss and deleted, never a crash; a cache directory written
  * with another key (recognised by `key-check.json`) is emptied at open, since
- * the cache is disposable.
+ * the cache is disposable. So is a data file that is not byte for byte what a
+ * clean `close()` left (an HMAC under the cache key in `clean-close.json`):
+ * a truncated or changed file never reaches LMDB, and after a crash the cache
+ * starts empty. On a full disk writes fail with `CACHE_ERROR`; reads,
+ * `close()` and later writes keep working. With `--allow-sys=statfs` writes
+ * are refused before LMDB sees them once less than 512 KiB is free.
  *
  * Needs `--allow-read` (the directory and `node_modules`), `--allow-write` (the
  * directory), `--allow-ffi`, `--allow-env=PREBUILDS_ONLY,ELECTRON_RUN_AS_NODE,

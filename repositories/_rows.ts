@@ -41,3 +41,29 @@ export function bytes(v: Value | undefined): Uint8Array {
 export function optBytes(v: Value | undefined): Uint8Array | undefined {
   return v === null || v === undefined ? undefined : bytes(v);
 }
+
+/**
+ * Parses a stored JSON object; damage gives `CORRUPT_VALUE` naming the row
+ * (`what`, for example `conversation "c1" metadata`), never a bare
+ * `SyntaxError`.
+ */
+export function jsonObject(v: Value | undefined, what: string): unknown {
+  const text = str(v);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new AicoDataError(
+      "CORRUPT_VALUE",
+      `Cannot read row: ${what} is not valid JSON`,
+      { cause: error },
+    );
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new AicoDataError(
+      "CORRUPT_VALUE",
+      `Cannot read row: ${what} is not a JSON object`,
+    );
+  }
+  return parsed;
+}

@@ -312,3 +312,12 @@ export function checkLimit(
   if (value === undefined) return fallback;
   return checkInt(value, "limit", what, 1, max);
 }
+
+/** Refuses a sparse array (a hole would reach the store as a bare TypeError). */
+export function checkDense(list: readonly unknown[], what: string): void {
+  for (let i = 0; i < list.length; i++) {
+    if (!(i in list)) {
+      throw invalid(what, `item ${i} is missing (a sparse array)`);
+    }
+  }
+}

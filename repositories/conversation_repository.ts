@@ -7,9 +7,11 @@
 import { AicoDataError } from "../errors.ts";
 import type { InValue, Row } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
-import { bytes, num, optBytes, optStr, str } from "./_rows.ts";
+import { bytes, jsonObject, num, optBytes, optStr, str } from "./_rows.ts";
+import { checkMessageRun } from "./_integrity.ts";
 import { type ColumnSealer, declaredSealer } from "./_sealing.ts";
 import {
+  checkDense,
   checkId,
   checkLimit,
   checkObject,
@@ -361,7 +363,10 @@ class ConversationRepositoryImpl implements ConversationRepository {
       title: sealed === undefined
         ? undefined
         : decodeText(await this.#titles.open(id, sealed), "read conversation"),
-      metadata: JSON.parse(str(row.metadata)) as JsonObject,
+      metadata: jsonObject(
+        row.metadata,
+        `conversation "${id}" metadata`,
+      ) as JsonObject,
       messageCount: num(row.message_count),
       lastSeq: num(row.last_seq),
       createdAt: num(row.created_at),
@@ -672,6 +677,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
     if (messages.length > MAX_APPEND_BATCH) {
       throw invalid(what, `at most ${MAX_APPEND_BATCH} messages per call`);
     }
+    checkDense(messages, what);
     const now = this.#o.now();
     const checked = messages.map((m, i) =>
       this.#checkMessage(m, `${what} (message ${i})`, now)
@@ -781,21 +787,37 @@ class ConversationRepositoryImpl implements ConversationRepository {
     }
     const args: InValue[] = [conversationId];
     let after = "";
+    let cursorSeq: number | undefined;
     if (q.cursor !== undefined) {
       const [seq] = decodeCursor(q.cursor, ["number"], what);
+      cursorSeq = seq as number;
       after = order === "asc" ? " AND seq > ?" : " AND seq < ?";
       args.push(seq!);
     }
     const limit = checkLimit(q.limit, what, MAX_PAGE, 100);
     args.push(limit + 1);
     const dir = order === "asc" ? "ASC" : "DESC";
-    const rs = await this.#db.execute({
+    // One read transaction: the conversation's last seq of the same snapshot
+    // checks that no damaged page hid a message.
+    const [rs, conv] = await this.#db.batch([{
       sql:
         `SELECT id, seq, role, content, created_at, model FROM messages WHERE conversation_id = ?${after} ` +
         `ORDER BY seq ${dir} LIMIT ?`,
       args,
-    });
-    const rows = rs.rows.slice(0, limit);
+    }, {
+      sql: "SELECT last_seq FROM conversations WHERE id = ?",
+      args: [conversationId],
+    }], "read");
+    const lastSeqRow = conv!.rows[0];
+    checkMessageRun(
+      conversationId,
+      rs!.rows.map((r) => num(r.seq)),
+      order,
+      cursorSeq,
+      lastSeqRow === undefined ? undefined : num(lastSeqRow.last_seq),
+      rs!.rows.length <= limit,
+    );
+    const rows = rs!.rows.slice(0, limit);
     const plain = await this.#contents.openBatch(
       rows.map((r) => ({
         rowKey: num(r.id),
@@ -814,7 +836,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
     const last = items[items.length - 1];
     return {
       items,
-      nextCursor: rs.rows.length > limit && last
+      nextCursor: rs!.rows.length > limit && last
         ? encodeCursor([last.seq])
         : undefined,
     };
