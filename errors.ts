@@ -52,6 +52,7 @@
  * - `LOCKED_OUT`: too many failed credential attempts.
  * - `QUEUE_FULL`: a bounded queue refused more work.
  * - `CACHE_ERROR`: the cache backend failed.
+ * - `IMPORT_INVALID`: an import file is malformed (names the file, conversation and field).
  */
 export type AicoDataErrorCode =
   | "INVALID_INPUT"
@@ -80,7 +81,8 @@ export type AicoDataErrorCode =
   | "PLUGIN_ISOLATION"
   | "LOCKED_OUT"
   | "QUEUE_FULL"
-  | "CACHE_ERROR";
+  | "CACHE_ERROR"
+  | "IMPORT_INVALID";
 
 /**
  * The base error of `@aico/data`: a message for people and a stable

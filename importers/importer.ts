@@ -1,0 +1,365 @@
+/**
+ * `openImporter()`: imports export files into the conversation repository,
+ * idempotently, one transaction per file.
+ *
+ * @module
+ */
+import { AicoDataError, isAicoDataError } from "../errors.ts";
+import type { Outbox, RepositoryStorage } from "../repositories/mod.ts";
+import {
+  createSchemaRegistry,
+  type MigratableDatabase,
+  openMigrator,
+  registerSchema,
+  type SchemaDefinition,
+} from "../schema/mod.ts";
+import type { InValue, Transaction } from "../storage/types.ts";
+import { readExport } from "./read_export.ts";
+import type { ImportedConversation, ImportFormat } from "./types.ts";
+import { newConversation, newMessage, repositoryIn } from "./_repository.ts";
+
+/**
+ * The importer's own schema: `import_sources` maps every imported source id
+ * (conversation or message) to what it became, so that a re-import adds only
+ * what is new.
+ */
+export const IMPORT_SOURCES_SCHEMA: SchemaDefinition = registerSchema(
+  "importers",
+  "core",
+  { priority: 100 },
+  [{
+    version: 1,
+    name: "import sources",
+    up: [
+      "CREATE TABLE import_sources (source_key TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, message_id INTEGER) WITHOUT ROWID",
+      "CREATE INDEX import_sources_conversation ON import_sources (conversation_id)",
+    ],
+    down: [
+      "DROP INDEX import_sources_conversation",
+      "DROP TABLE import_sources",
+    ],
+  }],
+);
+
+/** Options of {@linkcode openImporter}. */
+export interface ImporterOptions {
+  /**
+   * The user new conversations belong to.
+   *
+   * @default {undefined}
+   */
+  readonly userId?: string;
+  /**
+   * The outbox that the repositories enqueue change events in (the data
+   * layer's); events are dispatched after each file's commit.
+   *
+   * @default {undefined}
+   */
+  readonly outbox?: Outbox;
+}
+
+/** Progress of one file, reported after each conversation. */
+export interface ImportProgress {
+  /** The file. */
+  readonly file: string;
+  /** Conversations read so far. */
+  readonly conversations: number;
+  /** Messages read so far. */
+  readonly messages: number;
+}
+
+/** Options of {@linkcode Importer.importFile}. */
+export interface ImportFileOptions {
+  /**
+   * The format, detected when absent.
+   *
+   * @default {undefined}
+   */
+  readonly format?: ImportFormat;
+  /**
+   * ChatGPT: import every branch, each as its own conversation.
+   *
+   * @default {false}
+   */
+  readonly allBranches?: boolean;
+  /**
+   * Standard input, for the path `-`.
+   *
+   * @default {Deno.stdin.readable}
+   */
+  readonly stdin?: ReadableStream<Uint8Array>;
+  /**
+   * Stops the import; nothing of the file is stored.
+   *
+   * @default {undefined}
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Called after each conversation.
+   *
+   * @default {undefined}
+   */
+  readonly onProgress?: (progress: ImportProgress) => void;
+}
+
+/** What one file's import did. */
+export interface ImportReport {
+  /** The file (`(stdin)` for `-`). */
+  readonly file: string;
+  /** The format read. */
+  readonly format: ImportFormat;
+  /** Conversations in the file (ChatGPT with `allBranches`: branches too). */
+  readonly conversationsRead: number;
+  /** Messages in the file (after the format's skipping rules). */
+  readonly messagesRead: number;
+  /** Conversations created by this import. */
+  readonly conversationsAdded: number;
+  /** Messages added by this import. */
+  readonly messagesAdded: number;
+  /** Messages already stored by an earlier import, skipped. */
+  readonly messagesSkipped: number;
+}
+
+/** Imports export files into a store that holds the core schema. */
+export interface Importer extends AsyncDisposable {
+  /**
+   * Imports one file in one transaction: a malformed file, an abort or a
+   * crash stores nothing of it, and a rerun imports it whole; messages and
+   * conversations already imported (by source id) are skipped.
+   *
+   * @param path The file, or `-` for standard input.
+   * @param options See {@linkcode ImportFileOptions}.
+   * @returns What was read and added.
+   * @throws {AicoDataError} `IMPORT_INVALID` naming file, conversation and
+   *   field; `NOT_FOUND` for a missing file; `STORE_CLOSED` after close;
+   *   the signal's reason when aborted.
+   */
+  importFile(path: string, options?: ImportFileOptions): Promise<ImportReport>;
+  /** Whether {@linkcode Importer.close} ran. */
+  readonly closed: boolean;
+  /** Closes the importer (not the store); safe to call twice. */
+  close(): Promise<void>;
+}
+
+const IN_CHUNK = 400;
+const ROW_CHUNK = 300;
+
+async function existingKeys(
+  tx: Transaction,
+  keys: readonly string[],
+): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (let i = 0; i < keys.length; i += IN_CHUNK) {
+    const part = keys.slice(i, i + IN_CHUNK);
+    const rs = await tx.execute({
+      sql: `SELECT source_key FROM import_sources WHERE source_key IN (${
+        part.map(() => "?").join(", ")
+      })`,
+      args: part,
+    });
+    for (const r of rs.rows) found.add(String(r.source_key));
+  }
+  return found;
+}
+
+async function insertSources(
+  tx: Transaction,
+  rows: readonly (readonly [string, string, number | null])[],
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += ROW_CHUNK) {
+    const part = rows.slice(i, i + ROW_CHUNK);
+    const args: InValue[] = [];
+    for (const r of part) args.push(r[0], r[1], r[2]);
+    await tx.execute({
+      sql:
+        `INSERT INTO import_sources (source_key, conversation_id, message_id) VALUES ${
+          part.map(() => "(?, ?, ?)").join(", ")
+        }`,
+      args,
+    });
+  }
+}
+
+class ImporterImpl implements Importer {
+  #storage: RepositoryStorage;
+  #o: ImporterOptions;
+  #closed = false;
+
+  constructor(storage: RepositoryStorage, options: ImporterOptions) {
+    this.#storage = storage;
+    this.#o = options;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async importFile(
+    path: string,
+    options: ImportFileOptions = {},
+  ): Promise<ImportReport> {
+    if (this.#closed) {
+      throw new AicoDataError(
+        "STORE_CLOSED",
+        "Cannot import: the importer is closed",
+      );
+    }
+    const file = path === "-" ? "(stdin)" : path;
+    let format: ImportFormat = options.format ?? "chatgpt";
+    const counts = {
+      conversationsRead: 0,
+      messagesRead: 0,
+      conversationsAdded: 0,
+      messagesAdded: 0,
+      messagesSkipped: 0,
+    };
+    const outbox = this.#o.outbox;
+    await this.#storage.transaction(async (tx) => {
+      const repo = repositoryIn(tx, this.#storage, outbox);
+      const conversations = readExport(path, {
+        ...(options.format === undefined ? {} : { format: options.format }),
+        allBranches: options.allBranches === true,
+        ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        onFormat: (f) => (format = f),
+      });
+      for await (const c of conversations) {
+        counts.conversationsRead++;
+        counts.messagesRead += c.messages.length;
+        await this.#write(tx, repo, c, counts);
+        options.signal?.throwIfAborted();
+        options.onProgress?.({
+          file,
+          conversations: counts.conversationsRead,
+          messages: counts.messagesRead,
+        });
+      }
+    }, "write");
+    await outbox?.dispatch();
+    return { file, format, ...counts };
+  }
+
+  async #write(
+    tx: Transaction,
+    repo: ReturnType<typeof repositoryIn>,
+    c: ImportedConversation,
+    counts: {
+      conversationsAdded: number;
+      messagesAdded: number;
+      messagesSkipped: number;
+    },
+  ): Promise<void> {
+    const known = await tx.execute({
+      sql: "SELECT conversation_id FROM import_sources WHERE source_key = ?",
+      args: [c.sourceKey],
+    });
+    let id = known.rows[0]?.conversation_id as string | undefined;
+    let fresh = false;
+    if (id === undefined) {
+      const taken = (await tx.execute({
+        sql: "SELECT 1 AS x FROM conversations WHERE id = ?",
+        args: [c.preferredId],
+      })).rows.length > 0;
+      // JSON Lines name their conversation: lines go into it even when the
+      // app made it. Exports get their own id, or a new one when it is taken.
+      if (taken && c.sourceKey.startsWith("jsonl:")) id = c.preferredId;
+      else {
+        id = taken ? crypto.randomUUID() : c.preferredId;
+        await repo.createConversation(
+          newConversation(id, this.#o.userId, c),
+        );
+        counts.conversationsAdded++;
+        fresh = true;
+      }
+      await insertSources(tx, [[c.sourceKey, id, null]]);
+    }
+    if (c.messages.length === 0) return;
+    const seen = fresh
+      ? new Set<string>()
+      : await existingKeys(tx, c.messages.map((m) => m.sourceKey));
+    const todo = c.messages.filter((m) => !seen.has(m.sourceKey));
+    counts.messagesSkipped += c.messages.length - todo.length;
+    if (todo.length === 0) return;
+    // A message without a time takes the one before it (or the conversation's).
+    let last = c.createdAt;
+    const values = todo.map((m) => {
+      if (m.createdAt !== undefined) last = m.createdAt;
+      return newMessage(m, last);
+    });
+    const r = await repo.appendMessages(id, values);
+    await insertSources(
+      tx,
+      todo.map((m, i) => [m.sourceKey, id!, r.firstId + i] as const),
+    );
+    counts.messagesAdded += todo.length;
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Opens an importer over a store that holds the core schema; migrates the
+ * importer's own schema ({@linkcode IMPORT_SOURCES_SCHEMA}) first.
+ *
+ * Memory vs transactions: each file is imported in ONE transaction (atomic:
+ * a malformed file, Ctrl-C or a crash stores nothing of it, and the next run
+ * imports it whole without duplicates). The parser holds one conversation at
+ * a time and SQLite spills the transaction's pages to its WAL, so memory
+ * stays bounded whatever the file size; the cost is that an interrupted
+ * large file is imported again from its start.
+ *
+ * Permissions: those of the store, and `--allow-read` on the files.
+ *
+ * @param storage The store (a `Storage` from `openStorage()`, or the data layer's).
+ * @param options See {@linkcode ImporterOptions}.
+ * @returns The importer.
+ * @throws {AicoDataError} from the migration of `import_sources`.
+ *
+ * @example Importing a JSON Lines file twice adds its messages once
+ * ```ts
+ * import { openImporter } from "./importer.ts";
+ * import { openTestStore } from "../repositories/_doc_helpers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using store = await openTestStore();
+ * await using importer = await openImporter(store.storage);
+ * const file = await Deno.makeTempFile({ suffix: ".jsonl" });
+ * try {
+ *   await Deno.writeTextFile(file, [
+ *     '{"conversation":"c1","role":"user","content":"Hello","title":"Hi"}',
+ *     '{"conversation":"c1","role":"assistant","content":"Hi!"}',
+ *   ].join("\n"));
+ *   assert.equal((await importer.importFile(file)).messagesAdded, 2);
+ *   const again = await importer.importFile(file);
+ *   assert.equal(again.messagesAdded, 0);
+ *   assert.equal(again.messagesSkipped, 2);
+ * } finally {
+ *   await Deno.remove(file);
+ * }
+ * ```
+ */
+export async function openImporter(
+  storage: RepositoryStorage & MigratableDatabase,
+  options: ImporterOptions = {},
+): Promise<Importer> {
+  const migrator = await openMigrator(
+    storage,
+    createSchemaRegistry([IMPORT_SOURCES_SCHEMA]),
+  );
+  try {
+    await migrator.migrate();
+  } catch (err) {
+    if (!isAicoDataError(err)) throw err;
+    throw err;
+  } finally {
+    await migrator.close();
+  }
+  return new ImporterImpl(storage, options);
+}
