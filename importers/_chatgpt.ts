@@ -18,6 +18,8 @@ interface Node {
   readonly parent: string | undefined;
   readonly children: readonly string[];
   readonly message: Record<string, unknown> | undefined;
+  /** The message's time in ms, when it has one. */
+  readonly time: number | undefined;
 }
 
 /** Content types that are the model's own reasoning or hidden context: skipped. */
@@ -84,7 +86,16 @@ function readNodes(
     const message = n.message === null || n.message === undefined
       ? undefined
       : obj(n.message, where, `${field}.message`);
-    nodes.set(id, { id, parent, children: children as string[], message });
+    const time = message === undefined
+      ? undefined
+      : epochTime(message.create_time, where, `${field}.message.create_time`);
+    nodes.set(id, {
+      id,
+      parent,
+      children: children as string[],
+      message,
+      time,
+    });
   }
   return nodes;
 }
@@ -116,9 +127,14 @@ function pathTo(
   return path.reverse();
 }
 
-function nodeTime(node: Node): number {
-  const t = node.message?.create_time;
-  return typeof t === "number" ? t : -Infinity;
+/** A node's time, or its nearest ancestor's when it has none. */
+function nodeTime(nodes: Map<string, Node>, node: Node): number {
+  let n: Node | undefined = node;
+  for (let hops = 0; n !== undefined && hops < nodes.size; hops++) {
+    if (n.time !== undefined) return n.time;
+    n = n.parent === undefined ? undefined : nodes.get(n.parent);
+  }
+  return -Infinity;
 }
 
 function leaves(nodes: Map<string, Node>): Node[] {
@@ -163,7 +179,7 @@ function toMessage(
   }
   const text = textOf(content, where, `${field}.content`);
   if (text.trim().length === 0) return undefined;
-  const createdAt = epochTime(m.create_time, where, `${field}.create_time`);
+  const createdAt = node.time;
   const model = optString(
     metadata.model_slug,
     where,
@@ -213,7 +229,9 @@ export function readChatgptConversation(
     // No current node: the newest leaf (the latest in mapping order on a tie).
     let best: Node | undefined;
     for (const leaf of all) {
-      if (best === undefined || nodeTime(leaf) >= nodeTime(best)) best = leaf;
+      if (
+        best === undefined || nodeTime(nodes, leaf) >= nodeTime(nodes, best)
+      ) best = leaf;
     }
     main = best?.id;
   }
