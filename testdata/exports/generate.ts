@@ -3,6 +3,9 @@
 // root:  deno run --allow-write=testdata/exports testdata/exports/generate.ts
 // The bench imports writeChatgptExport() to make large exports.
 import { crc32 } from "node:zlib";
+import { SAMPLE_TOPICS as TOPICS, sampleChatgptExport } from "../../cli/_sample.ts";
+
+export { sampleChatgptExport };
 
 const HERE = new URL(".", import.meta.url);
 
@@ -342,52 +345,6 @@ export function jsonlFixture(): string {
     { conversation: "jl-1", role: "user", content: "ok" },
     { conversation: "jl-2", role: "user", content: "🌱 é", ts: 1_700_000_000_000 },
   ].map((l) => JSON.stringify(l)).join("\n") + "\n";
-}
-
-const TOPICS = [
-  ["Green tea", "Which green tea is mildest?", "Try a Japanese sencha brewed at 70°C."],
-  ["Marathon plan", "How do I train for my first marathon?", "Build up to 50 km a week over 16 weeks."],
-  ["Sister's birthday", "My sister's birthday is on 12 March.", "Noted: shall I suggest a gift closer to the date?"],
-  ["Hiking the Alps", "Best hut-to-hut hike in the Alps?", "The Haute Route from Chamonix to Zermatt."],
-  ["Sourdough", "My sourdough is too dense.", "Let the dough proof longer, until it doubles."],
-  ["Learning Spanish", "How do I learn Spanish quickly?", "Fifteen minutes a day and a weekly conversation."],
-  ["Sleep", "I wake up at 4 every night.", "Keep the room cool and skip caffeine after noon."],
-  ["Budget", "How should I split my salary?", "Try 50% needs, 30% wants, 20% savings."],
-  ["Houseplants", "My basil keeps dying.", "Basil wants six hours of sun and moist soil."],
-  ["Cycling", "Road or gravel bike for commuting?", "A gravel bike: wider tyres, more comfort."],
-];
-
-/** The demo's sample: a ChatGPT-format export of 36 conversations. */
-export function sampleChatgptExport(): Json[] {
-  const out: Json[] = [];
-  for (let i = 0; i < 36; i++) {
-    const [title, q, a] = TOPICS[i % TOPICS.length]!;
-    const t = 1_704_067_200 + i * 86_400 + 0.5;
-    const id = `sample-${String(i).padStart(2, "0")}`;
-    const mapping: Record<string, Json> = { r: node("r", null, ["m0"], null) };
-    const turns = [q, a, "Thanks, that helps.", "You're welcome."];
-    turns.forEach((text, k) => {
-      const mid = `m${k}`;
-      mapping[mid] = node(
-        mid,
-        k === 0 ? "r" : `m${k - 1}`,
-        k === turns.length - 1 ? [] : [`m${k + 1}`],
-        msg(mid, k % 2 === 0 ? "user" : "assistant", [text], t + k * 30, {
-          metadata: k % 2 === 1 ? { model_slug: "gpt-4o" } : {},
-        }),
-      );
-    });
-    out.push({
-      title: i < TOPICS.length ? title : `${title} (${Math.floor(i / TOPICS.length) + 1})`,
-      create_time: t,
-      update_time: t + 90,
-      id,
-      conversation_id: id,
-      current_node: `m${turns.length - 1}`,
-      mapping,
-    });
-  }
-  return out;
 }
 
 /**

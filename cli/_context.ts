@@ -1,0 +1,218 @@
+// deno-lint-ignore-file no-console
+// What every command gets: its parsed arguments, output helpers, the data
+// folder, the passphrase and an opened data layer.
+import { join } from "node:path";
+import { type DataLayer, openDataLayer } from "../data_layer/mod.ts";
+import { openKeyring } from "../crypto/mod.ts";
+import { IMPORT_SOURCES_SCHEMA } from "../importers/mod.ts";
+import { CliError, UsageError } from "./_errors.ts";
+import { promptSecret } from "./_prompt.ts";
+
+/** The option values a command receives (global and its own). */
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** A command of the dispatch table. */
+export interface Command {
+  /** The name typed. */
+  readonly name: string;
+  /** One line for the command list. */
+  readonly summary: string;
+  /** The usage line(s) after `aico-data `. */
+  readonly usage: string;
+  /** Longer help: options and examples. */
+  readonly help: string;
+  /** Its own options (node:util parseArgs shape). */
+  readonly options?: Record<
+    string,
+    { type: "string" | "boolean"; short?: string; multiple?: boolean }
+  >;
+  /** How many positional arguments it takes: [min, max]. */
+  readonly positionals: readonly [number, number];
+  /** Runs it; returns the exit code. */
+  run(ctx: Context): Promise<number>;
+}
+
+/** The state a command runs with. */
+export interface Context {
+  readonly command: string;
+  readonly values: Values;
+  readonly positionals: readonly string[];
+  readonly json: boolean;
+  /** Stops long work on Ctrl-C. */
+  readonly signal: AbortSignal;
+  /** The data folder (`--dir`, `AICO_DATA_DIR`, or the platform default). */
+  dir(): string;
+  /** A line of data on stdout. */
+  print(line: string): void;
+  /** A JSON value on stdout. */
+  printJson(value: unknown): void;
+  /** A note on stderr. */
+  note(line: string): void;
+  /** The passphrase: --passphrase-file, AICO_DATA_PASSPHRASE, the terminal, or stdin. */
+  passphrase(
+    question: string,
+    options?: { confirm?: boolean },
+  ): Promise<string>;
+  /** Opens the folder (with --keyring: through the OS keyring). */
+  open(options?: { create?: boolean; passphrase?: string }): Promise<DataLayer>;
+}
+
+/** The platform's user data folder for aico-data. */
+export function defaultDataDir(): string {
+  const env = (name: string) => {
+    try {
+      const v = Deno.env.get(name);
+      return v === undefined || v === "" ? undefined : v;
+    } catch {
+      return undefined;
+    }
+  };
+  const explicit = env("AICO_DATA_DIR");
+  if (explicit !== undefined) return explicit;
+  const home = env("HOME") ?? env("USERPROFILE");
+  switch (Deno.build.os) {
+    case "windows": {
+      const appData = env("APPDATA") ??
+        (home === undefined ? undefined : join(home, "AppData", "Roaming"));
+      if (appData !== undefined) return join(appData, "aico-data");
+      break;
+    }
+    case "darwin":
+      if (home !== undefined) {
+        return join(home, "Library", "Application Support", "aico-data");
+      }
+      break;
+    default: {
+      const xdg = env("XDG_DATA_HOME") ??
+        (home === undefined ? undefined : join(home, ".local", "share"));
+      if (xdg !== undefined) return join(xdg, "aico-data");
+    }
+  }
+  throw new CliError(
+    "No data folder",
+    "pass --dir DIR or set AICO_DATA_DIR (and --allow-env)",
+  );
+}
+
+async function readStdinLine(): Promise<string> {
+  const reader = Deno.stdin.readable.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < 8192) {
+      const r = await reader.read();
+      if (r.done) break;
+      chunks.push(r.value);
+      size += r.value.length;
+      if (r.value.includes(0x0a)) break;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const text = new TextDecoder().decode(
+    chunks.length === 1 ? chunks[0]! : new Uint8Array(
+      chunks.flatMap((c) => [...c]),
+    ),
+  );
+  return text.split(/\r?\n/)[0] ?? "";
+}
+
+/** Builds the context of a run. */
+export function createContext(
+  command: string,
+  values: Values,
+  positionals: readonly string[],
+  signal: AbortSignal,
+): Context {
+  let cached: string | undefined;
+  const ctx: Context = {
+    command,
+    values,
+    positionals,
+    json: values.json === true,
+    signal,
+    dir: () => {
+      const d = values.dir;
+      if (typeof d === "string") {
+        if (d.length === 0) throw new UsageError("--dir is empty", command);
+        return d;
+      }
+      return defaultDataDir();
+    },
+    print: (line) => console.log(line),
+    printJson: (value) => console.log(JSON.stringify(value, null, 2)),
+    note: (line) => console.error(line),
+    passphrase: async (question, options = {}) => {
+      if (cached !== undefined && !options.confirm) return cached;
+      const file = values["passphrase-file"];
+      if (typeof file === "string") {
+        const text = await Deno.readTextFile(file);
+        cached = text.replace(/\r?\n$/, "");
+        return cached;
+      }
+      let fromEnv: string | undefined;
+      try {
+        fromEnv = Deno.env.get("AICO_DATA_PASSPHRASE");
+      } catch {
+        fromEnv = undefined;
+      }
+      if (fromEnv !== undefined && fromEnv.length > 0) {
+        return (cached = fromEnv);
+      }
+      const typed = await promptSecret(question);
+      if (typed !== undefined) {
+        if (options.confirm) {
+          const again = await promptSecret("again: ");
+          if (again !== typed) {
+            throw new CliError(
+              "The two passphrases differ",
+              "run the command again and type the same passphrase twice",
+            );
+          }
+        }
+        return (cached = typed);
+      }
+      if (!Deno.stdin.isTerminal() && !positionals.includes("-")) {
+        cached = await readStdinLine();
+        if (cached.length > 0) return cached;
+      }
+      throw new CliError(
+        "No passphrase",
+        "pass --passphrase-file FILE, set AICO_DATA_PASSPHRASE, pipe it on stdin or run on a terminal",
+      );
+    },
+    open: async (options = {}) => {
+      const dir = ctx.dir();
+      const plugins = [IMPORT_SOURCES_SCHEMA];
+      if (values.keyring === true && !options.create) {
+        return await openDataLayer(dir, {
+          keyring: await openKeyring("auto"),
+          plugins,
+        });
+      }
+      const passphrase = options.passphrase ??
+        await ctx.passphrase("passphrase: ");
+      return await openDataLayer(dir, {
+        passphrase,
+        plugins,
+        ...(options.create ? { create: true } : {}),
+        ...(kdfForTests()),
+      });
+    },
+  };
+  return ctx;
+}
+
+/**
+ * `AICO_DATA_TEST_KDF=weak` (tests only) creates key files with the lowest
+ * Argon2id cost accepted (19 MiB, t=2) so that test runs stay fast.
+ */
+function kdfForTests(): { kdf?: { memoryKiB: number; iterations: number } } {
+  try {
+    return Deno.env.get("AICO_DATA_TEST_KDF") === "weak"
+      ? { kdf: { memoryKiB: 19456, iterations: 2 } }
+      : {};
+  } catch {
+    return {};
+  }
+}
