@@ -3,7 +3,20 @@
 // folder, the passphrase and an opened data layer.
 import { join } from "node:path";
 import { type DataLayer, openDataLayer } from "../data_layer/mod.ts";
-import { openKeyring } from "../crypto/mod.ts";
+import {
+  type DataKey,
+  openKeyring,
+  unlockKeys,
+  unlockWithKeyring,
+} from "../crypto/mod.ts";
+import { openStorage, type Storage } from "../storage/mod.ts";
+import {
+  type ConversationRepository,
+  createConversationRepository,
+  createLogRepository,
+  type LogRepository,
+} from "../repositories/mod.ts";
+import { isAicoDataError } from "../errors.ts";
 import { IMPORT_SOURCES_SCHEMA } from "../importers/mod.ts";
 import { CliError, UsageError } from "./_errors.ts";
 import { promptSecret } from "./_prompt.ts";
@@ -32,6 +45,21 @@ export interface Command {
   run(ctx: Context): Promise<number>;
 }
 
+/**
+ * What the read-only commands (status, list, show, search, export) need:
+ * the data layer, or on a read-only folder the store and repositories
+ * opened without any write.
+ */
+export interface ReadView extends AsyncDisposable {
+  readonly dir: string;
+  readonly key: DataKey;
+  readonly storage: Storage;
+  readonly conversations: ConversationRepository;
+  readonly logs: LogRepository;
+  /** Whether the folder could not be opened for writing. */
+  readonly readOnly: boolean;
+}
+
 /** The state a command runs with. */
 export interface Context {
   readonly command: string;
@@ -55,6 +83,18 @@ export interface Context {
   ): Promise<string>;
   /** Opens the folder (with --keyring: through the OS keyring). */
   open(options?: { create?: boolean; passphrase?: string }): Promise<DataLayer>;
+  /** Opens the folder for reading; works on a read-only folder too. */
+  openRead(): Promise<ReadView>;
+}
+
+function isReadOnlyFailure(err: unknown): boolean {
+  if (err instanceof Deno.errors.PermissionDenied) return true;
+  if (isAicoDataError(err)) {
+    return /readonly|read-only|read only/i.test(err.message) ||
+      (err.cause instanceof Error && /readonly|EROFS/i.test(err.cause.message));
+  }
+  return err instanceof Error &&
+    /EROFS|read-only file system/i.test(err.message);
 }
 
 /** The platform's user data folder for aico-data. */
@@ -151,10 +191,11 @@ export function createContext(
         return cached;
       }
       let fromEnv: string | undefined;
+      let envDenied = false;
       try {
         fromEnv = Deno.env.get("AICO_DATA_PASSPHRASE");
       } catch {
-        fromEnv = undefined;
+        envDenied = true;
       }
       if (fromEnv !== undefined && fromEnv.length > 0) {
         return (cached = fromEnv);
@@ -175,6 +216,12 @@ export function createContext(
       if (!Deno.stdin.isTerminal() && !positionals.includes("-")) {
         cached = await readStdinLine();
         if (cached.length > 0) return cached;
+      }
+      if (envDenied) {
+        throw new CliError(
+          "No passphrase: AICO_DATA_PASSPHRASE cannot be read without --allow-env",
+          "run again with --allow-env (or pass --passphrase-file FILE)",
+        );
       }
       throw new CliError(
         "No passphrase",
@@ -198,6 +245,52 @@ export function createContext(
         ...(options.create ? { create: true } : {}),
         ...(kdfForTests()),
       });
+    },
+    openRead: async () => {
+      try {
+        const data = await ctx.open();
+        return Object.assign(Object.create(null), {
+          dir: data.dir,
+          key: data.key,
+          storage: data.storage,
+          conversations: data.conversations,
+          logs: data.logs,
+          readOnly: false,
+          [Symbol.asyncDispose]: () => data.close(),
+        }) as ReadView;
+      } catch (err) {
+        if (!isReadOnlyFailure(err)) throw err;
+      }
+      // A read-only folder: unlock and open without migrating, purging or caching.
+      const dir = ctx.dir();
+      const keyPath = join(dir, "key.json");
+      let key: DataKey;
+      if (values.keyring === true) {
+        key = await unlockWithKeyring(keyPath, await openKeyring("auto"));
+      } else {
+        const keys = await unlockKeys(
+          keyPath,
+          await ctx.passphrase("passphrase: "),
+        );
+        if (keys.pending !== undefined) {
+          throw new CliError(
+            "A key rotation is pending in this read-only folder",
+            "open it once where it is writable to finish the rotation",
+          );
+        }
+        key = keys.current;
+      }
+      const storage = await openStorage(join(dir, "data.db"), { key });
+      ctx.note("note: the folder is read-only; opened for reading only");
+      return {
+        dir,
+        key,
+        storage,
+        conversations: createConversationRepository(storage),
+        logs: createLogRepository(storage),
+        readOnly: true,
+        [Symbol.asyncDispose]: () => storage.close(),
+      };
     },
   };
   return ctx;

@@ -1,10 +1,10 @@
 // Reading helpers shared by list, show, search and export.
-import type { DataLayer } from "../data_layer/mod.ts";
+import type { ReadView } from "./_context.ts";
 import type { Conversation, Message } from "../repositories/mod.ts";
 
 /** Every conversation, newest first. */
 export async function* allConversations(
-  data: DataLayer,
+  data: Pick<ReadView, "conversations">,
 ): AsyncGenerator<Conversation> {
   let cursor: string | undefined;
   do {
@@ -19,7 +19,7 @@ export async function* allConversations(
 
 /** Every message of a conversation, in order. */
 export async function* allMessages(
-  data: DataLayer,
+  data: Pick<ReadView, "conversations">,
   id: string,
 ): AsyncGenerator<Message> {
   let cursor: string | undefined;

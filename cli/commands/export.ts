@@ -1,4 +1,4 @@
-import type { DataLayer } from "../../data_layer/mod.ts";
+import type { ReadView } from "../_context.ts";
 import type { Conversation } from "../../repositories/mod.ts";
 import { allConversations, allMessages, shortDate } from "../_read.ts";
 import { CliError, UsageError } from "../_errors.ts";
@@ -22,7 +22,7 @@ export interface ExportedConversation {
 }
 
 async function collect(
-  data: DataLayer,
+  data: Pick<ReadView, "conversations">,
   id: string | undefined,
 ): Promise<ExportedConversation[]> {
   const picked: Conversation[] = [];
@@ -91,7 +91,7 @@ By default the export is SEALED with the folder's export key (AES-256-GCM):
     if (out !== undefined && (typeof out !== "string" || out === "")) {
       throw new UsageError("--out needs a file path", "export");
     }
-    await using data = await ctx.open();
+    await using data = await ctx.openRead();
     const conversations = await collect(data, ctx.positionals[0]);
     const isMd = ctx.values.markdown === true;
     const body = isMd ? markdown(conversations) : JSON.stringify(

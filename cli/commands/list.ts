@@ -18,7 +18,7 @@ export const list: Command = {
     if (!(limit >= 0) || !Number.isInteger(limit) && limit !== Infinity) {
       throw new UsageError("--limit must be a whole number", "list");
     }
-    await using data = await ctx.open();
+    await using data = await ctx.openRead();
     const rows = [];
     for await (const c of allConversations(data)) {
       if (rows.length >= limit) break;

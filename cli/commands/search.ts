@@ -1,4 +1,4 @@
-import type { DataLayer } from "../../data_layer/mod.ts";
+import type { ReadView } from "../_context.ts";
 import { allConversations, allMessages, shortDate } from "../_read.ts";
 import { UsageError } from "../_errors.ts";
 import type { Command } from "../_context.ts";
@@ -20,7 +20,7 @@ export interface SearchHit {
  * first.
  */
 export async function searchMessages(
-  data: DataLayer,
+  data: Pick<ReadView, "conversations">,
   query: string,
   limit: number,
   signal: AbortSignal,
@@ -76,7 +76,7 @@ export const search: Command = {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new UsageError("--limit must be a whole number above 0", "search");
     }
-    await using data = await ctx.open();
+    await using data = await ctx.openRead();
     const hits = await searchMessages(data, query, limit, ctx.signal);
     if (ctx.json) {
       ctx.printJson(hits);

@@ -9,7 +9,7 @@ export const show: Command = {
   positionals: [1, 1],
   async run(ctx) {
     const id = ctx.positionals[0]!;
-    await using data = await ctx.open();
+    await using data = await ctx.openRead();
     const c = await data.conversations.getConversation(id);
     const messages = [];
     for await (const m of allMessages(data, id)) messages.push(m);

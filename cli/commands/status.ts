@@ -1,5 +1,12 @@
 import { join } from "node:path";
 import { readKeyFileInfo } from "../../crypto/mod.ts";
+import { coreSchema } from "../../repositories/mod.ts";
+import { IMPORT_SOURCES_SCHEMA } from "../../importers/mod.ts";
+import {
+  createSchemaRegistry,
+  openMigrator,
+  type SchemaPlan,
+} from "../../schema/mod.ts";
 import type { Command } from "../_context.ts";
 
 export const status: Command = {
@@ -10,9 +17,18 @@ export const status: Command = {
     "Shows the data key, the schema versions, what is stored and the integrity check.",
   positionals: [0, 0],
   async run(ctx) {
-    await using data = await ctx.open();
+    await using data = await ctx.openRead();
     const info = await readKeyFileInfo(join(data.dir, "key.json"));
-    const plan = await data.migrator.plan();
+    let plan: readonly SchemaPlan[] = [];
+    try {
+      await using migrator = await openMigrator(
+        data.storage,
+        createSchemaRegistry([coreSchema, IMPORT_SOURCES_SCHEMA]),
+      );
+      plan = await migrator.plan();
+    } catch (err) {
+      if (!data.readOnly) throw err;
+    }
     const verify = await data.storage.verify();
     const count = async (table: string) =>
       Number(
