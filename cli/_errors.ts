@@ -54,6 +54,8 @@ const HINTS: Partial<Record<AicoDataErrorCode, string>> = {
   BUSY: "another process is using the folder; try again",
   CORRUPT_STORE: "restore the folder from a backup (`aico-data restore`)",
   KEY_FILE_CORRUPT: "restore key.json from a backup",
+  CACHE_ERROR:
+    "a scoped --allow-read must include the npm folder (node_modules or the Deno cache)",
 };
 
 function oneLine(text: string): string {
@@ -68,6 +70,14 @@ function isNotCapable(err: unknown): err is Error {
     (e.name === "NotCapable" ||
       (e.name === "PermissionDenied" &&
         /--allow-|permission/i.test(String((err as Error).message))));
+}
+
+function permissionLine(err: Error): string {
+  const msg = oneLine(err.message);
+  const npm = /node_modules|\.cache\/deno|\.npm|npm/.test(msg)
+    ? "; a scoped --allow-read must include the npm folder (node_modules or the Deno cache)"
+    : "";
+  return `missing permission: ${msg}${npm}`;
 }
 
 /**
@@ -96,6 +106,18 @@ export function reportFailure(err: unknown, debug: boolean): number {
     return 1;
   }
   if (isAicoDataError(err)) {
+    // A permission failure underneath (e.g. loading a native module).
+    for (let c: unknown = err.cause, i = 0; c !== undefined && i < 5; i++) {
+      if (isNotCapable(c)) {
+        console.error(
+          `aico-data: ${oneLine(err.message)} [${err.code}]; ${
+            permissionLine(c)
+          }`,
+        );
+        return 1;
+      }
+      c = (c as { cause?: unknown } | null)?.cause;
+    }
     const hint = HINTS[err.code];
     console.error(
       `aico-data: ${oneLine(err.message)} [${err.code}]${
@@ -105,11 +127,7 @@ export function reportFailure(err: unknown, debug: boolean): number {
     return 1;
   }
   if (isNotCapable(err)) {
-    const msg = oneLine(err.message);
-    const npm = /node_modules|\.cache\/deno|\.npm/.test(msg)
-      ? "; a scoped --allow-read must include the npm folder (node_modules or the Deno cache)"
-      : "";
-    console.error(`aico-data: missing permission: ${msg}${npm}`);
+    console.error(`aico-data: ${permissionLine(err)}`);
     return 1;
   }
   if (err instanceof Deno.errors.PermissionDenied) {
