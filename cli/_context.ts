@@ -1,14 +1,10 @@
 // deno-lint-ignore-file no-console
 // What every command gets: its parsed arguments, output helpers, the data
 // folder, the passphrase and an opened data layer.
+import { openOsKeyring } from "./_keyring.ts";
 import { join } from "node:path";
 import { type DataLayer, openDataLayer } from "../data_layer/mod.ts";
-import {
-  type DataKey,
-  openKeyring,
-  unlockKeys,
-  unlockWithKeyring,
-} from "../crypto/mod.ts";
+import { type DataKey, unlockKeys, unlockWithKeyring } from "../crypto/mod.ts";
 import { openStorage, type Storage } from "../storage/mod.ts";
 import {
   type ConversationRepository,
@@ -233,7 +229,7 @@ export function createContext(
       const plugins = [IMPORT_SOURCES_SCHEMA];
       if (values.keyring === true && !options.create) {
         return await openDataLayer(dir, {
-          keyring: await openKeyring("auto"),
+          keyring: await openOsKeyring(),
           plugins,
         });
       }
@@ -266,7 +262,7 @@ export function createContext(
       const keyPath = join(dir, "key.json");
       let key: DataKey;
       if (values.keyring === true) {
-        key = await unlockWithKeyring(keyPath, await openKeyring("auto"));
+        key = await unlockWithKeyring(keyPath, await openOsKeyring());
       } else {
         const keys = await unlockKeys(
           keyPath,

@@ -191,3 +191,25 @@ Deno.test("aico-data uses AICO_DATA_DIR, else XDG_DATA_HOME/aico-data, when --di
     assert.ok(await exists(`${tmp}/xdg/aico-data/key.json`));
   });
 });
+
+Deno.test("aico-data reports a missing secret-tool as not installed, not as a missing permission", async () => {
+  await withDir(async (tmp) => {
+    const dir = `${tmp}/d`;
+    assert.equal((await cli(["init", "--dir", dir], { env })).code, 0);
+    const r = await cli(["list", "--keyring", "--dir", dir], {
+      env: { PATH: `${tmp}/empty-path` },
+      flags: [
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-ffi",
+        "--allow-sys",
+        "--allow-run=secret-tool",
+      ],
+    });
+    assert.equal(r.code, 1);
+    const last = r.err.trim().split("\n").at(-1)!;
+    assert.match(last, /"secret-tool" is not installed.*libsecret-tools/);
+    assert.doesNotMatch(last, /--allow-run/);
+  });
+});

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { statfs } from "node:fs/promises";
 import { readKeyFileInfo } from "../../crypto/mod.ts";
 import { VERSION } from "../_version.ts";
+import { findOnPath } from "../_keyring.ts";
 import type { Command } from "../_context.ts";
 
 interface Check {
@@ -16,24 +17,6 @@ function granted(desc: Deno.PermissionDescriptor): boolean {
   } catch {
     return false;
   }
-}
-
-function onPath(tool: string): string | undefined {
-  let path: string | undefined;
-  try {
-    path = Deno.env.get("PATH");
-  } catch {
-    return undefined;
-  }
-  for (const d of (path ?? "").split(Deno.build.os === "windows" ? ";" : ":")) {
-    if (d === "") continue;
-    try {
-      if (Deno.statSync(join(d, tool)).isFile) return join(d, tool);
-    } catch {
-      // not here, or not readable
-    }
-  }
-  return undefined;
 }
 
 export const doctor: Command = {
@@ -73,7 +56,7 @@ Exit 1 when a check fails.`,
         : `missing ${missing.join(" ")}`,
     );
     const tool = Deno.build.os === "darwin" ? "security" : "secret-tool";
-    const where = onPath(tool);
+    const where = findOnPath(tool);
     add(
       "keyring",
       where === undefined

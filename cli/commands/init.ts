@@ -1,5 +1,6 @@
+import { openOsKeyring } from "../_keyring.ts";
 import { join } from "node:path";
-import { openKeyring, rememberInKeyring } from "../../crypto/mod.ts";
+import { rememberInKeyring } from "../../crypto/mod.ts";
 import { CliError } from "../_errors.ts";
 import type { Command } from "../_context.ts";
 
@@ -72,7 +73,7 @@ folder that is initialised already.
       await rememberInKeyring(
         join(dir, "key.json"),
         passphrase,
-        await openKeyring("auto"),
+        await openOsKeyring(),
       );
       remembered = true;
     }

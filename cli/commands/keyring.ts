@@ -1,9 +1,6 @@
+import { openOsKeyring } from "../_keyring.ts";
 import { join } from "node:path";
-import {
-  openKeyring,
-  readKeyFileInfo,
-  rememberInKeyring,
-} from "../../crypto/mod.ts";
+import { readKeyFileInfo, rememberInKeyring } from "../../crypto/mod.ts";
 import type { Command } from "../_context.ts";
 
 export const remember: Command = {
@@ -21,7 +18,7 @@ macOS), so --keyring unlocks without the passphrase. Needs
     const key = await rememberInKeyring(
       keyFile,
       passphrase,
-      await openKeyring("auto"),
+      await openOsKeyring(),
     );
     if (ctx.json) ctx.printJson({ keyId: key.keyId, remembered: true });
     else {
@@ -41,7 +38,7 @@ export const forget: Command = {
   positionals: [0, 0],
   async run(ctx) {
     const { keyId } = await readKeyFileInfo(join(ctx.dir(), "key.json"));
-    const removed = await (await openKeyring("auto")).delete(
+    const removed = await (await openOsKeyring()).delete(
       `aico-data/${keyId}`,
     );
     if (ctx.json) ctx.printJson({ keyId, removed });

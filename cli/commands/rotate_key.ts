@@ -1,9 +1,6 @@
+import { openOsKeyring } from "../_keyring.ts";
 import { join } from "node:path";
-import {
-  openKeyring,
-  readKeyFileInfo,
-  rememberInKeyring,
-} from "../../crypto/mod.ts";
+import { readKeyFileInfo, rememberInKeyring } from "../../crypto/mod.ts";
 import { CliError } from "../_errors.ts";
 import { confirm, hasTerminal } from "../_prompt.ts";
 import type { Command } from "../_context.ts";
@@ -48,7 +45,7 @@ with (a backup folder holds its own). Asks for confirmation on a terminal.
       newId = await data.rotateKey(passphrase);
     }
     if (useKeyring) {
-      const keyring = await openKeyring("auto");
+      const keyring = await openOsKeyring();
       await rememberInKeyring(join(dir, "key.json"), passphrase, keyring);
       await keyring.delete(`aico-data/${oldId}`);
     }
