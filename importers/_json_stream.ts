@@ -101,17 +101,30 @@ export async function* jsonArrayElements(
       if (state === 2) {
         const start = i;
         let done = false;
-        for (; i < n; i++) {
-          const b = chunk[i]!;
+        while (i < n) {
           if (inString) {
-            if (escape) escape = false;
-            else if (b === BACKSLASH) escape = true;
-            else if (b === QUOTE) inString = false;
-          } else if (b === QUOTE) inString = true;
+            // Jump to the next quote (memchr), then decide from the run of
+            // backslashes before it (and one carried from the last chunk).
+            const q = chunk.indexOf(QUOTE, i);
+            let j = (q < 0 ? n : q) - 1;
+            let run = 0;
+            while (j >= i && chunk[j] === BACKSLASH) (run++, j--);
+            if (j < i && escape) run++;
+            if (q < 0) {
+              escape = run % 2 === 1;
+              i = n;
+              break;
+            }
+            escape = false;
+            if (run % 2 === 0) inString = false;
+            i = q + 1;
+            continue;
+          }
+          const b = chunk[i++]!;
+          if (b === QUOTE) inString = true;
           else if (b === OPEN_OBJ || b === OPEN_ARR) depth++;
           else if (b === CLOSE_OBJ || b === CLOSE_ARR) {
             if (--depth === 0) {
-              i++;
               done = true;
               break;
             }

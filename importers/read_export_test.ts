@@ -192,6 +192,8 @@ Deno.test("readExport() splits an array whose elements straddle chunk boundaries
   const text = JSON.stringify([
     { uuid: "a", name: 'q"uo\\te [x] {y}', chat_messages: [] },
     { uuid: "b", name: "é", chat_messages: [] },
+    { uuid: "c", name: "ends in \\", chat_messages: [] },
+    { uuid: "d", name: '\\"}]\\\\', chat_messages: [] },
   ]);
   const bytes = new TextEncoder().encode(text);
   // One byte per chunk: every state crosses a boundary.
@@ -203,5 +205,26 @@ Deno.test("readExport() splits an array whose elements straddle chunk boundaries
   });
   const out: ImportedConversation[] = [];
   for await (const c of readExport("-", { stdin })) out.push(c);
-  assert.deepEqual(out.map((c) => c.title), ['q"uo\\te [x] {y}', "é"]);
+  assert.deepEqual(out.map((c) => c.title), [
+    'q"uo\\te [x] {y}',
+    "é",
+    "ends in \\",
+    '\\"}]\\\\',
+  ]);
+  // The same bytes in chunks of every size from 2 to 9.
+  for (let size = 2; size < 10; size++) {
+    const chunked = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < bytes.length; i += size) {
+          c.enqueue(bytes.slice(i, i + size));
+        }
+        c.close();
+      },
+    });
+    const titles: (string | undefined)[] = [];
+    for await (const c of readExport("-", { stdin: chunked })) {
+      titles.push(c.title);
+    }
+    assert.deepEqual(titles, out.map((c) => c.title), `chunks of ${size}`);
+  }
 });
