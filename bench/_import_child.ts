@@ -69,6 +69,7 @@ try {
     // not Linux
   }
   await storage.close();
+  // deno-lint-ignore no-console
   console.log(
     JSON.stringify({ messages, seconds, peakRssMiB: peak / 2 ** 20 }),
   );
