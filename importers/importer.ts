@@ -30,14 +30,12 @@ export const IMPORT_SOURCES_SCHEMA: SchemaDefinition = registerSchema(
   [{
     version: 1,
     name: "import sources",
-    up: [
+    // No index on conversation_id: it would double the cost of every
+    // imported message; lookups are by source_key (erasing a conversation's
+    // rows scans, which is rare).
+    up:
       "CREATE TABLE import_sources (source_key TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, message_id INTEGER) WITHOUT ROWID",
-      "CREATE INDEX import_sources_conversation ON import_sources (conversation_id)",
-    ],
-    down: [
-      "DROP INDEX import_sources_conversation",
-      "DROP TABLE import_sources",
-    ],
+    down: "DROP TABLE import_sources",
   }],
 );
 
