@@ -83,6 +83,43 @@ export interface Context {
   openRead(): Promise<ReadView>;
 }
 
+/** Refuses a --dir that is a file or holds no aico-data folder, with the fix. */
+async function checkFolder(dir: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    throw new CliError(
+      `No aico-data folder at "${dir}"`,
+      "run `aico-data init` first, or pass --dir (or set AICO_DATA_DIR) to your folder",
+    );
+  }
+  if (!info.isDirectory) {
+    throw new CliError(
+      `"${dir}" is a file, not a folder`,
+      "pass --dir with a folder path",
+    );
+  }
+  try {
+    await Deno.stat(join(dir, "key.json"));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    try {
+      await Deno.stat(join(dir, "data.db"));
+    } catch {
+      throw new CliError(
+        `No aico-data folder at "${dir}"`,
+        "run `aico-data init` first, or pass --dir (or set AICO_DATA_DIR) to your folder",
+      );
+    }
+    throw new CliError(
+      `"${dir}" has a database but its key file key.json is missing`,
+      "restore key.json from a backup",
+    );
+  }
+}
+
 function isReadOnlyFailure(err: unknown): boolean {
   if (err instanceof Deno.errors.PermissionDenied) return true;
   if (isAicoDataError(err)) {
@@ -226,6 +263,7 @@ export function createContext(
     },
     open: async (options = {}) => {
       const dir = ctx.dir();
+      if (!options.create) await checkFolder(dir);
       const plugins = [IMPORT_SOURCES_SCHEMA];
       if (values.keyring === true && !options.create) {
         return await openDataLayer(dir, {

@@ -138,6 +138,12 @@ export function reportFailure(err: unknown, debug: boolean): number {
     );
     return 1;
   }
+  if (err instanceof Deno.errors.NotADirectory) {
+    console.error(
+      `aico-data: ${oneLine(err.message)}: a path given as a folder is a file`,
+    );
+    return 1;
+  }
   if (err instanceof Deno.errors.NotFound) {
     console.error(`aico-data: ${oneLine(err.message)}: check the path`);
     return 1;
