@@ -29,9 +29,9 @@ interface Session {
   end(): Promise<{ code: number; output: string }>;
 }
 
-function session(args: string[]): Session {
+function session(args: string[], redirect = ""): Session {
   const command = [Deno.execPath(), "run", ...README_FLAGS, MAIN, ...args]
-    .map(quote).join(" ");
+    .map(quote).join(" ") + redirect;
   const child = new Deno.Command("script", {
     args: ["-qfec", command, "/dev/null"],
     clearEnv: true,
@@ -97,6 +97,16 @@ Deno.test({
         env: { AICO_DATA_PASSPHRASE: "tea garden 42 ok" },
       });
       assert.equal(ok.code, 0, ok.err);
+
+      // `status > out.txt`: the prompt goes to the terminal, not the file.
+      const out = `${tmp}/out.txt`;
+      const r = session(["status", "--dir", dir], ` > ${quote(out)}`);
+      await r.waitFor("passphrase: ");
+      await r.type("tea garden 42 ok\r");
+      assert.equal((await r.end()).code, 0);
+      const file = await Deno.readTextFile(out);
+      assert.match(file, /integrity\s+ok/);
+      assert.ok(!file.includes("passphrase"), "the prompt went into stdout");
 
       const c = session(["status", "--dir", dir]);
       await c.waitFor("passphrase: ");
