@@ -14,7 +14,7 @@ import {
   type SchemaDefinition,
 } from "../schema/mod.ts";
 import type { InValue, Transaction } from "../storage/types.ts";
-import { readExport } from "./read_export.ts";
+import { readExport, type Unseal } from "./read_export.ts";
 import type { ImportedConversation, ImportFormat } from "./types.ts";
 import { newConversation, newMessage, repositoryIn } from "./_repository.ts";
 
@@ -92,6 +92,12 @@ export interface ImportFileOptions {
    * @default {undefined}
    */
   readonly signal?: AbortSignal;
+  /**
+   * Opens a sealed aico-data export (see `ReadExportOptions.unseal`).
+   *
+   * @default {undefined}
+   */
+  readonly unseal?: Unseal;
   /**
    * Called after each conversation.
    *
@@ -219,6 +225,7 @@ class ImporterImpl implements Importer {
         allBranches: options.allBranches === true,
         ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
+        ...(options.unseal === undefined ? {} : { unseal: options.unseal }),
         onFormat: (f) => (format = f),
       });
       for await (const c of conversations) {
@@ -258,10 +265,30 @@ class ImporterImpl implements Importer {
         sql: "SELECT 1 AS x FROM conversations WHERE id = ?",
         args: [c.preferredId],
       })).rows.length > 0;
-      // JSON Lines name their conversation: lines go into it even when the
-      // app made it. Exports get their own id, or a new one when it is taken.
-      if (taken && c.sourceKey.startsWith("jsonl:")) id = c.preferredId;
-      else {
+      // JSON Lines and aico-data exports name their conversation: lines go
+      // into it even when the app made it (an aico-data export of this very
+      // conversation holds its messages up to its last seq already).
+      // Other exports get their own id, or a new one when it is taken.
+      const own = c.sourceKey.startsWith("jsonl:") ||
+        c.sourceKey.startsWith("aico:");
+      if (taken && own) {
+        id = c.preferredId;
+        if (c.sourceKey.startsWith("aico:")) {
+          const last = Number(
+            (await tx.execute({
+              sql: "SELECT last_seq FROM conversations WHERE id = ?",
+              args: [id],
+            })).rows[0]?.last_seq ?? 0,
+          );
+          const have = c.messages.filter((m) =>
+            Number(m.sourceKey.slice(m.sourceKey.lastIndexOf(":") + 1)) <= last
+          );
+          await insertSources(
+            tx,
+            have.map((m) => [m.sourceKey, id!, null] as const),
+          );
+        }
+      } else {
         id = taken ? crypto.randomUUID() : c.preferredId;
         await repo.createConversation(
           newConversation(id, this.#o.userId, c),
@@ -275,7 +302,10 @@ class ImporterImpl implements Importer {
     const seen = fresh
       ? new Set<string>()
       : await existingKeys(tx, c.messages.map((m) => m.sourceKey));
-    const todo = c.messages.filter((m) => !seen.has(m.sourceKey));
+    // A key twice in one conversation (a malformed export) is stored once.
+    const todo = c.messages.filter((m) =>
+      !seen.has(m.sourceKey) && (seen.add(m.sourceKey), true)
+    );
     counts.messagesSkipped += c.messages.length - todo.length;
     if (todo.length === 0) return;
     // A message without a time takes the one before it (or the conversation's).

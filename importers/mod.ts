@@ -46,6 +46,11 @@
  * line's position in its conversation and a SHA-256 of role, time and
  * content.
  *
+ * **aico-data exports.** `aico-data export` files (`aico-data-export` JSON,
+ * or `aico-data-export-sealed` opened through the `unseal` option) are read
+ * whole; source ids `aico:<conversation id>:<seq>`. Into the folder they came
+ * from, a conversation's messages up to its last seq count as stored.
+ *
  * **Atomicity.** One transaction per file (see {@linkcode openImporter}).
  * Source keys (ids, and hashes for JSON Lines) are stored in the encrypted
  * database, unsealed.

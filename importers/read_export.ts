@@ -13,6 +13,9 @@ import { readChatgptConversation } from "./_chatgpt.ts";
 import { readClaudeConversation } from "./_claude.ts";
 import { readJsonLines } from "./_jsonl.ts";
 import { isObject } from "./_fields.ts";
+import { isAicoExport, readAicoExport, type Unseal } from "./_aico.ts";
+
+export type { Unseal };
 
 /** Options of {@linkcode readExport}. */
 export interface ReadExportOptions {
@@ -56,9 +59,17 @@ export interface ReadExportOptions {
    * @default {undefined}
    */
   readonly onFormat?: (format: ImportFormat) => void;
+  /**
+   * Opens a sealed aico-data export (`aico-data export` without
+   * `--plaintext`): given the sealed bytes and the key id it names, returns
+   * the plaintext.
+   *
+   * @default {undefined} (a sealed export is refused)
+   */
+  readonly unseal?: Unseal;
 }
 
-const FORMATS: readonly ImportFormat[] = ["chatgpt", "claude", "jsonl"];
+const FORMATS: readonly ImportFormat[] = ["chatgpt", "claude", "jsonl", "aico"];
 const CHUNK = 1 << 20;
 
 async function* fileChunks(f: Deno.FsFile): AsyncGenerator<Uint8Array> {
@@ -211,6 +222,14 @@ export async function* readExport(
       );
     }
     const chunks = guarded(prepend(first, reader), o.signal);
+    if (
+      o.format === "aico" ||
+      (o.format === undefined &&
+        isAicoExport(new TextDecoder().decode(first.subarray(0, 256))))
+    ) {
+      yield* fromAico(chunks, file, o, max);
+      return;
+    }
     yield* fromBytes(chunks, firstByte(first), file, o, max);
     return;
   }
@@ -257,6 +276,16 @@ export async function* readExport(
       );
       return;
     }
+    if (
+      o.format === "aico" ||
+      (o.format === undefined &&
+        isAicoExport(
+          new TextDecoder().decode(head.subarray(0, Math.min(n, 256))),
+        ))
+    ) {
+      yield* fromAico(guarded(fileChunks(f), o.signal), file, o, max);
+      return;
+    }
     yield* fromBytes(
       guarded(fileChunks(f), o.signal),
       firstByte(head.subarray(0, n)),
@@ -267,6 +296,32 @@ export async function* readExport(
   } finally {
     f.close();
   }
+}
+
+/** An aico-data export is one JSON document (a sealed one, one sealed value): read whole, up to `max` bytes. */
+async function* fromAico(
+  chunks: AsyncIterable<Uint8Array>,
+  file: string,
+  o: ReadExportOptions,
+  max: number,
+): AsyncGenerator<ImportedConversation> {
+  o.onFormat?.("aico");
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const c of chunks) {
+    size += c.length;
+    if (size > max) {
+      throw new AicoDataError(
+        "IMPORT_INVALID",
+        `Cannot import "${file}": an aico-data export larger than ${max} bytes`,
+      );
+    }
+    parts.push(c.slice());
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) (bytes.set(p, at), at += p.length);
+  yield* await readAicoExport(bytes, file, o.unseal);
 }
 
 async function* fromBytes(

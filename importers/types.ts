@@ -6,7 +6,7 @@
 import type { MessageRole } from "../repositories/mod.ts";
 
 /** A file format that {@linkcode readExport} understands. */
-export type ImportFormat = "chatgpt" | "claude" | "jsonl";
+export type ImportFormat = "chatgpt" | "claude" | "jsonl" | "aico";
 
 /** One message read from an export, before it is stored. */
 export interface ImportedMessage {

@@ -1,11 +1,13 @@
 import { openImporter } from "../../importers/mod.ts";
 import type { ImportFormat, ImportReport } from "../../importers/mod.ts";
 import type { DataLayer } from "../../data_layer/mod.ts";
-import { UsageError } from "../_errors.ts";
+import { type DataKey, unlockKeys } from "../../crypto/mod.ts";
+import { CliError, UsageError } from "../_errors.ts";
+import { EXPORT_AAD } from "./export.ts";
 import { createProgress } from "../_progress.ts";
 import type { Command } from "../_context.ts";
 
-const FORMATS = ["chatgpt", "claude", "jsonl"];
+const FORMATS = ["chatgpt", "claude", "jsonl", "aico"];
 
 /** The folder owner's user id (made on first import). */
 export async function ownerOf(data: DataLayer): Promise<string> {
@@ -20,22 +22,27 @@ export async function ownerOf(data: DataLayer): Promise<string> {
 export const importCommand: Command = {
   name: "import",
   summary: "import ChatGPT or Claude exports (.json or .zip) or JSON Lines",
-  usage: "import FILE... [--format chatgpt|claude|jsonl] [--all-branches]",
+  usage:
+    "import FILE... [--format chatgpt|claude|jsonl|aico] [--all-branches] [--export-key KEYFILE]",
   help:
     `Imports each FILE (or - for standard input) in one transaction: a malformed
 file imports nothing and names the conversation and field; Ctrl-C stores
 nothing of the file being read, and the next run completes it. Importing the
 same or an updated export again adds only what is new.
 
-  --format F       chatgpt, claude or jsonl (detected when absent)
-  --all-branches   ChatGPT: also import the branches you did not keep
+  --format F           chatgpt, claude, jsonl or aico (detected when absent)
+  --all-branches       ChatGPT: also import the branches you did not keep
+  --export-key KEYFILE a sealed aico-data export made under another key: the
+                       key.json it was made with (same passphrase asked)
 
 Formats: ChatGPT conversations.json or the export .zip; Claude
 conversations.json or the export .zip; JSON Lines, one
-{"conversation":"id","role":"user","content":"...","ts":1700000000000} a line.`,
+{"conversation":"id","role":"user","content":"...","ts":1700000000000} a line;
+aico-data's own export (sealed or --plaintext JSON) read back.`,
   options: {
     format: { type: "string" },
     "all-branches": { type: "boolean" },
+    "export-key": { type: "string" },
   },
   positionals: [1, Infinity],
   async run(ctx) {
@@ -56,6 +63,22 @@ conversations.json or the export .zip; JSON Lines, one
       userId: await ownerOf(data),
       outbox: data.outbox,
     });
+    let other: DataKey | undefined;
+    const keyFile = ctx.values["export-key"];
+    if (typeof keyFile === "string") {
+      other = (await unlockKeys(keyFile, await ctx.passphrase("passphrase: ")))
+        .current;
+    }
+    const unseal = async (sealed: Uint8Array, keyId: string) => {
+      const key = other ?? data.key;
+      if (keyId !== key.keyId) {
+        throw new CliError(
+          `This export was sealed with the data key ${keyId}, not ${key.keyId}`,
+          "pass --export-key with the key.json it was made with (a backup folder holds one)",
+        );
+      }
+      return await (await key.sealer("export")).open(sealed, EXPORT_AAD);
+    };
     const reports: ImportReport[] = [];
     for (const file of ctx.positionals) {
       const progress = createProgress(
@@ -68,6 +91,7 @@ conversations.json or the export .zip; JSON Lines, one
               ? {}
               : { format: String(format) as ImportFormat }),
             allBranches: ctx.values["all-branches"] === true,
+            unseal,
             signal: ctx.signal,
             onProgress: (p) =>
               progress.update(
