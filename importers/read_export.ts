@@ -72,12 +72,23 @@ export interface ReadExportOptions {
 const FORMATS: readonly ImportFormat[] = ["chatgpt", "claude", "jsonl", "aico"];
 const CHUNK = 1 << 20;
 
+function readChunk(f: Deno.FsFile): Promise<Uint8Array | null> {
+  const buf = new Uint8Array(CHUNK);
+  const read = f.read(buf).then((n) => n === null ? null : buf.subarray(0, n));
+  // Marked handled: a read left pending when the import stops (and the file
+  // closes) must not become an unhandled rejection; an awaited one still throws.
+  read.catch(() => {});
+  return read;
+}
+
+/** The file in chunks, the next one read while the current one is parsed. */
 async function* fileChunks(f: Deno.FsFile): AsyncGenerator<Uint8Array> {
+  let next = readChunk(f);
   while (true) {
-    const buf = new Uint8Array(CHUNK);
-    const n = await f.read(buf);
-    if (n === null) return;
-    yield buf.subarray(0, n);
+    const chunk = await next;
+    if (chunk === null) return;
+    next = readChunk(f);
+    yield chunk;
   }
 }
 
