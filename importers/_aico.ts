@@ -2,11 +2,8 @@
 // (`aico-data-export`) or sealed (`aico-data-export-sealed`), read back.
 import { AicoDataError } from "../errors.ts";
 import type { MessageRole } from "../repositories/mod.ts";
-import type { ImportedConversation, ImportedMessage } from "./types.ts";
+import type { ImportedConversation, ImportedMessage, Unseal } from "./types.ts";
 import { fieldError, obj, optString, type Where } from "./_fields.ts";
-
-/** Opens a sealed export's bytes (the CLI passes the export key's sealer). */
-export type Unseal = (sealed: Uint8Array, keyId: string) => Promise<Uint8Array>;
 
 const ROLES = new Set(["system", "user", "assistant", "tool"]);
 const ID_RE = /^[A-Za-z0-9_-]{1,128}$/;

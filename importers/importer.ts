@@ -14,8 +14,8 @@ import {
   type SchemaDefinition,
 } from "../schema/mod.ts";
 import type { InValue, Transaction } from "../storage/types.ts";
-import { readExport, type Unseal } from "./read_export.ts";
-import type { ImportedConversation, ImportFormat } from "./types.ts";
+import { readExport } from "./read_export.ts";
+import type { ImportedConversation, ImportFormat, Unseal } from "./types.ts";
 import { newConversation, newMessage, repositoryIn } from "./_repository.ts";
 
 /**

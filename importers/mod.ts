@@ -93,6 +93,7 @@ export type {
   ImportedConversation,
   ImportedMessage,
   ImportFormat,
+  Unseal,
 } from "./types.ts";
 export { readExport, type ReadExportOptions } from "./read_export.ts";
 export {

@@ -6,16 +6,14 @@
  * @module
  */
 import { AicoDataError } from "../errors.ts";
-import type { ImportedConversation, ImportFormat } from "./types.ts";
+import type { ImportedConversation, ImportFormat, Unseal } from "./types.ts";
 import { jsonArrayElements } from "./_json_stream.ts";
 import { listZipEntries, readZipEntry } from "./_zip.ts";
 import { readChatgptConversation } from "./_chatgpt.ts";
 import { readClaudeConversation } from "./_claude.ts";
 import { readJsonLines } from "./_jsonl.ts";
 import { isObject } from "./_fields.ts";
-import { isAicoExport, readAicoExport, type Unseal } from "./_aico.ts";
-
-export type { Unseal };
+import { isAicoExport, readAicoExport } from "./_aico.ts";
 
 /** Options of {@linkcode readExport}. */
 export interface ReadExportOptions {

@@ -41,3 +41,10 @@ export interface ImportedConversation {
   /** Its messages in order. */
   readonly messages: readonly ImportedMessage[];
 }
+
+/**
+ * Opens a sealed aico-data export: given the sealed bytes and the key id the
+ * export names, returns the plaintext (the CLI opens it with the export
+ * purpose key).
+ */
+export type Unseal = (sealed: Uint8Array, keyId: string) => Promise<Uint8Array>;
