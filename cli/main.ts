@@ -187,7 +187,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   const controller = new AbortController();
   const onInterrupt = () => {
     if (controller.signal.aborted) Deno.exit(130);
+    // Long work stops at its next check (an import rolls back); a command
+    // blocked elsewhere (a y/N question) is ended after a grace period.
     controller.abort(new Interrupted());
+    Deno.unrefTimer(setTimeout(() => Deno.exit(130), 2000));
   };
   let listening = false;
   try {
