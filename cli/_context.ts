@@ -283,7 +283,7 @@ export function createContext(
     openRead: async () => {
       try {
         const data = await ctx.open();
-        return Object.assign(Object.create(null), {
+        return {
           dir: data.dir,
           key: data.key,
           storage: data.storage,
@@ -291,7 +291,7 @@ export function createContext(
           logs: data.logs,
           readOnly: false,
           [Symbol.asyncDispose]: () => data.close(),
-        }) as ReadView;
+        };
       } catch (err) {
         if (!isReadOnlyFailure(err)) throw err;
       }

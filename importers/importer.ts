@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { AicoDataError, isAicoDataError } from "../errors.ts";
+import { AicoDataError } from "../errors.ts";
 import type { Outbox, RepositoryStorage } from "../repositories/mod.ts";
 import {
   createSchemaRegistry,
@@ -54,6 +54,51 @@ export interface ImporterOptions {
    * @default {undefined}
    */
   readonly outbox?: Outbox;
+}
+
+/**
+ * Normalises {@linkcode ImporterOptions}.
+ *
+ * @param options The options.
+ * @returns The checked, frozen options.
+ * @throws {AicoDataError} `INVALID_INPUT` for a malformed option.
+ *
+ * @example Defaults and a bad user id
+ * ```ts
+ * import { resolveImporterOptions } from "./importer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(resolveImporterOptions(), {});
+ * assert.throws(() => resolveImporterOptions({ userId: "" }), { code: "INVALID_INPUT" });
+ * ```
+ */
+export function resolveImporterOptions(
+  options: ImporterOptions = {},
+): Readonly<ImporterOptions> {
+  const fail = (detail: string) =>
+    new AicoDataError("INVALID_INPUT", `Cannot open importer: ${detail}`);
+  if (typeof options !== "object" || options === null) {
+    throw fail("options must be an object");
+  }
+  const { userId, outbox } = options;
+  if (
+    userId !== undefined &&
+    (typeof userId !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(userId))
+  ) {
+    throw fail('"userId" must be 1 to 128 characters of [A-Za-z0-9_-]');
+  }
+  if (
+    outbox !== undefined &&
+    (typeof outbox !== "object" || outbox === null ||
+      typeof outbox.enqueue !== "function" ||
+      typeof outbox.dispatch !== "function")
+  ) {
+    throw fail('"outbox" must be an Outbox');
+  }
+  return Object.freeze({
+    ...(userId === undefined ? {} : { userId }),
+    ...(outbox === undefined ? {} : { outbox }),
+  });
 }
 
 /** Progress of one file, reported after each conversation. */
@@ -381,13 +426,11 @@ export async function openImporter(
     storage,
     createSchemaRegistry([IMPORT_SOURCES_SCHEMA]),
   );
+  const resolved = resolveImporterOptions(options);
   try {
     await migrator.migrate();
-  } catch (err) {
-    if (!isAicoDataError(err)) throw err;
-    throw err;
   } finally {
     await migrator.close();
   }
-  return new ImporterImpl(storage, options);
+  return new ImporterImpl(storage, resolved);
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { openImporter } from "./importer.ts";
+import { openImporter, resolveImporterOptions } from "./importer.ts";
 import { chatgptFixture } from "../testdata/exports/generate.ts";
 import { openTestStore } from "../repositories/_doc_helpers.ts";
 import {
@@ -207,4 +207,28 @@ Deno.test("importFile() after close throws STORE_CLOSED", async () => {
     importer.importFile(`${DATA}messages.jsonl`),
     (err) => isAicoDataError(err, "STORE_CLOSED"),
   );
+});
+
+Deno.test("resolveImporterOptions() accepts the defaults and refuses malformed options", () => {
+  const cases: [unknown, boolean][] = [
+    [undefined, true],
+    [{}, true],
+    [{ userId: "u-1" }, true],
+    [{ userId: "" }, false],
+    [{ userId: "a b" }, false],
+    [{ userId: 7 }, false],
+    [{ outbox: {} }, false],
+    [null, false],
+  ];
+  for (const [options, ok] of cases) {
+    if (ok) {
+      assert.ok(Object.isFrozen(resolveImporterOptions(options as never)));
+    } else {
+      assert.throws(
+        () => resolveImporterOptions(options as never),
+        (err) => isAicoDataError(err, "INVALID_INPUT"),
+        JSON.stringify(options),
+      );
+    }
+  }
 });

@@ -104,4 +104,5 @@ export {
   type ImportProgress,
   type ImportReport,
   openImporter,
+  resolveImporterOptions,
 } from "./importer.ts";
