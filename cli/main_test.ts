@@ -212,3 +212,49 @@ Deno.test("aico-data reports a missing secret-tool as not installed, not as a mi
     assert.doesNotMatch(last, /--allow-run/);
   });
 });
+
+Deno.test("aico-data plan, migrate and rollback show and move schema versions", async () => {
+  await withDir(async (tmp) => {
+    const dir = `${tmp}/d`;
+    assert.equal((await cli(["init", "--dir", dir], { env })).code, 0);
+    const plan = await cli(["plan", "--dir", dir, "--json"], { env });
+    assert.equal(plan.code, 0, plan.err);
+    const schemas = JSON.parse(plan.out) as {
+      schema: string;
+      current: number;
+      latest: number;
+    }[];
+    assert.deepEqual(
+      schemas.map((s) => [s.schema, s.current === s.latest]),
+      [["core", true], ["importers", true]],
+    );
+    const migrate = await cli(["migrate", "--dir", dir], { env });
+    assert.equal(migrate.code, 0, migrate.err);
+    assert.match(migrate.out, /schema up to date/);
+    const noYes = await cli(["rollback", "importers", "0", "--dir", dir], {
+      env,
+    });
+    assert.equal(noYes.code, 1);
+    assert.match(oneLine(noYes), /--yes/);
+    const down = await cli([
+      "rollback",
+      "importers",
+      "0",
+      "--yes",
+      "--dir",
+      dir,
+      "--json",
+    ], { env });
+    assert.equal(down.code, 0, down.err);
+    assert.deepEqual(
+      (JSON.parse(down.out) as { schema: string; direction: string }[])
+        .map((s) => [s.schema, s.direction]),
+      [["importers", "down"]],
+    );
+    const bad = await cli(
+      ["rollback", "importers", "x", "--yes", "--dir", dir],
+      { env },
+    );
+    assert.equal(bad.code, 2);
+  });
+});
