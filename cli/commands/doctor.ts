@@ -57,19 +57,30 @@ Exit 1 when a check fails.`,
     );
     const tool = Deno.build.os === "darwin" ? "security" : "secret-tool";
     const where = findOnPath(tool);
-    add(
-      "keyring",
-      where === undefined
-        ? "warn"
-        : granted({ name: "run", command: tool })
-        ? "ok"
-        : "warn",
-      where === undefined
-        ? `${tool} not found (Debian: apt-get install libsecret-tools); --keyring unavailable`
-        : granted({ name: "run", command: tool })
-        ? `${where}`
-        : `${where} found; add --allow-run=${tool} to use --keyring`,
-    );
+    const runOk = granted({ name: "run", command: tool });
+    if (
+      !granted({ name: "read" }) || !granted({ name: "env", variable: "PATH" })
+    ) {
+      add(
+        "keyring",
+        "warn",
+        `cannot look for ${tool} without --allow-read and --allow-env`,
+      );
+    } else if (where === undefined) {
+      add(
+        "keyring",
+        "warn",
+        `${tool} not found (Debian: apt-get install libsecret-tools); --keyring unavailable`,
+      );
+    } else {
+      add(
+        "keyring",
+        runOk ? "ok" : "warn",
+        runOk
+          ? where
+          : `${where} found; add --allow-run=${tool} to use --keyring`,
+      );
+    }
     let keyOk = false;
     try {
       const info = await readKeyFileInfo(join(dir, "key.json"));
