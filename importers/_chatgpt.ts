@@ -222,9 +222,10 @@ export function readChatgptConversation(
   const updatedAt = epochTime(c.update_time, where, "update_time");
   const nodes = readNodes(obj(c.mapping, where, "mapping"), where);
   const current = optString(c.current_node, where, "current_node");
-  const all = leaves(nodes);
+  const known = current !== undefined && nodes.has(current);
+  const all = known && !allBranches ? [] : leaves(nodes);
   let main: string | undefined;
-  if (current !== undefined && nodes.has(current)) main = current;
+  if (known) main = current;
   else {
     // No current node: the newest leaf (the latest in mapping order on a tie).
     let best: Node | undefined;
