@@ -55,6 +55,7 @@
  * - `DISK_FULL`: the disk (or the quota) is full; nothing of the failed write is kept.
  * - `ABORTED`: an operation was stopped through its `AbortSignal`.
  * - `EMBEDDING_FAILED`: an embedding model or server failed or answered malformed vectors.
+ * - `IMPORT_INVALID`: an import file is malformed (names the file, conversation and field).
  */
 export type AicoDataErrorCode =
   | "INVALID_INPUT"
@@ -86,7 +87,8 @@ export type AicoDataErrorCode =
   | "CACHE_ERROR"
   | "DISK_FULL"
   | "ABORTED"
-  | "EMBEDDING_FAILED";
+  | "EMBEDDING_FAILED"
+  | "IMPORT_INVALID";
 
 /**
  * The base error of `@aico/data`: a message for people and a stable

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { argon2id } from "hash-wasm";
+import { argon2id } from "npm:hash-wasm@4.13.0";
 import { AicoDataError } from "../errors.ts";
 import { randomBytes, utf8 } from "./_bytes.ts";
 

@@ -50,7 +50,7 @@ Deno.test({
         `printf '%s\\n' '{"conversation":"c","role":"user","content":"hello"}' > "${dir}/in.jsonl"`,
         `(unset AICO_DATA_PASSPHRASE; ${run} import --keyring --dir "${dir}/d" "${dir}/in.jsonl") || exit 12`,
         `(unset AICO_DATA_PASSPHRASE; ${run} status --keyring --dir "${dir}/d" </dev/null) || exit 13`,
-        `${run} rotate-key --keyring --dir "${dir}/d" || exit 14`,
+        `${run} rotate-key --yes --keyring --dir "${dir}/d" || exit 14`,
         `(unset AICO_DATA_PASSPHRASE; ${run} status --keyring --dir "${dir}/d" </dev/null) || exit 15`,
         `${run} forget --dir "${dir}/d" || exit 16`,
         `(unset AICO_DATA_PASSPHRASE; ${run} status --keyring --dir "${dir}/d" </dev/null) && exit 17`,
@@ -65,11 +65,11 @@ Deno.test({
         new TextDecoder().decode(out.stderr);
       assert.equal(out.code, 0, text);
       assert.match(text, /the OS keyring holds the data key/);
-      assert.match(text, /imported 1 messages in 1 conversations/);
+      assert.match(text, /imported 1 messages in 1 new conversations/);
       assert.match(text, /the OS keyring now holds the new key/);
       assert.match(text, /forgot the data key/);
       // After forget, --keyring finds nothing: NOT_FOUND, not a weaker fallback.
-      assert.match(text, /error NOT_FOUND/);
+      assert.match(text, /NOT_FOUND/);
       assert.equal(text.match(/conversations 1\n/g)?.length, 2);
     });
   },

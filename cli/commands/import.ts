@@ -1,0 +1,118 @@
+import { openImporter } from "../../importers/mod.ts";
+import type { ImportFormat, ImportReport } from "../../importers/mod.ts";
+import type { DataLayer } from "../../data_layer/mod.ts";
+import { type DataKey, unlockKeys } from "../../crypto/mod.ts";
+import { CliError, UsageError } from "../_errors.ts";
+import { EXPORT_AAD } from "./export.ts";
+import { createProgress } from "../_progress.ts";
+import type { Command } from "../_context.ts";
+
+const FORMATS = ["chatgpt", "claude", "jsonl", "aico"];
+
+/** The folder owner's user id (made on first import). */
+export async function ownerOf(data: DataLayer): Promise<string> {
+  let userId = await data.config.get<string>("cli", "owner");
+  if (userId === undefined) {
+    userId = (await data.users.createUser({ profile: { name: "me" } })).id;
+    await data.config.set("cli", "owner", userId);
+  }
+  return userId;
+}
+
+export const importCommand: Command = {
+  name: "import",
+  summary: "import ChatGPT or Claude exports (.json or .zip) or JSON Lines",
+  usage:
+    "import FILE... [--format chatgpt|claude|jsonl|aico] [--all-branches] [--export-key KEYFILE]",
+  help:
+    `Imports each FILE (or - for standard input) in one transaction: a malformed
+file imports nothing and names the conversation and field; Ctrl-C stores
+nothing of the file being read, and the next run completes it. Importing the
+same or an updated export again adds only what is new.
+
+  --format F           chatgpt, claude, jsonl or aico (detected when absent)
+  --all-branches       ChatGPT: also import the branches you did not keep
+  --export-key KEYFILE a sealed aico-data export made under another key: the
+                       key.json it was made with (same passphrase asked)
+
+Formats: ChatGPT conversations.json or the export .zip; Claude
+conversations.json or the export .zip; JSON Lines, one
+{"conversation":"id","role":"user","content":"...","ts":1700000000000} a line;
+aico-data's own export (sealed or --plaintext JSON) read back.`,
+  options: {
+    format: { type: "string" },
+    "all-branches": { type: "boolean" },
+    "export-key": { type: "string" },
+  },
+  positionals: [1, Infinity],
+  async run(ctx) {
+    const format = ctx.values.format;
+    if (format !== undefined && !FORMATS.includes(String(format))) {
+      throw new UsageError(
+        `--format must be one of ${FORMATS.join(", ")}, got "${
+          String(format)
+        }"`,
+        "import",
+      );
+    }
+    if (ctx.positionals.filter((p) => p === "-").length > 1) {
+      throw new UsageError("standard input (-) can be read once", "import");
+    }
+    await using data = await ctx.open();
+    const importer = await openImporter(data.storage, {
+      userId: await ownerOf(data),
+      changes: data.changes,
+    });
+    let other: DataKey | undefined;
+    const keyFile = ctx.values["export-key"];
+    if (typeof keyFile === "string") {
+      other = (await unlockKeys(keyFile, await ctx.passphrase("passphrase: ")))
+        .current;
+    }
+    const unseal = async (sealed: Uint8Array, keyId: string) => {
+      const key = other ?? data.key;
+      if (keyId !== key.keyId) {
+        throw new CliError(
+          `This export was sealed with the data key ${keyId}, not ${key.keyId}`,
+          "pass --export-key with the key.json it was made with (a backup folder holds one)",
+        );
+      }
+      return await (await key.sealer("export")).open(sealed, EXPORT_AAD);
+    };
+    const reports: ImportReport[] = [];
+    for (const file of ctx.positionals) {
+      const progress = createProgress(
+        `importing ${file === "-" ? "stdin" : file}`,
+      );
+      try {
+        reports.push(
+          await importer.importFile(file, {
+            ...(format === undefined
+              ? {}
+              : { format: String(format) as ImportFormat }),
+            allBranches: ctx.values["all-branches"] === true,
+            unseal,
+            signal: ctx.signal,
+            onProgress: (p) =>
+              progress.update(
+                `${p.conversations} conversations, ${p.messages} messages`,
+              ),
+          }),
+        );
+      } finally {
+        progress.done();
+      }
+    }
+    await importer.close();
+    if (ctx.json) {
+      ctx.printJson(reports);
+    } else {
+      for (const r of reports) {
+        ctx.print(
+          `imported ${r.messagesAdded} messages in ${r.conversationsAdded} new conversations from ${r.file} (${r.format}; ${r.messagesSkipped} already stored)`,
+        );
+      }
+    }
+    return 0;
+  },
+};
