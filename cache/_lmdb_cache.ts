@@ -9,7 +9,7 @@
  * @module
  */
 
-import { asBinary, open, type RootDatabase } from "lmdb";
+import { asBinary, open, type RootDatabase } from "npm:lmdb@3.5.6";
 import { join } from "node:path";
 import { utf8Length } from "../_internal/utf8.ts";
 import {

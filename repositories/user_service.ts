@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { argon2id } from "hash-wasm";
+import { argon2id } from "npm:hash-wasm@4.13.0";
 import { AicoDataError } from "../errors.ts";
 import type { Row, Transaction } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";

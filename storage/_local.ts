@@ -2,7 +2,7 @@
 // file that imports it (lazily, inside openLocalEngine(), so that importing
 // the package does not load the native driver). Not exported from the
 // package.
-import type Database from "libsql";
+import type Database from "npm:libsql@0.5.29";
 import { AicoDataError } from "../errors.ts";
 import { decodeText } from "../_internal/utf8.ts";
 import { translateError } from "./_errors.ts";
@@ -620,7 +620,7 @@ export async function openLocalEngine(
   options: LocalEngineOptions,
   notadb: "WRONG_KEY" | "CORRUPT_STORE",
 ): Promise<LocalEngine> {
-  const { default: Database } = await import("libsql");
+  const { default: Database } = await import("npm:libsql@0.5.29");
   let db: NativeDatabase;
   try {
     db = new Database(

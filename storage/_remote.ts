@@ -1,7 +1,7 @@
 // Internal: the remote and embedded-replica engine on `@libsql/client`, the
 // only file that imports that SDK (lazily, inside openRemoteEngine()). Not
 // exported from the package.
-import type { createClient } from "@libsql/client";
+import type { createClient } from "npm:@libsql/client@0.18.0";
 import { resolve } from "node:path";
 import { AicoDataError } from "../errors.ts";
 import { requirePermission } from "../_internal/permissions.ts";
@@ -168,7 +168,7 @@ export async function openRemoteEngine(
     config.syncUrl = options.syncUrl!;
     config.encryptionKey = await pageKeyString(options);
   }
-  const sdk = await import("@libsql/client");
+  const sdk = await import("npm:@libsql/client@0.18.0");
   let client: Client;
   try {
     client = sdk.createClient(config);

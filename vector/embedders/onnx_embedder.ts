@@ -263,7 +263,7 @@ export async function openOnnxEmbedder(
   }
   let hf;
   try {
-    hf = await import("@huggingface/transformers");
+    hf = await import("npm:@huggingface/transformers@4.3.1");
   } catch (e) {
     throw new AicoDataError(
       "EMBEDDING_FAILED",
