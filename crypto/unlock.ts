@@ -16,6 +16,12 @@ import {
 } from "./key_file.ts";
 import type { KeyringBackend } from "./keyring.ts";
 
+/** What {@linkcode unlockDataKeys} unlocked, and how. */
+export interface UnlockResult extends UnlockedKeys {
+  /** `created`: a new key file; `keyring`: the OS keyring; `passphrase`. */
+  readonly method: "created" | "keyring" | "passphrase";
+}
+
 /** Options of {@linkcode unlockDataKeys}. */
 export interface UnlockOptions {
   /**
@@ -89,7 +95,7 @@ export interface UnlockOptions {
 export async function unlockDataKeys(
   keyPath: string,
   options: UnlockOptions = {},
-): Promise<UnlockedKeys> {
+): Promise<UnlockResult> {
   if (!(await exists(keyPath))) {
     for (const guarded of options.guardedPaths ?? []) {
       if (await exists(guarded)) {
@@ -115,6 +121,7 @@ export async function unlockDataKeys(
     return {
       current: await createKeyFile(keyPath, options.passphrase, kdf),
       pending: undefined,
+      method: "created",
     };
   }
   if (options.keyring !== undefined) {
@@ -124,6 +131,7 @@ export async function unlockDataKeys(
         return {
           current: await unlockWithKeyring(keyPath, options.keyring),
           pending: undefined,
+          method: "keyring",
         };
       } catch (err) {
         if (options.passphrase === undefined) throw err;
@@ -136,5 +144,8 @@ export async function unlockDataKeys(
       "Cannot unlock: a passphrase is needed",
     );
   }
-  return await unlockKeys(keyPath, options.passphrase);
+  return {
+    ...(await unlockKeys(keyPath, options.passphrase)),
+    method: "passphrase",
+  };
 }

@@ -4,22 +4,24 @@
  *
  * @module
  */
-import { AicoDataError } from "../errors.ts";
+import { AicoDataError, isAicoDataError } from "../errors.ts";
 import {
   beginKeyRotation,
   cancelKeyRotation,
+  changePassphrase,
   completeKeyRotation,
   type DataKey,
   type KdfOptions,
   type KeyringBackend,
   readKeyFileInfo,
   unlockDataKeys,
-  type UnlockedKeys,
+  type UnlockResult,
 } from "../crypto/mod.ts";
 import {
   type LocalStorage,
   openRotatingStorage,
   storageNamesKey,
+  type VerifyReport,
 } from "../storage/mod.ts";
 import {
   createSchemaRegistry,
@@ -36,6 +38,8 @@ import {
   openChangeFeed,
 } from "../changes/mod.ts";
 import {
+  type AuditLog,
+  type AuditVerifyReport,
   type ConfigRepository,
   type ConversationRepository,
   coreSchema,
@@ -56,6 +60,7 @@ import type { Cache, CacheOptions } from "../cache/mod.ts";
 import type { ComponentContext, DataLayerComponent } from "./components.ts";
 import { ComponentSet } from "./_component_set.ts";
 import { routeReads, subscribeRouting } from "./_routing.ts";
+import { auditComponent, auditQuietly, notePendingFailure } from "./_audit.ts";
 
 /** File names inside a data layer's folder. */
 export const DATA_LAYER_FILES: Readonly<
@@ -207,6 +212,36 @@ export interface DataLayer extends AsyncDisposable {
    * signal's reason.
    */
   rotateKey(passphrase: string, options?: RotateKeyOptions): Promise<string>;
+  /**
+   * The audit trail: security events (unlock, failed unlock, key rotation,
+   * passphrase change, backup, export, erase, restore, retention), sealed
+   * and hash-chained in the store.
+   */
+  readonly audit: AuditLog;
+  /**
+   * Changes the key file's passphrase: the data key is re-wrapped, nothing
+   * else is touched (Argon2id settings as the key file's).
+   *
+   * @param oldPassphrase The current passphrase.
+   * @param newPassphrase The new one.
+   * @returns When the key file is replaced (atomically) and the change audited.
+   * @throws {AicoDataError} `WRONG_KEY` for a wrong current passphrase,
+   * `INVALID_INPUT` for an empty new one, `STORE_CLOSED`.
+   */
+  changePassphrase(oldPassphrase: string, newPassphrase: string): Promise<void>;
+  /**
+   * Checks the store (`PRAGMA integrity_check`, the key record) and the
+   * audit trail (every row opens, the hash chain is unbroken).
+   *
+   * @param options `signal` stops the check.
+   * @returns Both reports and their verdict.
+   * @throws {AicoDataError} `STORE_CLOSED`, `ABORTED`.
+   */
+  verify(options?: { readonly signal?: AbortSignal }): Promise<{
+    readonly ok: boolean;
+    readonly storage: VerifyReport;
+    readonly audit: AuditVerifyReport;
+  }>;
   /** Flushes logs and closes every component in reverse order; safe to call twice. */
   close(): Promise<void>;
 }
@@ -240,7 +275,7 @@ export interface LogComponent {
 function builtInComponents(
   dir: string,
   options: DataLayerOptions,
-  keys: UnlockedKeys,
+  keys: UnlockResult,
   setKey: (key: DataKey) => void,
   migrated: (m: Migrator, applied: MigrationStepReport[]) => void,
 ): DataLayerComponent[] {
@@ -344,7 +379,15 @@ function builtInComponents(
     },
     close: (l) => l.persistence.close(),
   };
-  return [storage, bus, cache, changes, repositories, logs];
+  return [
+    storage,
+    bus,
+    cache,
+    changes,
+    repositories,
+    logs,
+    auditComponent(keys.method),
+  ];
 }
 
 class DataLayerImpl implements DataLayer {
@@ -416,6 +459,9 @@ class DataLayerImpl implements DataLayer {
   get cache(): Cache | undefined {
     return this.#set.get<Cache | undefined>("cache");
   }
+  get audit(): AuditLog {
+    return this.#set.get<AuditLog>("audit");
+  }
   get closed(): boolean {
     return this.#closed;
   }
@@ -436,6 +482,33 @@ class DataLayerImpl implements DataLayer {
       return Promise.reject(err);
     }
     return this.#routed.conversations.recentMessages(conversationId, n);
+  }
+
+  async changePassphrase(
+    oldPassphrase: string,
+    newPassphrase: string,
+  ): Promise<void> {
+    this.#guard("change passphrase");
+    await changePassphrase(
+      `${this.dir}/${DATA_LAYER_FILES.keyFile}`,
+      oldPassphrase,
+      newPassphrase,
+    );
+    await auditQuietly(this.audit, "passphrase_change", {
+      keyId: this.key.keyId,
+    });
+  }
+
+  async verify(
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<
+    { ok: boolean; storage: VerifyReport; audit: AuditVerifyReport }
+  > {
+    this.#guard("verify");
+    const storage = await this.storage.verify(options);
+    options.signal?.throwIfAborted();
+    const audit = await this.audit.verify();
+    return { ok: storage.ok && audit.ok, storage, audit };
   }
 
   component<T>(name: string): T {
@@ -486,8 +559,13 @@ class DataLayerImpl implements DataLayer {
       }
       throw err;
     }
+    const previous = this.#state.key.keyId;
     this.#state.key = await completeKeyRotation(keyPath, passphrase);
     await this.#set.rotated();
+    await auditQuietly(this.audit, "key_rotation", {
+      keyId: this.#state.key.keyId,
+      previousKeyId: previous,
+    });
     return this.#state.key.keyId;
   }
 
@@ -566,10 +644,19 @@ export async function openDataLayer(
     );
   }
   if (options.create) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const keys = await unlockDataKeys(`${dir}/${DATA_LAYER_FILES.keyFile}`, {
-    ...options,
-    guardedPaths: [`${dir}/${DATA_LAYER_FILES.database}`],
-  });
+  let keys: UnlockResult;
+  try {
+    keys = await unlockDataKeys(`${dir}/${DATA_LAYER_FILES.keyFile}`, {
+      ...options,
+      guardedPaths: [`${dir}/${DATA_LAYER_FILES.database}`],
+    });
+  } catch (err) {
+    // A failed unlock enters the audit trail at the next successful open.
+    if (isAicoDataError(err, "WRONG_KEY")) {
+      await notePendingFailure(dir, err.code);
+    }
+    throw err;
+  }
   const state = {
     key: keys.current,
     migrator: undefined as unknown as Migrator,

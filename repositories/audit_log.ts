@@ -14,7 +14,18 @@ import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, num, str } from "./_rows.ts";
 
 /** The kinds of security event the audit trail records. */
-export const AUDIT_KINDS = Object.freeze(
+export const AUDIT_KINDS: readonly [
+  "unlock",
+  "unlock_failed",
+  "lockout",
+  "key_rotation",
+  "passphrase_change",
+  "backup",
+  "export",
+  "erase",
+  "restore",
+  "retention",
+] = Object.freeze(
   [
     "unlock",
     "unlock_failed",

@@ -3,7 +3,6 @@ import { withDir } from "./_helpers.ts";
 import { fileURLToPath } from "node:url";
 import { type DataLayer, openDataLayer } from "../mod.ts";
 import { beginKeyRotation, readKeyFileInfo } from "../crypto/mod.ts";
-import { CORE_SEALED_COLUMNS } from "../repositories/core_schema.ts";
 
 const kdf = { memoryKiB: 19456, iterations: 2 } as const;
 const PW = "a long test passphrase";
@@ -118,7 +117,13 @@ Deno.test("openDataLayer() refuses a wrong passphrase with WRONG_KEY and changes
     await assert.rejects(openDataLayer(dir, { passphrase: "not it" }), {
       code: "WRONG_KEY",
     });
-    assert.deepEqual(await hashTree(dir), before);
+    // The one addition: the failed unlock waits in audit-pending.jsonl (a
+    // time and a reason code) for the next successful open's audit trail.
+    const after = await hashTree(dir);
+    const pending = await Deno.readTextFile(`${dir}/audit-pending.jsonl`);
+    assert.match(pending, /^\{"at":\d+,"reason":"WRONG_KEY"\}\n$/);
+    delete after["audit-pending.jsonl"];
+    assert.deepEqual(after, before);
   });
 });
 
@@ -294,7 +299,7 @@ Deno.test("An interrupted key rotation leaves a folder that opens and loses noth
           const { pending } = await beginKeyRotation(`${dir}/key.json`, PW);
           pendingId = pending!.keyId;
           await data.storage.rekey(pending!, {
-            sealedColumns: CORE_SEALED_COLUMNS,
+            sealedColumns: data.registry.sealedColumns,
           });
         }
         assert.deepEqual(await messages(dir, chatId), CONTENTS);
