@@ -52,6 +52,9 @@
  * - `LOCKED_OUT`: too many failed credential attempts.
  * - `QUEUE_FULL`: a bounded queue refused more work.
  * - `CACHE_ERROR`: the cache backend failed.
+ * - `EMBEDDER_MISMATCH`: a vector collection was built by another embedder
+ *   (id, dimensions or metric).
+ * - `ABORTED`: the operation was stopped by its abort signal.
  */
 export type AicoDataErrorCode =
   | "INVALID_INPUT"
@@ -80,7 +83,9 @@ export type AicoDataErrorCode =
   | "PLUGIN_ISOLATION"
   | "LOCKED_OUT"
   | "QUEUE_FULL"
-  | "CACHE_ERROR";
+  | "CACHE_ERROR"
+  | "EMBEDDER_MISMATCH"
+  | "ABORTED";
 
 /**
  * The base error of `@aico/data`: a message for people and a stable

@@ -1,0 +1,428 @@
+// Internal: the in-memory index of the embedded vector store.
+//
+// Per record it keeps a sign-bit code (one bit per dimension, of the vector
+// minus the collection's centre, padded to 64-bit words; in WebAssembly
+// memory), an int8 copy of the vector with one float scale, the exact norm,
+// the id, the database row and the metadata. A query computes the Hamming
+// distance of its code to every code (the WebAssembly kernel), keeps the
+// `shortlist` nearest codes (a counting selection over the small integer
+// distances; with a filter, the nearest matching ones), scores those with the
+// int8 copies and returns the best `k + margin` for exact rescoring by the
+// caller (the floats stay in the database). Memory per record: dimensions
+// bytes (int8) + dimensions/8 (code) + ~40 bytes plus id and metadata.
+//
+// The centre is the mean of the (normalised, for cosine) vectors; it is
+// recomputed, and every code with it, whenever the collection has doubled
+// since the last time, so codes stay centred for real, non-zero-mean
+// embeddings at an amortised O(1) cost per insert.
+
+import type { Metadata, VectorMetric } from "./types.ts";
+import type { FilterPredicate } from "./filter.ts";
+import { createKernel, type HammingKernel } from "./_kernel.ts";
+
+/** A candidate for exact rescoring. */
+export interface Candidate {
+  readonly slot: number;
+  readonly id: string;
+  readonly row: number;
+  readonly approx: number;
+}
+
+/** What the store keeps per record in memory. */
+export interface IndexEntry {
+  readonly id: string;
+  readonly row: number;
+  /** The exact Euclidean norm of the stored (raw) vector. */
+  readonly norm: number;
+  /** `scale` (float32, little-endian) followed by one int8 per dimension. */
+  readonly quant: Uint8Array;
+  readonly metadata: Metadata;
+}
+
+const MIN_CENTRE_COUNT = 32;
+
+/** Quantises a (normalised for cosine) vector: `[scale f32][int8 × d]`. */
+export function quantize(v: Float32Array): Uint8Array {
+  const d = v.length;
+  let max = 0;
+  for (let i = 0; i < d; i++) {
+    const a = Math.abs(v[i]!);
+    if (a > max) max = a;
+  }
+  const out = new Uint8Array(4 + d);
+  const scale = max / 127;
+  new DataView(out.buffer).setFloat32(0, scale, true);
+  if (scale > 0) {
+    const inv = 1 / scale;
+    const q = new Int8Array(out.buffer, 4, d);
+    for (let i = 0; i < d; i++) q[i] = Math.round(v[i]! * inv);
+  }
+  return out;
+}
+
+/** The Euclidean norm. */
+export function norm(v: Float32Array | readonly number[]): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  return Math.sqrt(s);
+}
+
+/** The in-memory index of one collection. */
+export class VectorIndex {
+  readonly dims: number;
+  readonly metric: VectorMetric;
+  readonly words: number;
+  #kernel: HammingKernel;
+  #cap = 0;
+  #n = 0;
+  #ids: string[] = [];
+  #rows: number[] = [];
+  #metas: Metadata[] = [];
+  #slotOf = new Map<string, number>();
+  #quant = new Int8Array(0);
+  #scale = new Float32Array(0);
+  #norm = new Float64Array(0);
+  #centre: Float32Array;
+  #centredAt = 0;
+  #buffer: ArrayBuffer | undefined;
+  #u8 = new Uint8Array(0);
+  #u16 = new Uint16Array(0);
+  #hist: Uint32Array;
+  #qcode: Uint8Array;
+  /** Scratch: centre minus vector, padded to whole code words with zeros. */
+  #diff: Float32Array;
+  #diffBits: Uint32Array;
+  #scaleView = new Float32Array(1);
+  #scaleBytes = new Uint8Array(this.#scaleView.buffer);
+
+  constructor(dims: number, metric: VectorMetric) {
+    this.dims = dims;
+    this.metric = metric;
+    this.words = Math.ceil(dims / 64);
+    this.#kernel = createKernel();
+    this.#centre = new Float32Array(dims);
+    this.#hist = new Uint32Array(this.words * 64 + 2);
+    this.#qcode = new Uint8Array(this.words * 8);
+    this.#diff = new Float32Array(this.words * 64);
+    this.#diffBits = new Uint32Array(this.#diff.buffer);
+    this.#grow(64);
+  }
+
+  get size(): number {
+    return this.#n;
+  }
+
+  has(id: string): boolean {
+    return this.#slotOf.has(id);
+  }
+
+  rowOf(id: string): number | undefined {
+    const s = this.#slotOf.get(id);
+    return s === undefined ? undefined : this.#rows[s];
+  }
+
+  setRow(id: string, row: number): void {
+    const s = this.#slotOf.get(id);
+    if (s !== undefined) this.#rows[s] = row;
+  }
+
+  ids(): string[] {
+    return this.#ids.slice(0, this.#n);
+  }
+
+  metadataOf(id: string): Metadata | undefined {
+    const s = this.#slotOf.get(id);
+    return s === undefined ? undefined : this.#metas[s];
+  }
+
+  /** Ids and rows of the records whose metadata match. */
+  matching(pred: FilterPredicate | undefined): { id: string; row: number }[] {
+    const out: { id: string; row: number }[] = [];
+    for (let s = 0; s < this.#n; s++) {
+      if (pred === undefined || pred(this.#metas[s]!)) {
+        out.push({ id: this.#ids[s]!, row: this.#rows[s]! });
+      }
+    }
+    return out;
+  }
+
+  count(pred: FilterPredicate | undefined): number {
+    if (pred === undefined) return this.#n;
+    let c = 0;
+    for (let s = 0; s < this.#n; s++) if (pred(this.#metas[s]!)) c++;
+    return c;
+  }
+
+  #codeBytes(): number {
+    return this.words * 8;
+  }
+
+  #queryOffset(): number {
+    return this.#cap * this.#codeBytes();
+  }
+
+  #outOffset(): number {
+    return this.#queryOffset() + this.#codeBytes();
+  }
+
+  #views(): void {
+    const buf = this.#kernel.memory.buffer as ArrayBuffer;
+    if (buf !== this.#buffer) {
+      this.#buffer = buf;
+      this.#u8 = new Uint8Array(buf);
+      this.#u16 = new Uint16Array(buf);
+    }
+  }
+
+  #grow(minCap: number): void {
+    let cap = Math.max(64, this.#cap);
+    while (cap < minCap) cap *= 2;
+    if (cap === this.#cap) return;
+    const need = cap * this.#codeBytes() + this.#codeBytes() + cap * 2 + 64;
+    const have = this.#kernel.memory.buffer.byteLength;
+    if (need > have) {
+      this.#kernel.memory.grow(Math.ceil((need - have) / 65536));
+    }
+    const quant = new Int8Array(cap * this.dims);
+    quant.set(this.#quant.subarray(0, this.#n * this.dims));
+    this.#quant = quant;
+    const scale = new Float32Array(cap);
+    scale.set(this.#scale.subarray(0, this.#n));
+    this.#scale = scale;
+    const nrm = new Float64Array(cap);
+    nrm.set(this.#norm.subarray(0, this.#n));
+    this.#norm = nrm;
+    this.#cap = cap;
+    this.#views();
+  }
+
+  /** Writes the code of `v` (in quantised space) at byte offset `at`. */
+  #encode(v: Float32Array, at: number): void {
+    const u8 = this.#u8;
+    const c = this.#centre;
+    const d = this.dims;
+    const bytes = this.#codeBytes();
+    for (let b = 0; b < bytes; b++) {
+      let byte = 0;
+      const base = b * 8;
+      for (let j = 0; j < 8; j++) {
+        const i = base + j;
+        if (i < d && v[i]! > c[i]!) byte |= 1 << j;
+      }
+      u8[at + b] = byte;
+    }
+  }
+
+  #recentre(): void {
+    const d = this.dims;
+    const n = this.#n;
+    const sum = new Float64Array(d);
+    const q = this.#quant;
+    // The mean of at most 8192 records spread over the collection.
+    const step = Math.max(1, Math.floor(n / 8192));
+    let used = 0;
+    for (let s = 0; s < n; s += step) {
+      const sc = this.#scale[s]!;
+      const base = s * d;
+      for (let i = 0; i < d; i++) sum[i]! += q[base + i]! * sc;
+      used++;
+    }
+    for (let i = 0; i < d; i++) {
+      this.#centre[i] = used === 0 ? 0 : sum[i]! / used;
+    }
+    this.#centredAt = n;
+    this.#views();
+    for (let s = 0; s < n; s++) this.#encodeSlot(s);
+  }
+
+  /** Writes the code of slot `s` from its int8 copy (branch-free). */
+  #encodeSlot(s: number): void {
+    const u8 = this.#u8;
+    const c = this.#centre;
+    const d = this.dims;
+    const q = this.#quant;
+    const sc = this.#scale[s]!;
+    const base = s * d;
+    const diff = this.#diff;
+    const bits = this.#diffBits;
+    for (let i = 0; i < d; i++) diff[i] = c[i]! - q[base + i]! * sc;
+    // bit = 1 when the component exceeds the centre: the sign bit of diff.
+    const at = s * this.#codeBytes();
+    const bytes = this.#codeBytes();
+    for (let b = 0; b < bytes; b++) {
+      const i = b << 3;
+      u8[at + b] = (bits[i]! >>> 31) | ((bits[i + 1]! >>> 31) << 1) |
+        ((bits[i + 2]! >>> 31) << 2) | ((bits[i + 3]! >>> 31) << 3) |
+        ((bits[i + 4]! >>> 31) << 4) | ((bits[i + 5]! >>> 31) << 5) |
+        ((bits[i + 6]! >>> 31) << 6) | ((bits[i + 7]! >>> 31) << 7);
+    }
+  }
+
+  /**
+   * Adds or replaces one record. `deferCodes` skips the code (call
+   * `finishLoad()` after a bulk load).
+   */
+  add(entry: IndexEntry, deferCodes = false): void {
+    let slot = this.#slotOf.get(entry.id);
+    if (slot === undefined) {
+      slot = this.#n;
+      if (slot >= this.#cap) this.#grow(slot + 1);
+      this.#n++;
+      this.#ids.push(entry.id);
+      this.#rows.push(entry.row);
+      this.#metas.push(entry.metadata);
+      this.#slotOf.set(entry.id, slot);
+    } else {
+      this.#rows[slot] = entry.row;
+      this.#metas[slot] = entry.metadata;
+    }
+    const q = entry.quant;
+    const sb = this.#scaleBytes;
+    sb[0] = q[0]!;
+    sb[1] = q[1]!;
+    sb[2] = q[2]!;
+    sb[3] = q[3]!;
+    this.#scale[slot] = this.#scaleView[0]!;
+    this.#quant.set(
+      new Int8Array(q.buffer, q.byteOffset + 4, this.dims),
+      slot * this.dims,
+    );
+    this.#norm[slot] = entry.norm;
+    if (deferCodes) return;
+    if (this.#n >= MIN_CENTRE_COUNT && this.#n >= 2 * this.#centredAt) {
+      this.#recentre();
+    } else {
+      this.#views();
+      this.#encodeSlot(slot);
+    }
+  }
+
+  /** Computes the centre and every code after a bulk load. */
+  finishLoad(): void {
+    this.#recentre();
+  }
+
+  /** Removes one record (the last one moves into its slot). */
+  remove(id: string): boolean {
+    const slot = this.#slotOf.get(id);
+    if (slot === undefined) return false;
+    const last = this.#n - 1;
+    this.#slotOf.delete(id);
+    if (slot !== last) {
+      const lastId = this.#ids[last]!;
+      this.#ids[slot] = lastId;
+      this.#rows[slot] = this.#rows[last]!;
+      this.#metas[slot] = this.#metas[last]!;
+      this.#slotOf.set(lastId, slot);
+      const d = this.dims;
+      this.#quant.copyWithin(slot * d, last * d, last * d + d);
+      this.#scale[slot] = this.#scale[last]!;
+      this.#norm[slot] = this.#norm[last]!;
+      this.#views();
+      const b = this.#codeBytes();
+      this.#u8.copyWithin(slot * b, last * b, last * b + b);
+    }
+    this.#ids.pop();
+    this.#rows.pop();
+    this.#metas.pop();
+    this.#n--;
+    return true;
+  }
+
+  /** Removes everything. */
+  clear(): void {
+    this.#n = 0;
+    this.#ids = [];
+    this.#rows = [];
+    this.#metas = [];
+    this.#slotOf.clear();
+    this.#centredAt = 0;
+    this.#centre.fill(0);
+  }
+
+  /**
+   * The best candidates for `q` (normalised for cosine), by the int8
+   * approximation, best first: at most `keep`, chosen among the
+   * `shortlist` nearest codes that match `pred`.
+   */
+  search(
+    q: Float32Array,
+    shortlist: number,
+    keep: number,
+    pred: FilterPredicate | undefined,
+  ): Candidate[] {
+    const n = this.#n;
+    if (n === 0) return [];
+    this.#views();
+    const slots = this.#shortlist(q, Math.min(shortlist, n), pred);
+    const d = this.dims;
+    const quant = this.#quant;
+    let qn2 = 0;
+    for (let i = 0; i < d; i++) qn2 += q[i]! * q[i]!;
+    const scored: Candidate[] = [];
+    for (const slot of slots) {
+      const base = slot * d;
+      let s = 0;
+      for (let i = 0; i < d; i++) s += quant[base + i]! * q[i]!;
+      s *= this.#scale[slot]!;
+      let approx = s;
+      if (this.metric === "l2") {
+        const nn = this.#norm[slot]!;
+        approx = -(nn * nn - 2 * s + qn2);
+      }
+      scored.push({
+        slot,
+        id: this.#ids[slot]!,
+        row: this.#rows[slot]!,
+        approx,
+      });
+    }
+    scored.sort((a, b) => b.approx - a.approx);
+    if (scored.length > keep) scored.length = keep;
+    return scored;
+  }
+
+  #shortlist(
+    q: Float32Array,
+    want: number,
+    pred: FilterPredicate | undefined,
+  ): number[] {
+    const n = this.#n;
+    const qo = this.#queryOffset();
+    const oo = this.#outOffset();
+    this.#encode(q, qo);
+    if (this.words === 8) this.#kernel.hamming512(0, n, qo, oo);
+    else this.#kernel.hamming(0, n, this.words, qo, oo);
+    const dist = this.#u16.subarray(oo >>> 1, (oo >>> 1) + n);
+    const hist = this.#hist;
+    hist.fill(0);
+    for (let i = 0; i < n; i++) hist[dist[i]!]!++;
+    const out: number[] = [];
+    if (pred === undefined) {
+      let cum = 0;
+      let t = 0;
+      while (cum + hist[t]! < want) cum += hist[t++]!;
+      let atT = want - cum;
+      for (let i = 0; i < n; i++) {
+        const x = dist[i]!;
+        if (x < t) out.push(i);
+        else if (x === t && atT > 0) {
+          out.push(i);
+          atT--;
+        }
+      }
+      return out;
+    }
+    // With a filter: a counting sort by distance, then the nearest matches.
+    const start = new Uint32Array(hist.length + 1);
+    for (let b = 0; b < hist.length; b++) start[b + 1] = start[b]! + hist[b]!;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[start[dist[i]!]!++] = i;
+    const metas = this.#metas;
+    for (let j = 0; j < n && out.length < want; j++) {
+      const slot = order[j]!;
+      if (pred(metas[slot]!)) out.push(slot);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,60 @@
+(module
+  (memory (export "memory") 1)
+  ;; out[i] = popcount(codes[i] xor q) for i in [0, n); codes are n blocks of
+  ;; `words` i64 each, stored at `codes`; q is `words` i64 at `q`; out is u16.
+  (func (export "hamming") (param $codes i32) (param $n i32) (param $words i32)
+        (param $q i32) (param $out i32)
+    (local $i i32) (local $w i32) (local $acc i64) (local $p i32) (local $qe i32)
+    (local $qp i32)
+    (local.set $qe (i32.add (local.get $q) (i32.shl (local.get $words) (i32.const 3))))
+    (local.set $p (local.get $codes))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $acc (i64.const 0))
+        (local.set $qp (local.get $q))
+        (loop $inner
+          (local.set $acc (i64.add (local.get $acc)
+            (i64.popcnt (i64.xor (i64.load (local.get $p)) (i64.load (local.get $qp))))))
+          (local.set $p (i32.add (local.get $p) (i32.const 8)))
+          (local.set $qp (i32.add (local.get $qp) (i32.const 8)))
+          (br_if $inner (i32.lt_u (local.get $qp) (local.get $qe))))
+        (i32.store16 (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 1)))
+          (i32.wrap_i64 (local.get $acc)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows))))
+  ;; the same with 8 words (512 bits) unrolled
+  (func (export "hamming512") (param $codes i32) (param $n i32)
+        (param $q i32) (param $out i32)
+    (local $i i32) (local $p i32)
+    (local $q0 i64) (local $q1 i64) (local $q2 i64) (local $q3 i64)
+    (local $q4 i64) (local $q5 i64) (local $q6 i64) (local $q7 i64)
+    (local.set $q0 (i64.load offset=0 (local.get $q)))
+    (local.set $q1 (i64.load offset=8 (local.get $q)))
+    (local.set $q2 (i64.load offset=16 (local.get $q)))
+    (local.set $q3 (i64.load offset=24 (local.get $q)))
+    (local.set $q4 (i64.load offset=32 (local.get $q)))
+    (local.set $q5 (i64.load offset=40 (local.get $q)))
+    (local.set $q6 (i64.load offset=48 (local.get $q)))
+    (local.set $q7 (i64.load offset=56 (local.get $q)))
+    (local.set $p (local.get $codes))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store16 (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 1)))
+          (i32.wrap_i64
+            (i64.add
+              (i64.add
+                (i64.add (i64.popcnt (i64.xor (i64.load offset=0 (local.get $p)) (local.get $q0)))
+                         (i64.popcnt (i64.xor (i64.load offset=8 (local.get $p)) (local.get $q1))))
+                (i64.add (i64.popcnt (i64.xor (i64.load offset=16 (local.get $p)) (local.get $q2)))
+                         (i64.popcnt (i64.xor (i64.load offset=24 (local.get $p)) (local.get $q3)))))
+              (i64.add
+                (i64.add (i64.popcnt (i64.xor (i64.load offset=32 (local.get $p)) (local.get $q4)))
+                         (i64.popcnt (i64.xor (i64.load offset=40 (local.get $p)) (local.get $q5))))
+                (i64.add (i64.popcnt (i64.xor (i64.load offset=48 (local.get $p)) (local.get $q6)))
+                         (i64.popcnt (i64.xor (i64.load offset=56 (local.get $p)) (local.get $q7))))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows))))
+)
