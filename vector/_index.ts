@@ -2,14 +2,14 @@
 //
 // Per record it keeps a sign-bit code (one bit per dimension, of the vector
 // minus the collection's centre, padded to 64-bit words; in WebAssembly
-// memory), an int8 copy of the vector with one float scale, the exact norm,
+// memory), an int16 copy of the vector with one float scale, the exact norm,
 // the id, the database row and the metadata. A query computes the Hamming
 // distance of its code to every code (the WebAssembly kernel), keeps the
 // `shortlist` nearest codes (a counting selection over the small integer
 // distances; with a filter, the nearest matching ones), scores those with the
-// int8 copies and returns the best `k + margin` for exact rescoring by the
+// int16 copies and returns the best `k + margin` for exact rescoring by the
 // caller (the floats stay in the database). Memory per record: dimensions
-// bytes (int8) + dimensions/8 (code) + ~40 bytes plus id and metadata.
+// 2 × dimensions bytes (int16) + dimensions/8 (code) + ~40 bytes plus id and metadata.
 //
 // The centre is the mean of the (normalised, for cosine) vectors; it is
 // recomputed, and every code with it, whenever the collection has doubled
@@ -34,14 +34,23 @@ export interface IndexEntry {
   readonly row: number;
   /** The exact Euclidean norm of the stored (raw) vector. */
   readonly norm: number;
-  /** `scale` (float32, little-endian) followed by one int8 per dimension. */
+  /** `scale` (float32, little-endian) followed by one int16 per dimension (little-endian). */
   readonly quant: Uint8Array;
   readonly metadata: Metadata;
 }
 
 const MIN_CENTRE_COUNT = 32;
 
-/** Quantises a (normalised for cosine) vector: `[scale f32][int8 × d]`. */
+/** The bytes of one quantised vector of `d` dimensions. */
+export function quantBytes(d: number): number {
+  return 4 + 2 * d;
+}
+
+/**
+ * Quantises a (normalised for cosine) vector: `[scale f32][int16 × d]`,
+ * little-endian; each component within `scale / 2` of the original, that
+ * is within 2^-16 of the largest component.
+ */
 export function quantize(v: Float32Array): Uint8Array {
   const d = v.length;
   let max = 0;
@@ -49,13 +58,15 @@ export function quantize(v: Float32Array): Uint8Array {
     const a = Math.abs(v[i]!);
     if (a > max) max = a;
   }
-  const out = new Uint8Array(4 + d);
-  const scale = max / 127;
-  new DataView(out.buffer).setFloat32(0, scale, true);
+  const out = new Uint8Array(quantBytes(d));
+  const scale = max / 32767;
+  const view = new DataView(out.buffer);
+  view.setFloat32(0, scale, true);
   if (scale > 0) {
     const inv = 1 / scale;
-    const q = new Int8Array(out.buffer, 4, d);
-    for (let i = 0; i < d; i++) q[i] = Math.round(v[i]! * inv);
+    for (let i = 0; i < d; i++) {
+      view.setInt16(4 + 2 * i, Math.round(v[i]! * inv), true);
+    }
   }
   return out;
 }
@@ -79,7 +90,7 @@ export class VectorIndex {
   #rows: number[] = [];
   #metas: Metadata[] = [];
   #slotOf = new Map<string, number>();
-  #quant = new Int8Array(0);
+  #quant = new Int16Array(0);
   #scale = new Float32Array(0);
   #norm = new Float64Array(0);
   #centre: Float32Array;
@@ -183,7 +194,7 @@ export class VectorIndex {
     if (need > have) {
       this.#kernel.memory.grow(Math.ceil((need - have) / 65536));
     }
-    const quant = new Int8Array(cap * this.dims);
+    const quant = new Int16Array(cap * this.dims);
     quant.set(this.#quant.subarray(0, this.#n * this.dims));
     this.#quant = quant;
     const scale = new Float32Array(cap);
@@ -235,7 +246,7 @@ export class VectorIndex {
     for (let s = 0; s < n; s++) this.#encodeSlot(s);
   }
 
-  /** Writes the code of slot `s` from its int8 copy (branch-free). */
+  /** Writes the code of slot `s` from its int16 copy (branch-free). */
   #encodeSlot(s: number): void {
     const u8 = this.#u8;
     const c = this.#centre;
@@ -283,10 +294,8 @@ export class VectorIndex {
     sb[2] = q[2]!;
     sb[3] = q[3]!;
     this.#scale[slot] = this.#scaleView[0]!;
-    this.#quant.set(
-      new Int8Array(q.buffer, q.byteOffset + 4, this.dims),
-      slot * this.dims,
-    );
+    new Uint8Array(this.#quant.buffer, slot * this.dims * 2, this.dims * 2)
+      .set(q.subarray(4, 4 + 2 * this.dims));
     this.#norm[slot] = entry.norm;
     if (deferCodes) return;
     if (this.#n >= MIN_CENTRE_COUNT && this.#n >= 2 * this.#centredAt) {
@@ -341,7 +350,7 @@ export class VectorIndex {
   }
 
   /**
-   * The best candidates for `q` (normalised for cosine), by the int8
+   * The best candidates for `q` (normalised for cosine), by the int16
    * approximation, best first: at most `keep`, chosen among the
    * `shortlist` nearest codes that match `pred`.
    */

@@ -13,8 +13,8 @@ import {
  *   with the embedder id, dimensions and metric.
  * - `vector_segments`: records packed by the batch (libSQL writes large
  *   values several times faster per byte than many small rows): `n` records,
- *   their ids (JSON array), exact norms (float64), int8 copies (`quant`:
- *   per record a float32 scale then one int8 per dimension), metadata (JSON
+ *   their ids (JSON array), exact norms (float64), int16 copies (`quant`:
+ *   per record a float32 scale then one int16 per dimension (little-endian)), metadata (JSON
  *   array) and, last so that open never reads them, the float32 vectors
  *   (little-endian). A replaced or deleted record is removed by rewriting
  *   its segment: no copy of it stays in a row.

@@ -4,6 +4,7 @@
 import { AicoDataError } from "../errors.ts";
 import type { Transaction, Value } from "../storage/mod.ts";
 import type { Metadata } from "./types.ts";
+import { quantBytes } from "./_index.ts";
 
 /** The most records one segment holds. */
 export const SEGMENT_MAX = 128;
@@ -14,7 +15,7 @@ export const SMALL_SEGMENT = 32;
 export interface SegmentRecord {
   readonly id: string;
   readonly norm: number;
-  /** float32 scale + int8 × dimensions. */
+  /** float32 scale + int16 × dimensions. */
   readonly quant: Uint8Array;
   /** The metadata as JSON, `null` when empty. */
   readonly metaText: string | null;
@@ -46,7 +47,7 @@ export async function insertSegment(
 ): Promise<number> {
   const n = records.length;
   const norms = new Float64Array(n);
-  const quant = new Uint8Array(n * (4 + dims));
+  const quant = new Uint8Array(n * quantBytes(dims));
   const vectors = new Uint8Array(n * 4 * dims);
   const ids: string[] = [];
   const metas: string[] = [];
@@ -54,7 +55,7 @@ export async function insertSegment(
     const r = records[i]!;
     ids.push(r.id);
     norms[i] = r.norm;
-    quant.set(r.quant, i * (4 + dims));
+    quant.set(r.quant, i * quantBytes(dims));
     vectors.set(r.vector, i * 4 * dims);
     metas.push(r.metaText ?? "null");
   }
@@ -102,7 +103,7 @@ export function decodeCompact(
     !Array.isArray(ids) || ids.length !== n || !Array.isArray(metas) ||
     metas.length !== n || !(normBytes instanceof Uint8Array) ||
     normBytes.length !== 8 * n || !(quant instanceof Uint8Array) ||
-    quant.length !== n * (4 + dims)
+    quant.length !== n * quantBytes(dims)
   ) {
     throw damaged(`segment ${String(row.sid)} has inconsistent sizes`);
   }
@@ -142,7 +143,7 @@ export async function readSegment(
   ) {
     throw damaged(`segment ${sid} has inconsistent vectors`);
   }
-  const qb = 4 + dims;
+  const qb = quantBytes(dims);
   return c.ids.map((id, i) => {
     const m = c.metas[i]!;
     let metaText: string | null = null;
@@ -179,11 +180,11 @@ export async function removeFromSegment(
     // Same sid, so that the in-memory index stays right.
     const n = kept.length;
     const norms = new Float64Array(n);
-    const quant = new Uint8Array(n * (4 + dims));
+    const quant = new Uint8Array(n * quantBytes(dims));
     const vectors = new Uint8Array(n * 4 * dims);
     kept.forEach((r, i) => {
       norms[i] = r.norm;
-      quant.set(r.quant, i * (4 + dims));
+      quant.set(r.quant, i * quantBytes(dims));
       vectors.set(r.vector, i * 4 * dims);
     });
     await tx.execute(

@@ -10,7 +10,7 @@ import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
 import type { SchemaDefinition } from "../schema/schema_version.ts";
 import type { Storage, Transaction, Value } from "../storage/mod.ts";
 import { VECTOR_SCHEMA } from "./_schema.ts";
-import { norm, quantize, VectorIndex } from "./_index.ts";
+import { norm, quantBytes, quantize, VectorIndex } from "./_index.ts";
 import {
   decodeCompact,
   insertSegment,
@@ -76,7 +76,7 @@ export interface EmbeddedVectorStoreOptions {
    */
   readonly create?: boolean;
   /**
-   * How many nearest sign-bit codes a query rescores with the int8 copies
+   * How many nearest sign-bit codes a query rescores with the int16 copies
    * (more: higher recall, slower; raised to `4 × k` for large `k`).
    *
    * @default {200}
@@ -898,7 +898,7 @@ async function loadIndex(
   const index = new VectorIndex(dims, row.info.metric);
   const segments = new Map<number, number>();
   let last = 0;
-  const qb = 4 + dims;
+  const qb = quantBytes(dims);
   for (;;) {
     checkSignal(signal);
     const { rows } = await storage.execute(
@@ -934,9 +934,9 @@ async function loadIndex(
  *
  * @remarks
  * **Index.** Per record, memory holds a sign-bit code of the centred vector
- * (WebAssembly `i64.popcnt` Hamming scan), an int8 copy and the metadata; a
+ * (WebAssembly `i64.popcnt` Hamming scan), an int16 copy and the metadata; a
  * query takes the `shortlist` nearest codes (with a filter: the nearest
- * matching ones), ranks them with the int8 copies and rescores the best
+ * matching ones), ranks them with the int16 copies and rescores the best
  * `k + 20` exactly with their float32 vectors read from the database. Open
  * reads only the compact rows (about `dimensions + 60` bytes per record),
  * not the floats. Memory: about `1.2 × dimensions` bytes per record.
