@@ -106,12 +106,21 @@ export class VectorIndex {
   #scaleView = new Float32Array(1);
   #scaleBytes = new Uint8Array(this.#scaleView.buffer);
 
-  constructor(dims: number, metric: VectorMetric) {
+  /** Whether the centre is fixed (persisted codes stay valid). */
+  #frozen = false;
+  /** Slots loaded without a code (computed by finishLoad). */
+  #pending: number[] = [];
+
+  constructor(dims: number, metric: VectorMetric, centre?: Float32Array) {
     this.dims = dims;
     this.metric = metric;
     this.words = Math.ceil(dims / 64);
     this.#kernel = createKernel();
     this.#centre = new Float32Array(dims);
+    if (centre !== undefined) {
+      this.#centre.set(centre);
+      this.#frozen = true;
+    }
     this.#hist = new Uint32Array(this.words * 64 + 2);
     this.#qcode = new Uint8Array(this.words * 8);
     this.#diff = new Float32Array(this.words * 64);
@@ -224,6 +233,46 @@ export class VectorIndex {
     }
   }
 
+  get frozen(): boolean {
+    return this.#frozen;
+  }
+
+  /** The mean of (at most 8192 of) the records, not applied. */
+  meanCentre(): Float32Array {
+    const d = this.dims;
+    const n = this.#n;
+    const sum = new Float64Array(d);
+    const q = this.#quant;
+    const step = Math.max(1, Math.floor(n / 8192));
+    let used = 0;
+    for (let s = 0; s < n; s += step) {
+      const sc = this.#scale[s]!;
+      const base = s * d;
+      for (let i = 0; i < d; i++) sum[i]! += q[base + i]! * sc;
+      used++;
+    }
+    return Float32Array.from(sum, (x) => (used === 0 ? 0 : x / used));
+  }
+
+  /** Fixes the centre (codes are recomputed once, then never again). */
+  freeze(centre: Float32Array): void {
+    this.#centre.set(centre);
+    this.#frozen = true;
+    this.#centredAt = this.#n;
+    this.#views();
+    for (let s = 0; s < this.#n; s++) this.#encodeSlot(s);
+  }
+
+  /** The code of a vector (in index space) under a centre (the current one). */
+  encodeVector(v: Float32Array, centre?: Float32Array): Uint8Array {
+    const out = new Uint8Array(this.#codeBytes());
+    const c = centre ?? this.#centre;
+    for (let i = 0; i < this.dims; i++) {
+      if (v[i]! > c[i]!) out[i >>> 3]! |= 1 << (i & 7);
+    }
+    return out;
+  }
+
   #recentre(): void {
     const d = this.dims;
     const n = this.#n;
@@ -273,7 +322,7 @@ export class VectorIndex {
    * Adds or replaces one record. `deferCodes` skips the code (call
    * `finishLoad()` after a bulk load).
    */
-  add(entry: IndexEntry, deferCodes = false): void {
+  add(entry: IndexEntry, deferCodes = false, code?: Uint8Array | null): void {
     let slot = this.#slotOf.get(entry.id);
     if (slot === undefined) {
       slot = this.#n;
@@ -297,8 +346,19 @@ export class VectorIndex {
     new Uint8Array(this.#quant.buffer, slot * this.dims * 2, this.dims * 2)
       .set(q.subarray(4, 4 + 2 * this.dims));
     this.#norm[slot] = entry.norm;
-    if (deferCodes) return;
-    if (this.#n >= MIN_CENTRE_COUNT && this.#n >= 2 * this.#centredAt) {
+    if (code != null && this.#frozen) {
+      this.#views();
+      this.#u8.set(code, slot * this.#codeBytes());
+      return;
+    }
+    if (deferCodes) {
+      this.#pending.push(slot);
+      return;
+    }
+    if (
+      !this.#frozen && this.#n >= MIN_CENTRE_COUNT &&
+      this.#n >= 2 * this.#centredAt
+    ) {
       this.#recentre();
     } else {
       this.#views();
@@ -306,9 +366,51 @@ export class VectorIndex {
     }
   }
 
-  /** Computes the centre and every code after a bulk load. */
+  /** Adds the records of one segment (a bulk load; call finishLoad() after). */
+  addSegment(
+    row: number,
+    ids: readonly string[],
+    norms: Float64Array,
+    scales: Float32Array,
+    q16: Uint8Array,
+    metas: readonly Metadata[],
+    codes: Uint8Array | null,
+  ): void {
+    const k = ids.length;
+    const first = this.#n;
+    if (first + k > this.#cap) this.#grow(first + k);
+    for (let i = 0; i < k; i++) {
+      const id = ids[i]!;
+      if (this.#slotOf.has(id)) {
+        throw new Error(`duplicate id in segments`);
+      }
+      this.#slotOf.set(id, first + i);
+      this.#ids.push(id);
+      this.#rows.push(row);
+      this.#metas.push(metas[i]!);
+    }
+    this.#n += k;
+    this.#scale.set(scales, first);
+    this.#norm.set(norms, first);
+    new Uint8Array(this.#quant.buffer, first * this.dims * 2, k * this.dims * 2)
+      .set(q16);
+    if (codes !== null && this.#frozen) {
+      this.#views();
+      this.#u8.set(codes, first * this.#codeBytes());
+    } else {
+      for (let i = 0; i < k; i++) this.#pending.push(first + i);
+    }
+  }
+
+  /** Computes the missing codes (and the centre, unless fixed) after a bulk load. */
   finishLoad(): void {
-    this.#recentre();
+    if (this.#frozen) {
+      this.#views();
+      for (const s of this.#pending) this.#encodeSlot(s);
+    } else {
+      this.#recentre();
+    }
+    this.#pending = [];
   }
 
   /** Removes one record (the last one moves into its slot). */

@@ -10,12 +10,16 @@ import {
  *
  * - `vector_collections`: one row per collection (`state` `ready`) and at
  *   most one shadow per name (`state` `shadow`, a `reembed()` in progress),
- *   with the embedder id, dimensions and metric.
+ *   with the embedder id, dimensions and metric, and the centre of the
+ *   sign-bit codes (float32 × dimensions; `NULL` until the collection has a
+ *   few thousand records, then fixed).
  * - `vector_segments`: records packed by the batch (libSQL writes large
  *   values several times faster per byte than many small rows): `n` records,
  *   their ids (JSON array), exact norms (float64), int16 copies (`quant`:
  *   per record a float32 scale then one int16 per dimension (little-endian)), metadata (JSON
- *   array) and, last so that open never reads them, the float32 vectors
+ *   array), sign-bit codes under the collection's centre (`NULL` when
+ *   written before the centre was fixed) and, last so that open never
+ *   reads them, the float32 vectors
  *   (little-endian). A replaced or deleted record is removed by rewriting
  *   its segment: no copy of it stays in a row.
  * - `vector_documents`: documents by collection name and id.
@@ -31,6 +35,7 @@ const V1: readonly string[] = [
   dimensions INTEGER NOT NULL,
   metric TEXT NOT NULL CHECK (metric IN ('cosine', 'dot', 'l2')),
   created_at INTEGER NOT NULL,
+  centre BLOB,
   UNIQUE (name, state)
 )`,
   `CREATE TABLE vector_segments (
@@ -41,6 +46,7 @@ const V1: readonly string[] = [
   norms BLOB NOT NULL,
   quant BLOB NOT NULL,
   metadata TEXT NOT NULL,
+  codes BLOB,
   vectors BLOB NOT NULL
 )`,
   "CREATE INDEX vector_segments_cid ON vector_segments (cid, sid)",

@@ -22,6 +22,16 @@ export interface SegmentRecord {
   readonly metadata: Metadata;
   /** float32 × dimensions, little-endian. */
   readonly vector: Uint8Array;
+  /** The sign-bit code under the collection's fixed centre, if any. */
+  readonly code: Uint8Array | null;
+}
+
+function packCodes(records: readonly SegmentRecord[]): Uint8Array | null {
+  if (records.length === 0 || records.some((r) => r.code === null)) return null;
+  const len = records[0]!.code!.length;
+  const out = new Uint8Array(records.length * len);
+  records.forEach((r, i) => out.set(r.code!, i * len));
+  return out;
 }
 
 const EMPTY: Metadata = Object.freeze({});
@@ -38,6 +48,36 @@ function damaged(what: string): AicoDataError {
   );
 }
 
+/** The columns of a segment row (but sid and cid). */
+function pack(records: readonly SegmentRecord[], dims: number) {
+  const n = records.length;
+  const norms = new Float64Array(n);
+  // Layout: n float32 scales, then n blocks of `dims` int16 (little-endian).
+  const quant = new Uint8Array(n * quantBytes(dims));
+  const vectors = new Uint8Array(n * 4 * dims);
+  const ids: string[] = [];
+  const metas: string[] = [];
+  const qb = 2 * dims;
+  for (let i = 0; i < n; i++) {
+    const r = records[i]!;
+    ids.push(r.id);
+    norms[i] = r.norm;
+    quant.set(r.quant.subarray(0, 4), 4 * i);
+    quant.set(r.quant.subarray(4, 4 + qb), 4 * n + i * qb);
+    vectors.set(r.vector, i * 4 * dims);
+    metas.push(r.metaText ?? "null");
+  }
+  return [
+    n,
+    JSON.stringify(ids),
+    new Uint8Array(norms.buffer),
+    quant,
+    `[${metas.join(",")}]`,
+    packCodes(records),
+    vectors,
+  ] as const;
+}
+
 /** Inserts records as one new segment of collection `cid`; returns its sid. */
 export async function insertSegment(
   tx: Transaction,
@@ -45,45 +85,30 @@ export async function insertSegment(
   records: readonly SegmentRecord[],
   dims: number,
 ): Promise<number> {
-  const n = records.length;
-  const norms = new Float64Array(n);
-  const quant = new Uint8Array(n * quantBytes(dims));
-  const vectors = new Uint8Array(n * 4 * dims);
-  const ids: string[] = [];
-  const metas: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = records[i]!;
-    ids.push(r.id);
-    norms[i] = r.norm;
-    quant.set(r.quant, i * quantBytes(dims));
-    vectors.set(r.vector, i * 4 * dims);
-    metas.push(r.metaText ?? "null");
-  }
   const res = await tx.execute(
-    "INSERT INTO vector_segments (cid, n, ids, norms, quant, metadata, vectors) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    [
-      cid,
-      n,
-      JSON.stringify(ids),
-      new Uint8Array(norms.buffer),
-      quant,
-      `[${metas.join(",")}]`,
-      vectors,
-    ],
+    "INSERT INTO vector_segments (cid, n, ids, norms, quant, metadata, codes, vectors) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    [cid, ...pack(records, dims)],
   );
   return Number(res.lastInsertRowid);
+}
+
+/** The compact part of a segment row (no vectors). */
+export interface CompactSegment {
+  readonly ids: string[];
+  readonly norms: Float64Array;
+  /** The n float32 scales. */
+  readonly scales: Float32Array;
+  /** The n × dims int16 values, as bytes (little-endian). */
+  readonly q16: Uint8Array;
+  readonly metas: Metadata[];
+  readonly codes: Uint8Array | null;
 }
 
 /** Decodes the compact part of a segment row (no vectors). */
 export function decodeCompact(
   row: Record<string, Value>,
   dims: number,
-): {
-  ids: string[];
-  norms: Float64Array;
-  quant: Uint8Array;
-  metas: Metadata[];
-} {
+): CompactSegment {
   const n = num(row.n);
   let ids: unknown;
   let metas: unknown;
@@ -107,19 +132,23 @@ export function decodeCompact(
   ) {
     throw damaged(`segment ${String(row.sid)} has inconsistent sizes`);
   }
-  const norms = new Float64Array(
-    normBytes.buffer.slice(
-      normBytes.byteOffset,
-      normBytes.byteOffset + normBytes.byteLength,
-    ),
-  );
+  const codes = row.codes;
+  const codeLen = Math.ceil(dims / 64) * 8;
+  if (
+    codes !== null && codes !== undefined &&
+    (!(codes instanceof Uint8Array) || codes.length !== n * codeLen)
+  ) {
+    throw damaged(`segment ${String(row.sid)} has inconsistent codes`);
+  }
   return {
     ids: ids as string[],
-    norms,
-    quant,
+    norms: new Float64Array(normBytes.slice().buffer),
+    scales: new Float32Array(quant.slice(0, 4 * n).buffer),
+    q16: quant.subarray(4 * n),
     metas: (metas as (Metadata | null)[]).map((m) =>
       m === null ? EMPTY : Object.freeze(m)
     ),
+    codes: codes instanceof Uint8Array ? codes : null,
   };
 }
 
@@ -130,7 +159,7 @@ export async function readSegment(
   dims: number,
 ): Promise<SegmentRecord[]> {
   const { rows } = await tx.execute(
-    "SELECT sid, n, ids, norms, quant, metadata, vectors FROM vector_segments WHERE sid = ?",
+    "SELECT sid, n, ids, norms, quant, metadata, codes, vectors FROM vector_segments WHERE sid = ?",
     [sid],
   );
   const row = rows[0];
@@ -143,7 +172,9 @@ export async function readSegment(
   ) {
     throw damaged(`segment ${sid} has inconsistent vectors`);
   }
-  const qb = quantBytes(dims);
+  const cb = Math.ceil(dims / 64) * 8;
+  const qb = 2 * dims;
+  const scaleBytes = new Uint8Array(c.scales.buffer);
   return c.ids.map((id, i) => {
     const m = c.metas[i]!;
     let metaText: string | null = null;
@@ -151,13 +182,17 @@ export async function readSegment(
       metaText = JSON.stringify(m);
       break;
     }
+    const quant = new Uint8Array(quantBytes(dims));
+    quant.set(scaleBytes.subarray(4 * i, 4 * i + 4));
+    quant.set(c.q16.subarray(i * qb, (i + 1) * qb), 4);
     return {
       id,
       norm: c.norms[i]!,
-      quant: c.quant.subarray(i * qb, (i + 1) * qb),
+      quant,
       metaText,
       metadata: m,
       vector: vectors.subarray(i * 4 * dims, (i + 1) * 4 * dims),
+      code: c.codes === null ? null : c.codes.subarray(i * cb, (i + 1) * cb),
     };
   });
 }
@@ -178,27 +213,9 @@ export async function removeFromSegment(
   await tx.execute("DELETE FROM vector_segments WHERE sid = ?", [sid]);
   if (kept.length > 0) {
     // Same sid, so that the in-memory index stays right.
-    const n = kept.length;
-    const norms = new Float64Array(n);
-    const quant = new Uint8Array(n * quantBytes(dims));
-    const vectors = new Uint8Array(n * 4 * dims);
-    kept.forEach((r, i) => {
-      norms[i] = r.norm;
-      quant.set(r.quant, i * quantBytes(dims));
-      vectors.set(r.vector, i * 4 * dims);
-    });
     await tx.execute(
-      "INSERT INTO vector_segments (sid, cid, n, ids, norms, quant, metadata, vectors) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      [
-        sid,
-        cid,
-        n,
-        JSON.stringify(kept.map((r) => r.id)),
-        new Uint8Array(norms.buffer),
-        quant,
-        `[${kept.map((r) => r.metaText ?? "null").join(",")}]`,
-        vectors,
-      ],
+      "INSERT INTO vector_segments (sid, cid, n, ids, norms, quant, metadata, codes, vectors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      [sid, cid, ...pack(kept, dims)],
     );
   }
   return kept;

@@ -10,7 +10,7 @@ import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
 import type { SchemaDefinition } from "../schema/schema_version.ts";
 import type { Storage, Transaction, Value } from "../storage/mod.ts";
 import { VECTOR_SCHEMA } from "./_schema.ts";
-import { norm, quantBytes, quantize, VectorIndex } from "./_index.ts";
+import { norm, quantize, VectorIndex } from "./_index.ts";
 import {
   decodeCompact,
   insertSegment,
@@ -320,19 +320,27 @@ async function selectCollection(
 
 interface Prepared extends SegmentRecord {
   readonly document: string | undefined;
+  /** The vector in index space (transient, for its code). */
+  readonly indexVector: Float32Array;
 }
+
+/** Records from this many on get a fixed centre and persisted codes. */
+const FREEZE_AT = 4096;
 
 function prepare(r: CheckedRecord, metric: VectorMetric): Prepared {
   const n = norm(r.vector);
   const v = r.vector;
+  const iv = indexSpace(v, n, metric);
   return {
     id: r.id,
     norm: n,
-    quant: quantize(indexSpace(v, n, metric)),
+    quant: quantize(iv),
     metaText: metaText(r.metadata),
     metadata: r.metadata,
     vector: new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
+    code: null,
     document: r.document,
+    indexVector: iv,
   };
 }
 
@@ -496,10 +504,21 @@ class EmbeddedStore implements EmbeddedVectorStore {
     const checked = checkRecords(records, dims);
     if (checked.length === 0) return;
     const metric = this.#info.metric;
-    const prepared = checked.map((r) => prepare(r, metric));
+    let prepared = checked.map((r) => prepare(r, metric));
     await this.#writes.run(async () => {
       this.#check("upsert");
       const index = this.#index;
+      // Fix the centre once the collection is big enough; from then on
+      // codes are persisted (open copies them instead of computing them).
+      const candidate = !index.frozen && index.size >= FREEZE_AT
+        ? index.meanCentre()
+        : undefined;
+      if (candidate !== undefined || index.frozen) {
+        prepared = prepared.map((p) => ({
+          ...p,
+          code: index.encodeVector(p.indexVector, candidate),
+        }));
+      }
       const replaced = new Set(
         prepared.filter((p) => index.has(p.id)).map((p) => p.id),
       );
@@ -512,6 +531,12 @@ class EmbeddedStore implements EmbeddedVectorStore {
           if (shadow !== undefined) {
             await markStale(tx, shadow, prepared.map((p) => p.id));
           }
+          if (candidate !== undefined) {
+            await tx.execute(
+              "UPDATE vector_collections SET centre = ? WHERE cid = ?",
+              [new Uint8Array(candidate.buffer), this.#cid],
+            );
+          }
           const merged = await this.#mergeSmall(tx, sizes, sids);
           return { sids, sizes, merged };
         },
@@ -520,17 +545,22 @@ class EmbeddedStore implements EmbeddedVectorStore {
         if (n === 0) this.#segments.delete(sid);
         else this.#segments.set(sid, n);
       }
+      if (candidate !== undefined) index.freeze(candidate);
       for (let i = 0; i < prepared.length; i++) {
         const p = prepared[i]!;
         const sid = sids[i]!;
         this.#segments.set(sid, (this.#segments.get(sid) ?? 0) + 1);
-        index.add({
-          id: p.id,
-          row: sid,
-          norm: p.norm,
-          quant: p.quant,
-          metadata: p.metadata,
-        });
+        index.add(
+          {
+            id: p.id,
+            row: sid,
+            norm: p.norm,
+            quant: p.quant,
+            metadata: p.metadata,
+          },
+          false,
+          p.code,
+        );
       }
       if (merged !== undefined) this.#applyMerge(merged);
     });
@@ -591,7 +621,11 @@ class EmbeddedStore implements EmbeddedVectorStore {
     const index = this.#index;
     const qn = norm(q.vector);
     const qi = indexSpace(q.vector, qn, metric);
-    const shortlist = Math.max(this.#shortlist, 4 * q.k);
+    // A filter thins the shortlist's neighbourhood: look further.
+    const shortlist = Math.max(
+      q.predicate === undefined ? this.#shortlist : 4 * this.#shortlist,
+      4 * q.k,
+    );
     const cands = index.search(qi, shortlist, q.k, q.predicate);
     let docs: Map<string, string> | undefined;
     if (q.includeDocuments && cands.length > 0) {
@@ -895,29 +929,43 @@ async function loadIndex(
   signal: AbortSignal | undefined,
 ): Promise<Loaded> {
   const dims = row.info.dimensions;
-  const index = new VectorIndex(dims, row.info.metric);
+  const { rows: crow } = await storage.execute(
+    "SELECT centre FROM vector_collections WHERE cid = ?",
+    [row.cid],
+  );
+  const centreBytes = crow[0]?.centre;
+  let centre: Float32Array | undefined;
+  if (centreBytes instanceof Uint8Array) {
+    if (centreBytes.length !== 4 * dims) {
+      throw new AicoDataError(
+        "CORRUPT_STORE",
+        "Cannot open vector store: the centre is damaged",
+      );
+    }
+    centre = new Float32Array(centreBytes.slice().buffer);
+  }
+  const index = new VectorIndex(dims, row.info.metric, centre);
   const segments = new Map<number, number>();
   let last = 0;
-  const qb = quantBytes(dims);
   for (;;) {
     checkSignal(signal);
     const { rows } = await storage.execute(
-      "SELECT sid, n, ids, norms, quant, metadata FROM vector_segments WHERE cid = ? AND sid > ? ORDER BY sid LIMIT 256",
+      "SELECT sid, n, ids, norms, quant, metadata, codes FROM vector_segments WHERE cid = ? AND sid > ? ORDER BY sid LIMIT 256",
       [row.cid, last],
     );
     for (const r of rows) {
       const sid = num(r.sid);
       const c = decodeCompact(r, dims);
       segments.set(sid, c.ids.length);
-      for (let i = 0; i < c.ids.length; i++) {
-        index.add({
-          id: c.ids[i]!,
-          row: sid,
-          norm: c.norms[i]!,
-          quant: c.quant.subarray(i * qb, (i + 1) * qb),
-          metadata: c.metas[i]!,
-        }, true);
-      }
+      index.addSegment(
+        sid,
+        c.ids,
+        c.norms,
+        c.scales,
+        c.q16,
+        c.metas,
+        c.codes,
+      );
       last = sid;
     }
     if (rows.length < 256) break;
