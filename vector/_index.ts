@@ -346,7 +346,7 @@ export class VectorIndex {
     new Uint8Array(this.#quant.buffer, slot * this.dims * 2, this.dims * 2)
       .set(q.subarray(4, 4 + 2 * this.dims));
     this.#norm[slot] = entry.norm;
-    if (code != null && this.#frozen) {
+    if (code !== null && code !== undefined && this.#frozen) {
       this.#views();
       this.#u8.set(code, slot * this.#codeBytes());
       return;
