@@ -198,6 +198,28 @@ export async function runConformance(
     },
   );
 
+  await t.step(
+    "a record without the field matches only $ne and $nin",
+    async () => {
+      await using store = await open();
+      await store.upsert([
+        { id: "with", vector: vec(1), metadata: { role: "user", tag: "t1" } },
+        { id: "bare", vector: vec(2), metadata: { role: "user" } },
+      ]);
+      assert.deepEqual(await ids(store, { tag: { $ne: "t1" } }), ["bare"]);
+      assert.deepEqual(await ids(store, { tag: { $nin: ["t1"] } }), ["bare"]);
+      assert.deepEqual(await ids(store, { tag: { $ne: "t2" } }), [
+        "bare",
+        "with",
+      ]);
+      assert.deepEqual(await ids(store, { tag: { $in: ["t1", "t2"] } }), [
+        "with",
+      ]);
+      assert.deepEqual(await ids(store, { n: { $lt: 100 } }), []);
+      assert.deepEqual(await ids(store, { tag: "t1" }), ["with"]);
+    },
+  );
+
   await t.step("an upsert with a known id replaces the record", async () => {
     await using store = await open();
     await store.upsert(records(5));

@@ -7,7 +7,22 @@
  */
 
 import { AicoDataError, isAicoDataError } from "../errors.ts";
-import type { Sealer } from "../crypto/mod.ts";
+
+/**
+ * What the Chroma store needs of a sealer: `await key.sealer("vector-doc")`
+ * has it.
+ */
+export interface DocumentSealer {
+  /** Seals values, each bound to its context. */
+  sealBatch(
+    items: readonly {
+      readonly plaintext: Uint8Array | string;
+      readonly aad?: Uint8Array | string;
+    }[],
+  ): Promise<Uint8Array[]>;
+  /** Opens one sealed text. */
+  openText(sealed: Uint8Array, aad?: Uint8Array | string): Promise<string>;
+}
 import {
   checkCollectionName,
   checkDeleteTarget,
@@ -47,7 +62,7 @@ export interface ChromaVectorStoreOptions {
    * The sealer of documents: `await key.sealer("vector-doc")`. Documents
    * and non-filterable metadata are sealed with it before they leave.
    */
-  readonly sealer: Sealer;
+  readonly sealer: DocumentSealer;
   /**
    * The metadata fields sent to Chroma in plaintext, so that filters can use
    * them. Every other field travels sealed inside the document envelope
@@ -168,14 +183,14 @@ interface Envelope {
 class ChromaStore implements VectorStore {
   readonly info: CollectionInfo;
   #collection: SdkCollection;
-  #sealer: Sealer;
+  #sealer: DocumentSealer;
   #filterable: ReadonlySet<string>;
   #closed = false;
 
   constructor(
     info: CollectionInfo,
     collection: SdkCollection,
-    sealer: Sealer,
+    sealer: DocumentSealer,
     filterable: ReadonlySet<string>,
   ) {
     this.info = info;

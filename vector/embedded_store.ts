@@ -8,7 +8,12 @@
 import { AicoDataError } from "../errors.ts";
 import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
 import type { SchemaDefinition } from "../schema/schema_version.ts";
-import type { Storage, Transaction, Value } from "../storage/mod.ts";
+import type {
+  SqlExecutor,
+  Transaction,
+  TransactionMode,
+  Value,
+} from "../storage/types.ts";
 import { VECTOR_SCHEMA } from "./_schema.ts";
 import { norm, quantize, VectorIndex } from "./_index.ts";
 import {
@@ -53,6 +58,22 @@ import type {
  * is not applied yet.
  */
 export const vectorSchema: SchemaDefinition = VECTOR_SCHEMA;
+
+/**
+ * What the embedded store needs of a database: statements and write
+ * transactions (a `Storage` from `openStorage()` has them).
+ */
+export interface VectorStorage extends SqlExecutor {
+  /** Whether the database is closed. */
+  readonly closed: boolean;
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(
+    fn: (tx: Transaction) => Promise<T> | T,
+    mode?: TransactionMode,
+  ): Promise<T>;
+}
+
+type Storage = VectorStorage;
 
 /** Options of {@linkcode openEmbeddedVectorStore}. */
 export interface EmbeddedVectorStoreOptions {
@@ -998,7 +1019,7 @@ async function loadIndex(
  *
  * Permissions: those of the storage.
  *
- * @param storage An open local or remote {@linkcode Storage}.
+ * @param storage An open local or remote `Storage` (from `openStorage()`).
  * @param options The collection's name, embedder id, dimensions and metric.
  * @returns The store.
  * @throws {AicoDataError} `EMBEDDER_MISMATCH` when the collection was made
@@ -1032,7 +1053,7 @@ async function loadIndex(
  * ```
  */
 export async function openEmbeddedVectorStore(
-  storage: Storage,
+  storage: VectorStorage,
   options: EmbeddedVectorStoreOptions,
 ): Promise<EmbeddedVectorStore> {
   const o = resolveEmbeddedVectorStoreOptions(options);
