@@ -7,14 +7,14 @@
 // distance of its code to every code (the WebAssembly kernel), keeps the
 // `shortlist` nearest codes (a counting selection over the small integer
 // distances; with a filter, the nearest matching ones), scores those with the
-// int16 copies and returns the best `k + margin` for exact rescoring by the
-// caller (the floats stay in the database). Memory per record: dimensions
-// 2 × dimensions bytes (int16) + dimensions/8 (code) + ~40 bytes plus id and metadata.
+// int16 copies and returns the best `k`. Memory per record: 2 × dimensions
+// bytes (int16) + dimensions / 8 (code) + ~40 bytes plus id and metadata.
 //
-// The centre is the mean of the (normalised, for cosine) vectors; it is
-// recomputed, and every code with it, whenever the collection has doubled
-// since the last time, so codes stay centred for real, non-zero-mean
-// embeddings at an amortised O(1) cost per insert.
+// The centre is the mean of (at most 8192 of) the (normalised, for cosine)
+// vectors, so that codes are centred for real, non-zero-mean embeddings.
+// Until the store fixes it (freeze(), from 4096 records on, persisted with
+// the codes) it is recomputed, and every code with it, whenever the
+// collection has doubled since the last time: amortised O(1) per insert.
 
 import type { Metadata, VectorMetric } from "./types.ts";
 import type { FilterPredicate } from "./filter.ts";
@@ -60,13 +60,12 @@ export function quantize(v: Float32Array): Uint8Array {
   }
   const out = new Uint8Array(quantBytes(d));
   const scale = max / 32767;
-  const view = new DataView(out.buffer);
-  view.setFloat32(0, scale, true);
+  // Little-endian platforms only (x86-64, arm64), like the float32 blobs.
+  new Float32Array(out.buffer, 0, 1)[0] = scale;
   if (scale > 0) {
     const inv = 1 / scale;
-    for (let i = 0; i < d; i++) {
-      view.setInt16(4 + 2 * i, Math.round(v[i]! * inv), true);
-    }
+    const q = new Int16Array(out.buffer, 4, d);
+    for (let i = 0; i < d; i++) q[i] = Math.round(v[i]! * inv);
   }
   return out;
 }

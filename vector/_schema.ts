@@ -15,13 +15,13 @@ import {
  *   few thousand records, then fixed).
  * - `vector_segments`: records packed by the batch (libSQL writes large
  *   values several times faster per byte than many small rows): `n` records,
- *   their ids (JSON array), exact norms (float64), int16 copies (`quant`:
- *   per record a float32 scale then one int16 per dimension (little-endian)), metadata (JSON
- *   array), sign-bit codes under the collection's centre (`NULL` when
- *   written before the centre was fixed) and, last so that open never
- *   reads them, the float32 vectors
- *   (little-endian). A replaced or deleted record is removed by rewriting
- *   its segment: no copy of it stays in a row.
+ *   their ids (JSON array), exact norms (float64), the vectors (`quant`: `n`
+ *   float32 scales, then `n` × dimensions int16, little-endian; for cosine
+ *   the unit vector, otherwise the vector itself; each component within
+ *   2^-16 of the largest one), metadata (JSON array) and sign-bit codes under
+ *   the collection's centre (`NULL` when written before the centre was
+ *   fixed). A replaced or deleted record is removed by rewriting its
+ *   segment: no copy of it stays in a row.
  * - `vector_documents`: documents by collection name and id.
  * - `vector_stale`: ids written while a shadow exists (their shadow copy is
  *   out of date), so that a resumed `reembed()` redoes them.
@@ -46,8 +46,7 @@ const V1: readonly string[] = [
   norms BLOB NOT NULL,
   quant BLOB NOT NULL,
   metadata TEXT NOT NULL,
-  codes BLOB,
-  vectors BLOB NOT NULL
+  codes BLOB
 )`,
   "CREATE INDEX vector_segments_cid ON vector_segments (cid, sid)",
   `CREATE TABLE vector_documents (

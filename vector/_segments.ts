@@ -20,8 +20,6 @@ export interface SegmentRecord {
   /** The metadata as JSON, `null` when empty. */
   readonly metaText: string | null;
   readonly metadata: Metadata;
-  /** float32 × dimensions, little-endian. */
-  readonly vector: Uint8Array;
   /** The sign-bit code under the collection's fixed centre, if any. */
   readonly code: Uint8Array | null;
 }
@@ -54,7 +52,6 @@ function pack(records: readonly SegmentRecord[], dims: number) {
   const norms = new Float64Array(n);
   // Layout: n float32 scales, then n blocks of `dims` int16 (little-endian).
   const quant = new Uint8Array(n * quantBytes(dims));
-  const vectors = new Uint8Array(n * 4 * dims);
   const ids: string[] = [];
   const metas: string[] = [];
   const qb = 2 * dims;
@@ -64,7 +61,6 @@ function pack(records: readonly SegmentRecord[], dims: number) {
     norms[i] = r.norm;
     quant.set(r.quant.subarray(0, 4), 4 * i);
     quant.set(r.quant.subarray(4, 4 + qb), 4 * n + i * qb);
-    vectors.set(r.vector, i * 4 * dims);
     metas.push(r.metaText ?? "null");
   }
   return [
@@ -74,7 +70,6 @@ function pack(records: readonly SegmentRecord[], dims: number) {
     quant,
     `[${metas.join(",")}]`,
     packCodes(records),
-    vectors,
   ] as const;
 }
 
@@ -86,13 +81,13 @@ export async function insertSegment(
   dims: number,
 ): Promise<number> {
   const res = await tx.execute(
-    "INSERT INTO vector_segments (cid, n, ids, norms, quant, metadata, codes, vectors) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO vector_segments (cid, n, ids, norms, quant, metadata, codes) VALUES (?, ?, ?, ?, ?, ?, ?)",
     [cid, ...pack(records, dims)],
   );
   return Number(res.lastInsertRowid);
 }
 
-/** The compact part of a segment row (no vectors). */
+/** The decoded columns of a segment row. */
 export interface CompactSegment {
   readonly ids: string[];
   readonly norms: Float64Array;
@@ -104,7 +99,7 @@ export interface CompactSegment {
   readonly codes: Uint8Array | null;
 }
 
-/** Decodes the compact part of a segment row (no vectors). */
+/** Decodes a segment row. */
 export function decodeCompact(
   row: Record<string, Value>,
   dims: number,
@@ -152,26 +147,19 @@ export function decodeCompact(
   };
 }
 
-/** Reads a whole segment (vectors included) as records. */
+/** Reads a whole segment as records. */
 export async function readSegment(
   tx: Transaction,
   sid: number,
   dims: number,
 ): Promise<SegmentRecord[]> {
   const { rows } = await tx.execute(
-    "SELECT sid, n, ids, norms, quant, metadata, codes, vectors FROM vector_segments WHERE sid = ?",
+    "SELECT sid, n, ids, norms, quant, metadata, codes FROM vector_segments WHERE sid = ?",
     [sid],
   );
   const row = rows[0];
   if (row === undefined) return [];
   const c = decodeCompact(row, dims);
-  const vectors = row.vectors;
-  if (
-    !(vectors instanceof Uint8Array) ||
-    vectors.length !== c.ids.length * 4 * dims
-  ) {
-    throw damaged(`segment ${sid} has inconsistent vectors`);
-  }
   const cb = Math.ceil(dims / 64) * 8;
   const qb = 2 * dims;
   const scaleBytes = new Uint8Array(c.scales.buffer);
@@ -191,7 +179,6 @@ export async function readSegment(
       quant,
       metaText,
       metadata: m,
-      vector: vectors.subarray(i * 4 * dims, (i + 1) * 4 * dims),
       code: c.codes === null ? null : c.codes.subarray(i * cb, (i + 1) * cb),
     };
   });
@@ -214,7 +201,7 @@ export async function removeFromSegment(
   if (kept.length > 0) {
     // Same sid, so that the in-memory index stays right.
     await tx.execute(
-      "INSERT INTO vector_segments (sid, cid, n, ids, norms, quant, metadata, codes, vectors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO vector_segments (sid, cid, n, ids, norms, quant, metadata, codes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       [sid, cid, ...pack(kept, dims)],
     );
   }

@@ -358,7 +358,6 @@ function prepare(r: CheckedRecord, metric: VectorMetric): Prepared {
     quant: quantize(iv),
     metaText: metaText(r.metadata),
     metadata: r.metadata,
-    vector: new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
     code: null,
     document: r.document,
     indexVector: iv,
@@ -1002,13 +1001,16 @@ async function loadIndex(
  * and an in-memory index answers queries.
  *
  * @remarks
- * **Index.** Per record, memory holds a sign-bit code of the centred vector
- * (WebAssembly `i64.popcnt` Hamming scan), an int16 copy and the metadata; a
- * query takes the `shortlist` nearest codes (with a filter: the nearest
- * matching ones), ranks them with the int16 copies and rescores the best
- * `k + 20` exactly with their float32 vectors read from the database. Open
- * reads only the compact rows (about `dimensions + 60` bytes per record),
- * not the floats. Memory: about `1.2 × dimensions` bytes per record.
+ * **Index.** Vectors are kept as int16 with one float32 scale each (for
+ * cosine, of the unit vector): every component within 2^-16 of the largest,
+ * so scores are within about 1e-5 of float32 ones. Per record, memory holds
+ * that copy, a sign-bit code of the centred vector and the metadata; a query
+ * takes the `shortlist` nearest codes (WebAssembly `i64.popcnt` Hamming scan;
+ * with a filter, the nearest matching ones, four times as many) and ranks
+ * them by their int16 vectors. The centre is fixed (and codes persisted)
+ * once a collection has 4096 records. Open reads the segment rows (about
+ * `2 × dimensions + 80` bytes per record), never one row per record.
+ * Memory: about `2.2 × dimensions` bytes per record plus ids and metadata.
  *
  * **One writer.** Keep one open store per collection (in every process):
  * another instance would not see this one's writes in its index. A second
