@@ -184,6 +184,14 @@ export class VectorIndex {
     return this.#queryOffset() + this.#codeBytes();
   }
 
+  #histOffset(): number {
+    return (this.#outOffset() + this.#cap * 2 + 7) & ~7;
+  }
+
+  #destOffset(): number {
+    return this.#histOffset() + this.#hist.length * 4;
+  }
+
   #views(): void {
     const buf = this.#kernel.memory.buffer as ArrayBuffer;
     if (buf !== this.#buffer) {
@@ -197,7 +205,8 @@ export class VectorIndex {
     let cap = Math.max(64, this.#cap);
     while (cap < minCap) cap *= 2;
     if (cap === this.#cap) return;
-    const need = cap * this.#codeBytes() + this.#codeBytes() + cap * 2 + 64;
+    const need = cap * this.#codeBytes() + this.#codeBytes() + cap * 2 + 8 +
+      this.#hist.length * 4 + cap * 4 + 64;
     const have = this.#kernel.memory.buffer.byteLength;
     if (need > have) {
       this.#kernel.memory.grow(Math.ceil((need - have) / 65536));
@@ -500,28 +509,21 @@ export class VectorIndex {
     const n = this.#n;
     const qo = this.#queryOffset();
     const oo = this.#outOffset();
+    const ho = this.#histOffset();
     this.#encode(q, qo);
-    if (this.words === 8) this.#kernel.hamming512(0, n, qo, oo);
-    else this.#kernel.hamming(0, n, this.words, qo, oo);
-    const dist = this.#u16.subarray(oo >>> 1, (oo >>> 1) + n);
-    const hist = this.#hist;
+    const hist = new Uint32Array(this.#buffer!, ho, this.#hist.length);
     hist.fill(0);
-    for (let i = 0; i < n; i++) hist[dist[i]!]!++;
+    if (this.words === 8) this.#kernel.hamming512(0, n, qo, oo, ho);
+    else this.#kernel.hamming(0, n, this.words, qo, oo, ho);
+    const dist = this.#u16.subarray(oo >>> 1, (oo >>> 1) + n);
     const out: number[] = [];
     if (pred === undefined) {
       let cum = 0;
       let t = 0;
       while (cum + hist[t]! < want) cum += hist[t++]!;
-      let atT = want - cum;
-      for (let i = 0; i < n; i++) {
-        const x = dist[i]!;
-        if (x < t) out.push(i);
-        else if (x === t && atT > 0) {
-          out.push(i);
-          atT--;
-        }
-      }
-      return out;
+      const d = this.#destOffset();
+      const c = this.#kernel.select(oo, n, t, want - cum, d);
+      return Array.from(new Uint32Array(this.#buffer!, d, c));
     }
     // With a filter: a counting sort by distance, then the nearest matches.
     const start = new Uint32Array(hist.length + 1);
