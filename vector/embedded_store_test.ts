@@ -3,11 +3,14 @@ import { generateDataKey, importDataKey } from "../crypto/mod.ts";
 import type { DataKey } from "../crypto/mod.ts";
 import { openStorage, type Storage } from "../storage/mod.ts";
 import { rejectsWith, withDir } from "../tests/_helpers.ts";
+import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
+import { coreSchema } from "../repositories/mod.ts";
 import { runConformance } from "./_conformance.ts";
 import { scanFor } from "./_scan_test_helpers.ts";
 import {
   openEmbeddedVectorStore,
   resolveEmbeddedVectorStoreOptions,
+  vectorSchema,
 } from "./embedded_store.ts";
 
 async function withStorage(
@@ -165,5 +168,42 @@ Deno.test("the data folder holds no plaintext document, metadata or raw float ve
     await Deno.writeFile(`${ctx.dir}/control.bin`, raw[3]!);
     assert.equal((await scanFor(ctx.dir, [raw[3]!])).hits.bytes0, 1);
     await Deno.remove(`${ctx.dir}/control.bin`);
+  });
+});
+
+Deno.test("the vector schema migrates beside the core schema, from the composition root or from open", async () => {
+  await withStorage(async (ctx) => {
+    {
+      await using migrator = await openMigrator(
+        ctx.storage(),
+        createSchemaRegistry([coreSchema]),
+      );
+      await migrator.migrate();
+    }
+    // open() applies the vector schema to a database that has only core.
+    {
+      await using store = await openEmbeddedVectorStore(ctx.storage(), {
+        name: "memory",
+        embedderId: "m",
+        dimensions: 2,
+      });
+      await store.upsert([{ id: "a", vector: [1, 0] }]);
+    }
+    // A registry of both, as the composition root builds it, has nothing pending.
+    await using migrator = await openMigrator(
+      ctx.storage(),
+      createSchemaRegistry([coreSchema, vectorSchema]),
+    );
+    const plan = await migrator.plan();
+    assert.deepEqual(plan.map((p) => [p.schema, p.pending.length]), [[
+      "core",
+      0,
+    ], ["vector", 0]]);
+    await using store = await openEmbeddedVectorStore(ctx.storage(), {
+      name: "memory",
+      embedderId: "m",
+      dimensions: 2,
+    });
+    assert.equal(await store.count(), 1);
   });
 });
