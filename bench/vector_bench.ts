@@ -19,7 +19,7 @@ import { clusters, exactTopK, norms } from "../vector/_clustered_test_data.ts";
 import { openEmbeddedVectorStore } from "../vector/embedded_store.ts";
 import { startLocalChroma } from "../vector/chroma_server.ts";
 import { openChromaVectorStore } from "../vector/chroma_store.ts";
-import { quantize, VectorIndex } from "../vector/_index.ts";
+import { quantize, shortlistFor, VectorIndex } from "../vector/_index.ts";
 import type { VectorStore } from "../vector/types.ts";
 
 const N = Number(Deno.env.get("VECTOR_BENCH_N") ?? 100_000);
@@ -231,7 +231,9 @@ Deno.bench({
 });
 
 // 1M × 512 on the in-memory index (the query path of the store without
-// the database), built one vector at a time to stay under 2 GB.
+// the database), built one vector at a time to stay under 2 GB. Points past
+// the first N mix two vectors of a noise pool around their cluster centre
+// (generating 1M fresh Gaussian vectors would take minutes).
 if (RUN_1M) {
   const M = 1_000_000;
   const index = new VectorIndex(D, "cosine");
@@ -239,15 +241,37 @@ if (RUN_1M) {
     const n = Math.hypot(...q);
     return Float32Array.from(q, (x) => x / n);
   });
-  // Exact top-10 of 10 queries, computed while generating.
+  const pool = Array.from({ length: 4096 }, (_, i) => data.point(i));
+  const centreOf = Array.from({ length: CLUSTERS }, (_, c) => {
+    // The mean of the pool's points of cluster c is close to its centre.
+    const m = new Float32Array(D);
+    let k = 0;
+    for (let i = c; i < pool.length; i += CLUSTERS, k++) {
+      for (let j = 0; j < D; j++) m[j]! += pool[i]![j]!;
+    }
+    for (let j = 0; j < D; j++) m[j]! /= k;
+    return m;
+  });
   const best = qs.map(() => [] as { i: number; s: number }[]);
+  const floor = qs.map(() => -Infinity);
+  const v = new Float32Array(D);
+  const u = new Float32Array(D);
   const t0 = performance.now();
   for (let i = 0; i < M; i++) {
-    const v = i < N ? points[i]! : data.point(i);
+    if (i < N) v.set(points[i]!);
+    else {
+      const c = centreOf[i % CLUSTERS]!;
+      const a = pool[(i * 2654435761) % 4096 >>> 0]!;
+      const b = pool[(i * 40503 + 17) % 4096]!;
+      const ca = centreOf[((i * 2654435761) % 4096 >>> 0) % CLUSTERS]!;
+      const cb = centreOf[((i * 40503 + 17) % 4096) % CLUSTERS]!;
+      for (let j = 0; j < D; j++) {
+        v[j] = c[j]! + 0.7 * (a[j]! - ca[j]!) + 0.7 * (b[j]! - cb[j]!);
+      }
+    }
     let n = 0;
     for (let j = 0; j < D; j++) n += v[j]! * v[j]!;
     n = Math.sqrt(n);
-    const u = new Float32Array(D);
     for (let j = 0; j < D; j++) u[j] = v[j]! / n;
     index.add({
       id: `m${i}`,
@@ -260,39 +284,45 @@ if (RUN_1M) {
       const q = qs[k]!;
       let s = 0;
       for (let j = 0; j < D; j++) s += u[j]! * q[j]!;
-      const b = best[k]!;
-      if (b.length < 10 || s > b[b.length - 1]!.s) {
+      if (s > floor[k]!) {
+        const b = best[k]!;
         b.push({ i, s });
         b.sort((x, y) => y.s - x.s);
         if (b.length > 10) b.length = 10;
+        if (b.length === 10) floor[k] = b[9]!.s;
       }
     }
   }
   index.finishLoad();
+  const shortlist = shortlistFor(M, 200, 10, false);
   let found = 0;
   const times: number[] = [];
-  for (let k = 0; k < qs.length; k++) {
-    const t = performance.now();
-    const hits = index.search(qs[k]!, 200, 10, undefined);
-    times.push(performance.now() - t);
-    const want = new Set(best[k]!.map((b) => `m${b.i}`));
-    found += hits.filter((h) => want.has(h.id)).length;
+  for (let r = 0; r < 3; r++) {
+    for (let k = 0; k < qs.length; k++) {
+      const t = performance.now();
+      const hits = index.search(qs[k]!, shortlist, 10, undefined);
+      times.push(performance.now() - t);
+      if (r > 0) continue;
+      const want = new Set(best[k]!.map((b) => `m${b.i}`));
+      found += hits.filter((h) => want.has(h.id)).length;
+    }
   }
   times.sort((a, b) => a - b);
   console.log(
     `1M × ${D} in-memory index: built in ${
       ((performance.now() - t0) / 1000).toFixed(0)
     } s, ` +
-      `query median ${times[5]!.toFixed(2)} ms (goal <= 20), recall@10 ${
-        (found / 100).toFixed(3)
-      } on 10 queries`,
+      `query median ${
+        times[times.length >> 1]!.toFixed(2)
+      } ms (goal <= 20), shortlist ${shortlist}, ` +
+      `recall@10 ${(found / 100).toFixed(3)} on 10 queries`,
   );
   let q1 = 0;
   Deno.bench({
     name: `in-memory index query top-10 (1M × ${D})`,
     group: "query 1M",
     fn() {
-      index.search(qs[q1++ % qs.length]!, 200, 10, undefined);
+      index.search(qs[q1++ % qs.length]!, shortlist, 10, undefined);
     },
   });
 }

@@ -70,6 +70,21 @@ export function quantize(v: Float32Array): Uint8Array {
   return out;
 }
 
+/**
+ * How many nearest codes a query ranks by its int16 vectors: `base`, at
+ * least `size / 500` (sign codes blur as a collection grows) and `4 × k`,
+ * four times as many with a filter (it thins the neighbourhood).
+ */
+export function shortlistFor(
+  size: number,
+  base: number,
+  k: number,
+  filtered: boolean,
+): number {
+  const s = Math.max(base, Math.ceil(size / 500), 4 * k);
+  return filtered ? 4 * s : s;
+}
+
 /** The Euclidean norm. */
 export function norm(v: Float32Array | readonly number[]): number {
   let s = 0;

@@ -15,7 +15,7 @@ import type {
   Value,
 } from "../storage/types.ts";
 import { VECTOR_SCHEMA } from "./_schema.ts";
-import { norm, quantize, VectorIndex } from "./_index.ts";
+import { norm, quantize, shortlistFor, VectorIndex } from "./_index.ts";
 import {
   decodeCompact,
   insertSegment,
@@ -97,8 +97,10 @@ export interface EmbeddedVectorStoreOptions {
    */
   readonly create?: boolean;
   /**
-   * How many nearest sign-bit codes a query rescores with the int16 copies
-   * (more: higher recall, slower; raised to `4 × k` for large `k`).
+   * How many nearest sign-bit codes a query ranks by their int16 vectors
+   * (more: higher recall, slower); raised to `size / 500` for large
+   * collections and `4 × k` for large `k`, and four times as many with a
+   * filter.
    *
    * @default {200}
    */
@@ -641,10 +643,11 @@ class EmbeddedStore implements EmbeddedVectorStore {
     const index = this.#index;
     const qn = norm(q.vector);
     const qi = indexSpace(q.vector, qn, metric);
-    // A filter thins the shortlist's neighbourhood: look further.
-    const shortlist = Math.max(
-      q.predicate === undefined ? this.#shortlist : 4 * this.#shortlist,
-      4 * q.k,
+    const shortlist = shortlistFor(
+      index.size,
+      this.#shortlist,
+      q.k,
+      q.predicate !== undefined,
     );
     const cands = index.search(qi, shortlist, q.k, q.predicate);
     let docs: Map<string, string> | undefined;
