@@ -111,6 +111,17 @@ export function checkVector(
       `Cannot ${action}: a vector has ${arr.length} components, expected ${dims}`,
     );
   }
+  if (v instanceof Float32Array) {
+    const out = v.slice();
+    for (let i = 0; i < dims; i++) {
+      if (!Number.isFinite(out[i]!)) {
+        throw invalid(
+          `Cannot ${action}: vector component ${i} is not a finite number`,
+        );
+      }
+    }
+    return out;
+  }
   const out = new Float32Array(dims);
   for (let i = 0; i < dims; i++) {
     const x = arr[i];
