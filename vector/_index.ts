@@ -24,6 +24,7 @@ import { createKernel, type HammingKernel } from "./_kernel.ts";
 export interface Candidate {
   readonly slot: number;
   readonly id: string;
+  readonly metadata: Metadata;
   readonly row: number;
   readonly approx: number;
 }
@@ -103,7 +104,20 @@ export class VectorIndex {
   #ids: string[] = [];
   #rows: number[] = [];
   #metas: Metadata[] = [];
-  #slotOf = new Map<string, number>();
+  /** Slot by id, built on first use (open does not need it). */
+  #slots: Map<string, number> | undefined = new Map();
+
+  get #slotOf(): Map<string, number> {
+    if (this.#slots === undefined) {
+      const m = new Map<string, number>();
+      for (let s = 0; s < this.#n; s++) m.set(this.#ids[s]!, s);
+      if (m.size !== this.#n) {
+        throw new Error("an id appears twice in the segments");
+      }
+      this.#slots = m;
+    }
+    return this.#slots;
+  }
   #quant = new Int16Array(0);
   #scale = new Float32Array(0);
   #norm = new Float64Array(0);
@@ -389,6 +403,11 @@ export class VectorIndex {
     }
   }
 
+  /** Makes room for `n` records at once (before a bulk load). */
+  reserve(n: number): void {
+    if (n > this.#cap) this.#grow(n);
+  }
+
   /** Adds the records of one segment (a bulk load; call finishLoad() after). */
   addSegment(
     row: number,
@@ -402,13 +421,9 @@ export class VectorIndex {
     const k = ids.length;
     const first = this.#n;
     if (first + k > this.#cap) this.#grow(first + k);
+    this.#slots = undefined;
     for (let i = 0; i < k; i++) {
-      const id = ids[i]!;
-      if (this.#slotOf.has(id)) {
-        throw new Error(`duplicate id in segments`);
-      }
-      this.#slotOf.set(id, first + i);
-      this.#ids.push(id);
+      this.#ids.push(ids[i]!);
       this.#rows.push(row);
       this.#metas.push(metas[i]!);
     }
@@ -469,7 +484,7 @@ export class VectorIndex {
     this.#ids = [];
     this.#rows = [];
     this.#metas = [];
-    this.#slotOf.clear();
+    this.#slots = new Map();
     this.#centredAt = 0;
     this.#centre.fill(0);
   }
@@ -507,6 +522,7 @@ export class VectorIndex {
       scored.push({
         slot,
         id: this.#ids[slot]!,
+        metadata: this.#metas[slot]!,
         row: this.#rows[slot]!,
         approx,
       });

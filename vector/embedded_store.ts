@@ -669,7 +669,7 @@ class EmbeddedStore implements EmbeddedVectorStore {
     const hits: VectorHit[] = [];
     for (const c of cands) {
       const score = c.approx;
-      const metadata = index.metadataOf(c.id) ?? EMPTY;
+      const metadata = c.metadata;
       const doc = docs?.get(c.id);
       hits.push(
         doc !== undefined
@@ -968,6 +968,11 @@ async function loadIndex(
     centre = new Float32Array(centreBytes.slice().buffer);
   }
   const index = new VectorIndex(dims, row.info.metric, centre);
+  const { rows: total } = await storage.execute(
+    "SELECT coalesce(sum(n), 0) AS n FROM vector_segments WHERE cid = ?",
+    [row.cid],
+  );
+  index.reserve(num(total[0]?.n));
   const segments = new Map<number, number>();
   let last = 0;
   for (;;) {
