@@ -44,8 +44,15 @@ export async function scanFor(
       const p = `${dir}/${e.name}`;
       if (e.isDirectory) await walk(p);
       else if (e.isFile) {
+        let bytes: Uint8Array;
+        try {
+          bytes = await Deno.readFile(p);
+        } catch (err) {
+          // A file the database removed meanwhile (journal) holds nothing now.
+          if (err instanceof Deno.errors.NotFound) continue;
+          throw err;
+        }
         files++;
-        const bytes = await Deno.readFile(p);
         needles.forEach((n, i) => (hits[keys[i]!]! += occurrences(bytes, n)));
       }
     }
