@@ -73,8 +73,10 @@ export function quantize(v: Float32Array): Uint8Array {
 
 /**
  * How many nearest codes a query ranks by its int16 vectors: `base`, at
- * least `size / 500` (sign codes blur as a collection grows) and `4 × k`,
- * four times as many with a filter (it thins the neighbourhood).
+ * least `size / 500` (sign codes blur as a collection grows), `4 × k`, and
+ * up to 1000 in collections of at most 25k records (sparse neighbourhoods,
+ * where sign codes rank the far neighbours poorly, are cheap to widen
+ * there); four times as many with a filter (it thins the neighbourhood).
  */
 export function shortlistFor(
   size: number,
@@ -83,7 +85,8 @@ export function shortlistFor(
   filtered: boolean,
 ): number {
   const s = Math.max(base, Math.ceil(size / 500), 4 * k);
-  return filtered ? 4 * s : s;
+  const small = size <= 25_000 ? Math.min(size, 1000) : 0;
+  return Math.max(filtered ? 4 * s : s, small);
 }
 
 /** The Euclidean norm. */
@@ -511,9 +514,16 @@ export class VectorIndex {
     const scored: Candidate[] = [];
     for (const slot of slots) {
       const base = slot * d;
-      let s = 0;
-      for (let i = 0; i < d; i++) s += quant[base + i]! * q[i]!;
-      s *= this.#scale[slot]!;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let i = 0;
+      for (; i + 4 <= d; i += 4) {
+        s0 += quant[base + i]! * q[i]!;
+        s1 += quant[base + i + 1]! * q[i + 1]!;
+        s2 += quant[base + i + 2]! * q[i + 2]!;
+        s3 += quant[base + i + 3]! * q[i + 3]!;
+      }
+      for (; i < d; i++) s0 += quant[base + i]! * q[i]!;
+      const s = (s0 + s1 + s2 + s3) * this.#scale[slot]!;
       let approx = s;
       if (this.metric === "l2") {
         const nn = this.#norm[slot]!;
