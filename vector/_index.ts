@@ -48,11 +48,11 @@ export function quantBytes(d: number): number {
 }
 
 /**
- * Quantises a (normalised for cosine) vector: `[scale f32][int16 × d]`,
+ * Quantises `v × mul` (the unit vector for cosine): `[scale f32][int16 × d]`,
  * little-endian; each component within `scale / 2` of the original, that
  * is within 2^-16 of the largest component.
  */
-export function quantize(v: Float32Array): Uint8Array {
+export function quantize(v: Float32Array, mul = 1): Uint8Array {
   const d = v.length;
   let max = 0;
   for (let i = 0; i < d; i++) {
@@ -61,8 +61,9 @@ export function quantize(v: Float32Array): Uint8Array {
   }
   const out = new Uint8Array(quantBytes(d));
   const scale = max / 32767;
-  // Little-endian platforms only (x86-64, arm64), like the float32 blobs.
-  new Float32Array(out.buffer, 0, 1)[0] = scale;
+  // Little-endian platforms only (x86-64, arm64). The int16 values of
+  // `v × mul` are those of `v`; only the stored scale takes `mul`.
+  new Float32Array(out.buffer, 0, 1)[0] = scale * mul;
   if (scale > 0) {
     const inv = 1 / scale;
     const q = new Int16Array(out.buffer, 4, d);
@@ -303,12 +304,28 @@ export class VectorIndex {
     for (let s = 0; s < this.#n; s++) this.#encodeSlot(s);
   }
 
-  /** The code of a vector (in index space) under a centre (the current one). */
-  encodeVector(v: Float32Array, centre?: Float32Array): Uint8Array {
-    const out = new Uint8Array(this.#codeBytes());
+  /**
+   * The code of a vector (`v × mul` in index space) under a centre (the
+   * current one).
+   */
+  encodeVector(
+    v: Float32Array,
+    centre?: Float32Array,
+    mul = 1,
+  ): Uint8Array {
+    const bytes = this.#codeBytes();
+    const out = new Uint8Array(bytes);
     const c = centre ?? this.#centre;
-    for (let i = 0; i < this.dims; i++) {
-      if (v[i]! > c[i]!) out[i >>> 3]! |= 1 << (i & 7);
+    const diff = this.#diff;
+    const bits = this.#diffBits;
+    for (let i = 0; i < this.dims; i++) diff[i] = c[i]! - v[i]! * mul;
+    // bit = 1 when the component exceeds the centre: the sign bit of diff.
+    for (let b = 0; b < bytes; b++) {
+      const i = b << 3;
+      out[b] = (bits[i]! >>> 31) | ((bits[i + 1]! >>> 31) << 1) |
+        ((bits[i + 2]! >>> 31) << 2) | ((bits[i + 3]! >>> 31) << 3) |
+        ((bits[i + 4]! >>> 31) << 4) | ((bits[i + 5]! >>> 31) << 5) |
+        ((bits[i + 6]! >>> 31) << 6) | ((bits[i + 7]! >>> 31) << 7);
     }
     return out;
   }

@@ -343,8 +343,10 @@ async function selectCollection(
 
 interface Prepared extends SegmentRecord {
   readonly document: string | undefined;
-  /** The vector in index space (transient, for its code). */
-  readonly indexVector: Float32Array;
+  /** The vector (transient, for its code). */
+  readonly raw: Float32Array;
+  /** What brings it into index space (1 / norm for cosine, else 1). */
+  readonly mul: number;
 }
 
 /** Records from this many on get a fixed centre and persisted codes. */
@@ -353,16 +355,17 @@ const FREEZE_AT = 4096;
 function prepare(r: CheckedRecord, metric: VectorMetric): Prepared {
   const n = norm(r.vector);
   const v = r.vector;
-  const iv = indexSpace(v, n, metric);
+  const mul = metric === "cosine" && n > 0 ? 1 / n : 1;
   return {
     id: r.id,
     norm: n,
-    quant: quantize(iv),
+    quant: quantize(v, mul),
     metaText: metaText(r.metadata),
     metadata: r.metadata,
     code: null,
     document: r.document,
-    indexVector: iv,
+    raw: v,
+    mul,
   };
 }
 
@@ -538,7 +541,7 @@ class EmbeddedStore implements EmbeddedVectorStore {
       if (candidate !== undefined || index.frozen) {
         prepared = prepared.map((p) => ({
           ...p,
-          code: index.encodeVector(p.indexVector, candidate),
+          code: index.encodeVector(p.raw, candidate, p.mul),
         }));
       }
       const replaced = new Set(
