@@ -41,6 +41,8 @@ export interface IndexEntry {
 }
 
 const MIN_CENTRE_COUNT = 32;
+/** From this size on, unfiltered queries scan 128-bit prefixes first. */
+const TWO_STAGE_FROM = 50_000;
 
 /** The bytes of one quantised vector of `d` dimensions. */
 export function quantBytes(d: number): number {
@@ -140,6 +142,8 @@ export class VectorIndex {
 
   /** Whether the centre is fixed (persisted codes stay valid). */
   #frozen = false;
+  /** Whether the prefix region matches the codes. */
+  #prefixValid = false;
   /** Slots loaded without a code (computed by finishLoad). */
   #pending: number[] = [];
 
@@ -225,6 +229,15 @@ export class VectorIndex {
     return this.#histOffset() + this.#hist.length * 4;
   }
 
+  /** 128-bit prefixes of the codes, contiguous (the first stage's scan). */
+  #prefixOffset(): number {
+    return this.#destOffset() + this.#cap * 4;
+  }
+
+  #dest2Offset(): number {
+    return this.#prefixOffset() + this.#cap * 16;
+  }
+
   #views(): void {
     const buf = this.#kernel.memory.buffer as ArrayBuffer;
     if (buf !== this.#buffer) {
@@ -239,7 +252,7 @@ export class VectorIndex {
     while (cap < minCap) cap *= 2;
     if (cap === this.#cap) return;
     const need = cap * this.#codeBytes() + this.#codeBytes() + cap * 2 + 8 +
-      this.#hist.length * 4 + cap * 4 + 64;
+      this.#hist.length * 4 + cap * 4 + cap * 16 + cap * 4 + 64;
     const have = this.#kernel.memory.buffer.byteLength;
     if (need > have) {
       this.#kernel.memory.grow(Math.ceil((need - have) / 65536));
@@ -254,6 +267,7 @@ export class VectorIndex {
     nrm.set(this.#norm.subarray(0, this.#n));
     this.#norm = nrm;
     this.#cap = cap;
+    this.#prefixValid = false;
     this.#views();
   }
 
@@ -354,6 +368,7 @@ export class VectorIndex {
 
   /** Writes the code of slot `s` from its int16 copy (branch-free). */
   #encodeSlot(s: number): void {
+    this.#prefixValid = false;
     const u8 = this.#u8;
     const c = this.#centre;
     const d = this.dims;
@@ -405,6 +420,7 @@ export class VectorIndex {
     this.#norm[slot] = entry.norm;
     if (code !== null && code !== undefined && this.#frozen) {
       this.#views();
+      this.#prefixValid = false;
       this.#u8.set(code, slot * this.#codeBytes());
       return;
     }
@@ -454,6 +470,7 @@ export class VectorIndex {
       .set(q16);
     if (codes !== null && this.#frozen) {
       this.#views();
+      this.#prefixValid = false;
       this.#u8.set(codes, first * this.#codeBytes());
     } else {
       for (let i = 0; i < k; i++) this.#pending.push(first + i);
@@ -489,6 +506,7 @@ export class VectorIndex {
       this.#norm[slot] = this.#norm[last]!;
       this.#views();
       const b = this.#codeBytes();
+      this.#prefixValid = false;
       this.#u8.copyWithin(slot * b, last * b, last * b + b);
     }
     this.#ids.pop();
@@ -559,12 +577,58 @@ export class VectorIndex {
     return scored;
   }
 
+  /**
+   * Large collections: the 128-bit prefixes of all codes (a quarter of the
+   * bytes) pick `20 × want` candidates, their full codes the `want`.
+   */
+  #twoStage(q: Float32Array, want: number): number[] {
+    const n = this.#n;
+    const k = this.#kernel;
+    const qo = this.#queryOffset();
+    const oo = this.#outOffset();
+    const ho = this.#histOffset();
+    const po = this.#prefixOffset();
+    const d1 = this.#destOffset();
+    const d2 = this.#dest2Offset();
+    if (!this.#prefixValid) {
+      k.prefix(0, n, this.words, po);
+      this.#prefixValid = true;
+    }
+    this.#encode(q, qo);
+    const histLen = this.#hist.length;
+    const hist = new Uint32Array(this.#buffer!, ho, histLen);
+    // Stage 1: prefixes.
+    const wide = Math.min(n, Math.max(8 * want, 1000));
+    hist.fill(0, 0, 129);
+    k.hamming128(po, n, qo, oo, ho);
+    let cum = 0;
+    let t = 0;
+    while (cum + hist[t]! < wide) cum += hist[t++]!;
+    const m = k.select(oo, n, t, wide - cum, d1);
+    // Stage 2: full codes of those.
+    hist.fill(0);
+    k.hammingGather(0, d1, m, this.words, qo, oo, ho);
+    cum = 0;
+    t = 0;
+    const w = Math.min(want, m);
+    while (cum + hist[t]! < w) cum += hist[t++]!;
+    const c = k.select(oo, m, t, w - cum, d2);
+    const pos = new Uint32Array(this.#buffer!, d2, c);
+    const idx = new Uint32Array(this.#buffer!, d1, m);
+    const out = new Array<number>(c);
+    for (let i = 0; i < c; i++) out[i] = idx[pos[i]!]!;
+    return out;
+  }
+
   #shortlist(
     q: Float32Array,
     want: number,
     pred: FilterPredicate | undefined,
   ): number[] {
     const n = this.#n;
+    if (pred === undefined && n >= TWO_STAGE_FROM && this.words >= 4) {
+      return this.#twoStage(q, want);
+    }
     const qo = this.#queryOffset();
     const oo = this.#outOffset();
     const ho = this.#histOffset();
