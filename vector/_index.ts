@@ -6,8 +6,9 @@
 // the id, the database row and the metadata. A query computes the Hamming
 // distance of its code to every code (the WebAssembly kernel), keeps the
 // `shortlist` nearest codes (a counting selection over the small integer
-// distances; with a filter, the nearest matching ones), scores those with the
-// int16 copies and returns the best `k`. Memory per record: 2 × dimensions
+// distances; with a filter, the nearest matching ones; from 50k records the
+// 128-bit prefixes of the codes, kept contiguous, pick 8x as many first),
+// scores those with the int16 copies and returns the best `k`. Memory per record: 2 × dimensions
 // bytes (int16) + dimensions / 8 (code) + ~40 bytes plus id and metadata.
 //
 // The centre is the mean of (at most 8192 of) the (normalised, for cosine)

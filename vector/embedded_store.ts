@@ -1017,8 +1017,9 @@ async function loadIndex(
  * so scores are within about 1e-5 of float32 ones. Per record, memory holds
  * that copy, a sign-bit code of the centred vector and the metadata; a query
  * takes the `shortlist` nearest codes (WebAssembly `i64.popcnt` Hamming scan;
- * with a filter, the nearest matching ones, four times as many) and ranks
- * them by their int16 vectors. The centre is fixed (and codes persisted)
+ * from 50k records first over 128-bit prefixes, which pick eight times as
+ * many candidates for the full codes; with a filter, the nearest matching
+ * ones, four times as many) and ranks them by their int16 vectors. The centre is fixed (and codes persisted)
  * once a collection has 4096 records. Open reads the segment rows (about
  * `2 × dimensions + 80` bytes per record), never one row per record.
  * Memory: about `2.2 × dimensions` bytes per record plus ids and metadata.
