@@ -56,6 +56,8 @@
  * - `ABORTED`: an operation was stopped through its `AbortSignal`.
  * - `EMBEDDING_FAILED`: an embedding model or server failed or answered malformed vectors.
  * - `IMPORT_INVALID`: an import file is malformed (names the file, conversation and field).
+ * - `EMBEDDER_MISMATCH`: a vector collection was built by another embedder
+ *   (id, dimensions or metric).
  */
 export type AicoDataErrorCode =
   | "INVALID_INPUT"
@@ -88,7 +90,8 @@ export type AicoDataErrorCode =
   | "DISK_FULL"
   | "ABORTED"
   | "EMBEDDING_FAILED"
-  | "IMPORT_INVALID";
+  | "IMPORT_INVALID"
+  | "EMBEDDER_MISMATCH";
 
 /**
  * The base error of `@aico/data`: a message for people and a stable

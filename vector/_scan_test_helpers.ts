@@ -1,0 +1,62 @@
+// Internal, for tests: scans every file under a folder for byte patterns.
+
+/** How many files were scanned and how often each pattern occurs. */
+export interface ScanResult {
+  readonly files: number;
+  readonly hits: Record<string, number>;
+}
+
+function occurrences(hay: Uint8Array, needle: Uint8Array): number {
+  let count = 0;
+  const first = needle[0]!;
+  outer: for (
+    let i = hay.indexOf(first);
+    i !== -1 && i <= hay.length - needle.length;
+    i = hay.indexOf(first, i + 1)
+  ) {
+    for (let j = 1; j < needle.length; j++) {
+      if (hay[i + j] !== needle[j]) continue outer;
+    }
+    count++;
+  }
+  return count;
+}
+
+/** Scans every regular file under `root` (recursively) for each pattern. */
+export async function scanFor(
+  root: string,
+  patterns: readonly (string | Uint8Array)[],
+  names?: readonly string[],
+): Promise<ScanResult> {
+  const enc = new TextEncoder();
+  const needles = patterns.map((p) =>
+    typeof p === "string" ? enc.encode(p) : p
+  );
+  const keys = patterns.map((p, i) =>
+    names?.[i] ?? (typeof p === "string" ? p : `bytes${i}`)
+  );
+  const hits: Record<string, number> = Object.fromEntries(
+    keys.map((k) => [k, 0]),
+  );
+  let files = 0;
+  const walk = async (dir: string): Promise<void> => {
+    for await (const e of Deno.readDir(dir)) {
+      const p = `${dir}/${e.name}`;
+      if (e.isDirectory) await walk(p);
+      else if (e.isFile) {
+        let bytes: Uint8Array;
+        try {
+          bytes = await Deno.readFile(p);
+        } catch (err) {
+          // A file the database removed meanwhile (journal) holds nothing now.
+          if (err instanceof Deno.errors.NotFound) continue;
+          throw err;
+        }
+        files++;
+        needles.forEach((n, i) => (hits[keys[i]!]! += occurrences(bytes, n)));
+      }
+    }
+  };
+  await walk(root);
+  return { files, hits };
+}

@@ -1,0 +1,81 @@
+// Internal: the tables of the embedded vector store (schema "vector").
+
+import {
+  registerSchema,
+  type SchemaDefinition,
+} from "../schema/schema_version.ts";
+
+/**
+ * Version 1.
+ *
+ * - `vector_collections`: one row per collection (`state` `ready`) and at
+ *   most one shadow per name (`state` `shadow`, a `reembed()` in progress),
+ *   with the embedder id, dimensions and metric, and the centre of the
+ *   sign-bit codes (float32 × dimensions; `NULL` until the collection has a
+ *   few thousand records, then fixed).
+ * - `vector_segments`: records packed by the batch (libSQL writes large
+ *   values several times faster per byte than many small rows): `n` records,
+ *   their ids (JSON array), exact norms (float64), the vectors (`quant`: `n`
+ *   float32 scales, then `n` × dimensions int16, little-endian; for cosine
+ *   the unit vector, otherwise the vector itself; each component within
+ *   2^-16 of the largest one), metadata (JSON array) and sign-bit codes under
+ *   the collection's centre (`NULL` when written before the centre was
+ *   fixed). A replaced or deleted record is removed by rewriting its
+ *   segment: no copy of it stays in a row.
+ * - `vector_documents`: documents by collection name and id.
+ * - `vector_stale`: ids written while a shadow exists (their shadow copy is
+ *   out of date), so that a resumed `reembed()` redoes them.
+ */
+const V1: readonly string[] = [
+  `CREATE TABLE vector_collections (
+  cid INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('ready', 'shadow')),
+  embedder_id TEXT NOT NULL,
+  dimensions INTEGER NOT NULL,
+  metric TEXT NOT NULL CHECK (metric IN ('cosine', 'dot', 'l2')),
+  created_at INTEGER NOT NULL,
+  centre BLOB,
+  UNIQUE (name, state)
+)`,
+  `CREATE TABLE vector_segments (
+  sid INTEGER PRIMARY KEY,
+  cid INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  ids TEXT NOT NULL,
+  norms BLOB NOT NULL,
+  quant BLOB NOT NULL,
+  metadata TEXT NOT NULL,
+  codes BLOB
+)`,
+  "CREATE INDEX vector_segments_cid ON vector_segments (cid, sid)",
+  `CREATE TABLE vector_documents (
+  name TEXT NOT NULL,
+  id TEXT NOT NULL,
+  document TEXT NOT NULL,
+  PRIMARY KEY (name, id)
+)`,
+  `CREATE TABLE vector_stale (
+  cid INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  PRIMARY KEY (cid, id)
+) WITHOUT ROWID`,
+];
+
+/** The schema of the embedded vector store. */
+export const VECTOR_SCHEMA: SchemaDefinition = registerSchema(
+  "vector",
+  "core",
+  { priority: 200 },
+  [{
+    version: 1,
+    name: "vector_collections_segments",
+    up: V1,
+    down: [
+      "DROP TABLE vector_stale",
+      "DROP TABLE vector_documents",
+      "DROP TABLE vector_segments",
+      "DROP TABLE vector_collections",
+    ],
+  }],
+);

@@ -1,0 +1,209 @@
+import assert from "node:assert/strict";
+import { generateDataKey, importDataKey } from "../crypto/mod.ts";
+import type { DataKey } from "../crypto/mod.ts";
+import { openStorage, type Storage } from "../storage/mod.ts";
+import { rejectsWith, withDir } from "../tests/_helpers.ts";
+import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
+import { coreSchema } from "../repositories/mod.ts";
+import { runConformance } from "./_conformance.ts";
+import { scanFor } from "./_scan_test_helpers.ts";
+import {
+  openEmbeddedVectorStore,
+  resolveEmbeddedVectorStoreOptions,
+  vectorSchema,
+} from "./embedded_store.ts";
+
+async function withStorage(
+  fn: (
+    ctx: {
+      storage: () => Storage;
+      reopen: () => Promise<Storage>;
+      dir: string;
+      key: DataKey;
+    },
+  ) => Promise<void>,
+): Promise<void> {
+  await withDir(async (dir) => {
+    const key = await importDataKey(generateDataKey());
+    let storage = await openStorage(`${dir}/user.db`, { key });
+    try {
+      await fn({
+        storage: () => storage,
+        reopen: async () => {
+          await storage.close();
+          storage = await openStorage(`${dir}/user.db`, { key });
+          return storage;
+        },
+        dir,
+        key,
+      });
+    } finally {
+      await storage.close();
+    }
+  }, "aico_vec_");
+}
+
+Deno.test("the embedded store passes the conformance suite", async (t) => {
+  await withStorage(async (ctx) => {
+    const open = new Set<{ close(): Promise<void> }>();
+    await runConformance(t, {
+      async open(o) {
+        const store = await openEmbeddedVectorStore(ctx.storage(), {
+          name: o.collection,
+          embedderId: o.embedderId,
+          dimensions: o.dimensions,
+          ...(o.metric === undefined ? {} : { metric: o.metric }),
+        });
+        open.add(store);
+        return store;
+      },
+      async restart() {
+        for (const s of open) await s.close();
+        open.clear();
+        await ctx.reopen();
+      },
+    });
+  });
+});
+
+Deno.test("resolveEmbeddedVectorStoreOptions() fills defaults and refuses bad values", () => {
+  const base = { name: "memory", embedderId: "m", dimensions: 4 };
+  const o = resolveEmbeddedVectorStoreOptions(base);
+  assert.deepEqual({ ...o }, {
+    ...base,
+    metric: "cosine",
+    create: true,
+    shortlist: 200,
+    signal: undefined,
+  });
+  assert.ok(Object.isFrozen(o));
+  const bad: unknown[] = [
+    { ...base, name: "ab" },
+    { ...base, name: "a b c" },
+    { ...base, embedderId: "" },
+    { ...base, dimensions: 0 },
+    { ...base, dimensions: 2.5 },
+    { ...base, metric: "hamming" },
+    { ...base, shortlist: 1 },
+    { ...base, create: "yes" },
+    { ...base, signal: {} },
+    null,
+  ];
+  for (const b of bad) {
+    assert.throws(
+      () => resolveEmbeddedVectorStoreOptions(b as typeof base),
+      (e: unknown) => (e as { code?: string }).code === "INVALID_INPUT",
+    );
+  }
+});
+
+Deno.test("openEmbeddedVectorStore() with create: false gives NOT_FOUND and a second open gives BUSY", async () => {
+  await withStorage(async (ctx) => {
+    await rejectsWith(
+      openEmbeddedVectorStore(ctx.storage(), {
+        name: "nope",
+        embedderId: "m",
+        dimensions: 4,
+        create: false,
+      }),
+      "NOT_FOUND",
+    );
+    await using _a = await openEmbeddedVectorStore(ctx.storage(), {
+      name: "memory",
+      embedderId: "m",
+      dimensions: 4,
+    });
+    await rejectsWith(
+      openEmbeddedVectorStore(ctx.storage(), {
+        name: "memory",
+        embedderId: "m",
+        dimensions: 4,
+      }),
+      "BUSY",
+    );
+  });
+});
+
+Deno.test("the data folder holds no plaintext document, metadata or raw float vector", async () => {
+  await withStorage(async (ctx) => {
+    const marker = `MARKER-${crypto.randomUUID()}`;
+    const vectors = Array.from(
+      { length: 40 },
+      (_, i) =>
+        Float32Array.from(
+          { length: 64 },
+          (_, j) => Math.sin(i * 64 + j) * 3.7 + 0.01 * i,
+        ),
+    );
+    {
+      await using store = await openEmbeddedVectorStore(ctx.storage(), {
+        name: "marker",
+        embedderId: "m",
+        dimensions: 64,
+      });
+      await store.upsert(vectors.map((v, i) => ({
+        id: `${marker}-id-${i}`,
+        vector: v,
+        metadata: { note: `${marker} note ${i}` },
+        document: `${marker} document ${i}`,
+      })));
+      await store.delete([`${marker}-id-0`]);
+      const hits = await store.query({
+        vector: vectors[5]!,
+        k: 1,
+        includeDocuments: true,
+      });
+      assert.equal(hits[0]?.document, `${marker} document 5`);
+      // While open (WAL and all).
+      const raw = vectors.map((v) => new Uint8Array(v.buffer.slice(0, 32)));
+      const open = await scanFor(ctx.dir, [marker, ...raw]);
+      assert.ok(open.files >= 1);
+      for (const [k, n] of Object.entries(open.hits)) assert.equal(n, 0, k);
+    }
+    await ctx.storage().close();
+    const raw = vectors.map((v) => new Uint8Array(v.buffer.slice(0, 32)));
+    const closed = await scanFor(ctx.dir, [marker, ...raw]);
+    for (const [k, n] of Object.entries(closed.hits)) assert.equal(n, 0, k);
+    // The control: the scan finds a pattern that is there.
+    await Deno.writeFile(`${ctx.dir}/control.bin`, raw[3]!);
+    assert.equal((await scanFor(ctx.dir, [raw[3]!])).hits.bytes0, 1);
+    await Deno.remove(`${ctx.dir}/control.bin`);
+  });
+});
+
+Deno.test("the vector schema migrates beside the core schema, from the composition root or from open", async () => {
+  await withStorage(async (ctx) => {
+    {
+      await using migrator = await openMigrator(
+        ctx.storage(),
+        createSchemaRegistry([coreSchema]),
+      );
+      await migrator.migrate();
+    }
+    // open() applies the vector schema to a database that has only core.
+    {
+      await using store = await openEmbeddedVectorStore(ctx.storage(), {
+        name: "memory",
+        embedderId: "m",
+        dimensions: 2,
+      });
+      await store.upsert([{ id: "a", vector: [1, 0] }]);
+    }
+    // A registry of both, as the composition root builds it, has nothing pending.
+    await using migrator = await openMigrator(
+      ctx.storage(),
+      createSchemaRegistry([coreSchema, vectorSchema]),
+    );
+    const plan = await migrator.plan();
+    assert.deepEqual(plan.map((p) => [p.schema, p.pending.length]), [[
+      "core",
+      0,
+    ], ["vector", 0]]);
+    await using store = await openEmbeddedVectorStore(ctx.storage(), {
+      name: "memory",
+      embedderId: "m",
+      dimensions: 2,
+    });
+    assert.equal(await store.count(), 1);
+  });
+});
