@@ -52,6 +52,7 @@
  * - `LOCKED_OUT`: too many failed credential attempts.
  * - `QUEUE_FULL`: a bounded queue refused more work.
  * - `CACHE_ERROR`: the cache backend failed.
+ * - `SYNC_REPLAY`: a sync target holds an older manifest or segment than one already seen.
  */
 export type AicoDataErrorCode =
   | "INVALID_INPUT"
@@ -80,7 +81,8 @@ export type AicoDataErrorCode =
   | "PLUGIN_ISOLATION"
   | "LOCKED_OUT"
   | "QUEUE_FULL"
-  | "CACHE_ERROR";
+  | "CACHE_ERROR"
+  | "SYNC_REPLAY";
 
 /**
  * The base error of `@aico/data`: a message for people and a stable
