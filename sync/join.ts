@@ -6,7 +6,7 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import type { DataKey } from "../crypto/data_key.ts";
+import type { DataKey } from "../crypto/mod.ts";
 import { readKeyFileInfo, unlockKeyFile } from "../crypto/key_file.ts";
 import { AicoDataError } from "../errors.ts";
 import type { SyncTarget } from "./types.ts";

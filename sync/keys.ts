@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { DataKey } from "../crypto/data_key.ts";
+import type { DataKey } from "../crypto/mod.ts";
 import { hkdfSha256 } from "../crypto/hkdf.ts";
 import { AicoDataError } from "../errors.ts";
 import { attachMaterial, secretKey } from "./_keys.ts";

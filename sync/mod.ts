@@ -55,4 +55,3 @@ export * from "./folder_target.ts";
 export * from "./webdav_target.ts";
 export * from "./device.ts";
 export * from "./join.ts";
-export type { DataKey } from "../crypto/data_key.ts";
