@@ -1,0 +1,243 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { generateDataKey, importDataKey } from "../crypto/mod.ts";
+import { rejectsWith, withDir } from "../tests/_helpers.ts";
+import { openSyncDevice, type SyncDevice } from "./device.ts";
+import { openFolderTarget } from "./folder_target.ts";
+import { deriveSyncKeys } from "./keys.ts";
+import { manifestName } from "./manifest.ts";
+import { createReplica, type Replica } from "./merge.ts";
+import { segmentName } from "./segment.ts";
+import type { SyncChange, SyncTarget } from "./types.ts";
+
+const keys = await deriveSyncKeys(await importDataKey(generateDataKey()));
+
+function msg(device: SyncDevice, i: number): SyncChange {
+  return {
+    op: "append",
+    table: "messages",
+    key: `${device.deviceId}/${i}`,
+    hlc: device.clock.now(),
+    parent: { table: "conversations", key: "c1" },
+    value: { content: `message ${i}` },
+  };
+}
+
+async function pullInto(
+  device: SyncDevice,
+  target: SyncTarget,
+  replica: Replica,
+) {
+  return await device.pull(target, (changes) => void replica.apply(changes));
+}
+
+/** Device a pushes three segments, one push each; returns the target dir's manifest copies. */
+async function threePushes(dir: string) {
+  const target = await openFolderTarget(join(dir, "target"));
+  const a = await openSyncDevice(join(dir, "a"), keys, { deviceId: "a" });
+  const manifests: Map<number, Uint8Array> = new Map();
+  for (let n = 1; n <= 3; n++) {
+    await a.stage([msg(a, n)]);
+    await a.push(target);
+    const name = manifestName(keys, "a", n);
+    manifests.set(n, await Deno.readFile(join(dir, "target", name)));
+  }
+  return {
+    target,
+    a,
+    manifests,
+    seg: (n: number) => join(dir, "target", segmentName(keys, "a", n)),
+  };
+}
+
+Deno.test("SyncDevice push then pull applies each segment once; the old manifest is removed", async () => {
+  await withDir(async (dir) => {
+    const { target, a } = await threePushes(dir);
+    await using b = await openSyncDevice(join(dir, "b"), keys, {
+      deviceId: "b",
+    });
+    const replica = createReplica();
+    const first = await pullInto(b, target, replica);
+    assert.deepEqual(first.applied, [{
+      deviceId: "a",
+      from: 1,
+      to: 3,
+      changes: 3,
+    }]);
+    assert.equal(replica.rows("messages").length, 3);
+    assert.deepEqual((await pullInto(b, target, replica)).applied, []);
+    assert.equal((await target.list("m")).length, 1);
+    assert.deepEqual(a.status(), {
+      deviceId: "a",
+      sealed: 3,
+      uploaded: 3,
+      published: 3,
+      applied: {},
+    });
+    // Pushing again writes nothing.
+    assert.deepEqual(await a.push(target), { segments: 0, bytes: 0, head: 3 });
+    await a.close();
+    await a.close();
+    await rejectsWith(a.push(target), "STORE_CLOSED");
+  });
+});
+
+Deno.test("SyncDevice pull detects tampering before applying anything, and resumes once repaired", async (t) => {
+  await withDir(async (dir) => {
+    const { target, a, manifests, seg } = await threePushes(dir);
+    const original = await Promise.all(
+      [1, 2, 3].map((n) => Deno.readFile(seg(n))),
+    );
+    const restore = async () => {
+      for (let n = 1; n <= 3; n++) {
+        await Deno.writeFile(seg(n), original[n - 1]!);
+      }
+    };
+    await using b = await openSyncDevice(join(dir, "b"), keys, {
+      deviceId: "b",
+    });
+    const replica = createReplica();
+    const attempts: [string, () => Promise<void>, string][] = [
+      ["a flipped byte", async () => {
+        const bad = original[1]!.slice();
+        bad[100]! ^= 1;
+        await Deno.writeFile(seg(2), bad);
+      }, "AUTH_FAILED"],
+      ["a truncated segment", async () => {
+        await Deno.writeFile(
+          seg(3),
+          original[2]!.subarray(0, original[2]!.length - 16),
+        );
+      }, "AUTH_FAILED"],
+      ["two segments swapped", async () => {
+        await Deno.writeFile(seg(1), original[1]!);
+        await Deno.writeFile(seg(2), original[0]!);
+      }, "AUTH_FAILED"],
+      ["an old segment replayed in place of a newer one", async () => {
+        await Deno.writeFile(seg(3), original[0]!);
+      }, "AUTH_FAILED"],
+    ];
+    for (const [what, tamper, code] of attempts) {
+      await t.step(`${what}: ${code}, nothing applied`, async () => {
+        await tamper();
+        await rejectsWith(pullInto(b, target, replica), code);
+        assert.equal(replica.versions().length, 0);
+        assert.deepEqual(b.status().applied, {});
+        await restore();
+      });
+    }
+    await t.step(
+      "a missing segment: reported incomplete, nothing applied",
+      async () => {
+        await Deno.remove(seg(2));
+        const report = await pullInto(b, target, replica);
+        assert.deepEqual(report.incomplete, ["a"]);
+        assert.equal(replica.versions().length, 0);
+        await restore();
+      },
+    );
+    await t.step("repaired: everything applies", async () => {
+      const report = await pullInto(b, target, replica);
+      assert.equal(report.applied[0]?.to, 3);
+      assert.equal(replica.rows().length, 3);
+    });
+    await t.step(
+      "an old manifest put back in place of the newest: SYNC_REPLAY",
+      async () => {
+        const newest = manifestName(keys, "a", 3);
+        const saved = await Deno.readFile(join(dir, "target", newest));
+        await Deno.remove(join(dir, "target", newest));
+        await Deno.writeFile(
+          join(dir, "target", manifestName(keys, "a", 2)),
+          manifests.get(2)!,
+        );
+        await rejectsWith(pullInto(b, target, replica), "SYNC_REPLAY");
+        // An old manifest beside the newest one is ignored.
+        await Deno.writeFile(join(dir, "target", newest), saved);
+        assert.deepEqual((await pullInto(b, target, replica)).applied, []);
+      },
+    );
+    await t.step("a manifest moved to another name: AUTH_FAILED", async () => {
+      await Deno.writeFile(
+        join(dir, "target", manifestName(keys, "a", 9)),
+        manifests.get(3)!,
+      );
+      await rejectsWith(pullInto(b, target, replica), "AUTH_FAILED");
+      await Deno.remove(join(dir, "target", manifestName(keys, "a", 9)));
+    });
+    await a.close();
+  });
+});
+
+Deno.test("openSyncDevice() keeps its id and refuses another key, another id or another target", async () => {
+  await withDir(async (dir) => {
+    const first = await openSyncDevice(join(dir, "j"), keys);
+    const id = first.deviceId;
+    assert.match(id, /^[0-9a-f]{32}$/);
+    const t1 = await openFolderTarget(join(dir, "t1"));
+    const t2 = await openFolderTarget(join(dir, "t2"));
+    await first.push(t1);
+    await rejectsWith(first.push(t2), "INVALID_INPUT");
+    await first.close();
+    const again = await openSyncDevice(join(dir, "j"), keys);
+    assert.equal(again.deviceId, id);
+    await again.close();
+    const other = await deriveSyncKeys(await importDataKey(generateDataKey()));
+    await rejectsWith(openSyncDevice(join(dir, "j"), other), "WRONG_KEY");
+    await rejectsWith(
+      openSyncDevice(join(dir, "j"), keys, { deviceId: "someone" }),
+      "INVALID_INPUT",
+    );
+    await Deno.writeTextFile(join(dir, "j", "state.json"), "{");
+    await rejectsWith(openSyncDevice(join(dir, "j"), keys), "CORRUPT_STORE");
+    assert.equal((await Deno.stat(join(dir, "j"))).mode! & 0o777, 0o700);
+  });
+});
+
+Deno.test("SyncDevice stage splits large batches into several segments and refuses malformed changes", async () => {
+  await withDir(async (dir) => {
+    await using a = await openSyncDevice(join(dir, "a"), keys, {
+      deviceId: "a",
+      maxSegmentBytes: 2000,
+    });
+    const numbers = await a.stage(
+      Array.from({ length: 50 }, (_, i) => msg(a, i)),
+    );
+    assert.ok(numbers.length > 3);
+    assert.deepEqual(numbers, numbers.map((_, i) => i + 1));
+    await rejectsWith(a.stage([{ op: "put" } as never]), "INVALID_INPUT");
+    assert.equal(a.status().sealed, numbers.length);
+    const target = await openFolderTarget(join(dir, "t"));
+    const report = await a.push(target);
+    assert.equal(report.segments, numbers.length);
+    const left = [];
+    for await (const e of Deno.readDir(join(dir, "a", "outbox"))) {
+      left.push(e.name);
+    }
+    assert.deepEqual(left, [], "the outbox is emptied once pushed");
+    await using b = await openSyncDevice(join(dir, "b"), keys, {
+      deviceId: "b",
+    });
+    const replica = createReplica();
+    await pullInto(b, target, replica);
+    assert.equal(replica.rows().length, 50);
+  });
+});
+
+Deno.test("SyncDevice push refuses to overwrite another device's bytes under its names", async () => {
+  await withDir(async (dir) => {
+    const target = await openFolderTarget(join(dir, "t"));
+    const a1 = await openSyncDevice(join(dir, "a1"), keys, {
+      deviceId: "same",
+    });
+    const a2 = await openSyncDevice(join(dir, "a2"), keys, {
+      deviceId: "same",
+    });
+    await a1.stage([msg(a1, 1)]);
+    await a2.stage([msg(a2, 2)]);
+    await a1.push(target);
+    await rejectsWith(a2.push(target), "ALREADY_EXISTS");
+    await a1.close();
+    await a2.close();
+  });
+});
