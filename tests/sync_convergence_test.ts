@@ -29,12 +29,20 @@ interface Sim {
 }
 
 /** Every conv-1 message written, and the newest theme write, on any device. */
-const expected = { conv1: new Set<string>(), theme: undefined as SyncChange | undefined };
+const expected = {
+  conv1: new Set<string>(),
+  theme: undefined as SyncChange | undefined,
+};
 
 async function write(sim: Sim, changes: SyncChange[]): Promise<void> {
   for (const c of changes) {
-    if (c.op === "append" && c.parent?.key === "conv-1") expected.conv1.add(c.key);
-    if (c.table === "config" && (expected.theme === undefined || c.hlc > expected.theme.hlc)) {
+    if (c.op === "append" && c.parent?.key === "conv-1") {
+      expected.conv1.add(c.key);
+    }
+    if (
+      c.table === "config" &&
+      (expected.theme === undefined || c.hlc > expected.theme.hlc)
+    ) {
       expected.theme = c;
     }
   }
@@ -69,7 +77,10 @@ async function scenario(
   const sims: Sim[] = [];
   for (const id of ["dev-a", "dev-b", "dev-c"]) {
     sims.push({
-      device: await openSyncDevice(join(dir, id), keys, { deviceId: id, maxSegmentBytes: 600 }),
+      device: await openSyncDevice(join(dir, id), keys, {
+        deviceId: id,
+        maxSegmentBytes: 600,
+      }),
       replica: createReplica(),
       counter: 0,
     });
@@ -77,8 +88,20 @@ async function scenario(
   const [a, b, c] = sims as [Sim, Sim, Sim];
   // Shared start: two conversations created on a, synced everywhere.
   await write(a, [
-    { op: "put", table: "conversations", key: "conv-1", hlc: a.device.clock.now(), value: { title: `Trip ${MARKER}` } },
-    { op: "put", table: "conversations", key: "conv-2", hlc: a.device.clock.now(), value: { title: "Doomed" } },
+    {
+      op: "put",
+      table: "conversations",
+      key: "conv-1",
+      hlc: a.device.clock.now(),
+      value: { title: `Trip ${MARKER}` },
+    },
+    {
+      op: "put",
+      table: "conversations",
+      key: "conv-2",
+      hlc: a.device.clock.now(),
+      value: { title: "Doomed" },
+    },
     message(a, "conv-2", "first in conv-2"),
   ]);
   await a.device.push(target);
@@ -90,7 +113,9 @@ async function scenario(
     const s = sims[Math.floor(rand() * 3)]!;
     const r = rand();
     if (r < 0.35) {
-      await write(s, [message(s, "conv-1", `${MARKER} from ${s.device.deviceId} #${i}`)]);
+      await write(s, [
+        message(s, "conv-1", `${MARKER} from ${s.device.deviceId} #${i}`),
+      ]);
     } else if (r < 0.5) {
       await write(s, [{
         op: "put",
@@ -102,10 +127,22 @@ async function scenario(
     } else if (r < 0.6 && !erased && s === a) {
       // a deletes conv-2 (and the messages it knows) while b may append to it.
       erased = true;
-      const known = s.replica.rows("messages").filter((m) => m.parent?.key === "conv-2");
+      const known = s.replica.rows("messages").filter((m) =>
+        m.parent?.key === "conv-2"
+      );
       await write(s, [
-        ...known.map((m): SyncChange => ({ op: "erase", table: "messages", key: m.key, hlc: s.device.clock.now() })),
-        { op: "erase", table: "conversations", key: "conv-2", hlc: s.device.clock.now() },
+        ...known.map((m): SyncChange => ({
+          op: "erase",
+          table: "messages",
+          key: m.key,
+          hlc: s.device.clock.now(),
+        })),
+        {
+          op: "erase",
+          table: "conversations",
+          key: "conv-2",
+          hlc: s.device.clock.now(),
+        },
       ]);
     } else if (r < 0.7 && s === b) {
       await write(s, [message(s, "conv-2", `b appends to conv-2 #${i}`)]);
@@ -116,9 +153,16 @@ async function scenario(
     }
   }
   if (!erased) {
-    await write(a, [{ op: "erase", table: "conversations", key: "conv-2", hlc: a.device.clock.now() }]);
+    await write(a, [{
+      op: "erase",
+      table: "conversations",
+      key: "conv-2",
+      hlc: a.device.clock.now(),
+    }]);
   }
-  await write(b, [message(b, "conv-2", "b appends after a erased, before syncing")]);
+  await write(b, [
+    message(b, "conv-2", "b appends after a erased, before syncing"),
+  ]);
   // Everybody pushes, then everybody pulls (twice: the second pull is a no-op).
   for (const s of sims) await s.device.push(target);
   for (const s of sims) await pull(s, target);
@@ -131,10 +175,16 @@ function checkConverged(sims: Sim[]): void {
   assert.equal(a.replica.contentHash(), b.replica.contentHash());
   assert.equal(a.replica.contentHash(), c.replica.contentHash());
   const messages = a.replica.rows("messages");
-  assert.ok(messages.every((m) => m.parent?.key === "conv-1"), "every message of conv-2 is erased everywhere");
+  assert.ok(
+    messages.every((m) => m.parent?.key === "conv-1"),
+    "every message of conv-2 is erased everywhere",
+  );
   assert.equal(a.replica.get("conversations", "conv-2")?.op, "erase");
   // No lost and no duplicated message: exactly the conv-1 messages written anywhere.
-  assert.deepEqual(messages.map((m) => m.key).sort(), [...expected.conv1].sort());
+  assert.deepEqual(
+    messages.map((m) => m.key).sort(),
+    [...expected.conv1].sort(),
+  );
   assert.ok(expected.conv1.size > 5);
   // The config key edited concurrently holds the last writer's value everywhere.
   assert.deepEqual(a.replica.get("config", "ui/theme"), expected.theme);
@@ -150,7 +200,17 @@ async function* filesUnder(dir: string): AsyncGenerator<string> {
 
 async function assertNoPlaintext(dir: string): Promise<number> {
   let files = 0;
-  const needles = [MARKER, "conv-1", "conv-2", "messages", "conversations", "ui/theme", "dev-a", "dev-b", "dev-c"];
+  const needles = [
+    MARKER,
+    "conv-1",
+    "conv-2",
+    "messages",
+    "conversations",
+    "ui/theme",
+    "dev-a",
+    "dev-b",
+    "dev-c",
+  ];
   for await (const file of filesUnder(dir)) {
     files++;
     const text = new TextDecoder("latin1").decode(await Deno.readFile(file));
@@ -182,7 +242,8 @@ Deno.test("three devices converge through a folder target in random orders (8 se
 });
 
 Deno.test({
-  name: "three devices converge through a real WebDAV server (rclone serve webdav); its files hold no plaintext",
+  name:
+    "three devices converge through a real WebDAV server (rclone serve webdav); its files hold no plaintext",
   ignore: !hasRclone(),
   fn: async (t) => {
     const keys = await deriveSyncKeys(await importDataKey(generateDataKey()));
@@ -191,7 +252,9 @@ Deno.test({
       for (const seed of [101, 102]) {
         await t.step(`seed ${seed}`, async () => {
           await withDir(async (dir) => {
-            await using target = await openWebDavTarget({ url: `${server.url}aico-${seed}/` });
+            await using target = await openWebDavTarget({
+              url: `${server.url}aico-${seed}/`,
+            });
             const sims = await scenario(keys, dir, target, seed);
             try {
               checkConverged(sims);
