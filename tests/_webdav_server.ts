@@ -5,6 +5,8 @@
 export interface WebDavServer {
   readonly url: string;
   readonly dir: string;
+  /** The server's process id (for a synchronous kill at unload). */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -64,7 +66,7 @@ export async function startWebDavServer(): Promise<WebDavServer> {
         headers: { Depth: "0" },
       });
       await res.body?.cancel();
-      return { url, dir, stop };
+      return { url, dir, pid: child.pid, stop };
     } catch {
       await new Promise((r) => setTimeout(r, 50));
     }
