@@ -71,7 +71,8 @@ function checkValue(v: unknown, depth: number): void {
 
 /**
  * Checks that a value is a well-formed {@linkcode SyncChange} and returns a
- * frozen copy holding only its known fields.
+ * frozen copy holding only its known fields (a change it returned passes
+ * again without a second walk; its `value` is the caller's, not copied).
  *
  * @param change Anything (changes read from segments go through it too).
  * @returns The change.
@@ -90,6 +91,7 @@ function checkValue(v: unknown, depth: number): void {
 export function checkSyncChange(change: unknown): SyncChange {
   const c = change as SyncChange;
   if (typeof c !== "object" || c === null) throw invalid("not an object");
+  if (CHECKED.has(c)) return c;
   if (!OPS.has(c.op)) throw invalid(`unknown op "${String(c.op)}"`);
   checkRef(c, "row");
   if (typeof c.hlc !== "string") throw invalid("missing clock reading");
@@ -99,7 +101,7 @@ export function checkSyncChange(change: unknown): SyncChange {
     throw invalid("malformed clock reading");
   }
   if (c.op === "delete" || c.op === "erase") {
-    return Object.freeze({ op: c.op, table: c.table, key: c.key, hlc: c.hlc });
+    return remember({ op: c.op, table: c.table, key: c.key, hlc: c.hlc });
   }
   const w = c as SyncWrite;
   if (
@@ -109,7 +111,7 @@ export function checkSyncChange(change: unknown): SyncChange {
   }
   checkValue(w.value, 0);
   if (w.parent !== undefined) checkRef(w.parent, "parent");
-  return Object.freeze({
+  return remember({
     op: w.op,
     table: w.table,
     key: w.key,
@@ -119,6 +121,15 @@ export function checkSyncChange(change: unknown): SyncChange {
     }),
     value: w.value,
   });
+}
+
+/** Changes returned by checkSyncChange (frozen): checked again for free. */
+const CHECKED = new WeakSet<object>();
+
+function remember(c: SyncChange): SyncChange {
+  Object.freeze(c);
+  CHECKED.add(c);
+  return c;
 }
 
 /**
