@@ -7,7 +7,9 @@
  *   on the target against the sealed data (each message's content sealed as
  *   a column value: content + 29 bytes). Goal: target bytes ≤ 1.5x sealed.
  *   Baseline: the same objects (same count, same bytes) written and read
- *   raw through the same target.
+ *   raw through the same target. Content is word salad from a small
+ *   vocabulary (compresses far better than real text) and, for the folder,
+ *   random base64 (near incompressible: the worst case for bytes on the target).
  * - `Deno.bench`: an incremental sync of 100 messages (stage + push, pull on
  *   the other device) against the raw write + read of the same bytes as one
  *   object. Goal: under 1 s on localhost WebDAV.
@@ -47,6 +49,14 @@ const sentence = () => {
     .join(" ");
 };
 
+/** Random base64: the (near) incompressible worst case for bytes on the target. */
+const noise = () => {
+  const b = new Uint8Array(50 + Math.floor(rand() * 100));
+  crypto.getRandomValues(b);
+  return btoa(String.fromCharCode(...b));
+};
+let content = sentence;
+
 function messages(device: SyncDevice, n: number, from: number): SyncChange[] {
   return Array.from({ length: n }, (_, i) => ({
     op: "append",
@@ -59,7 +69,7 @@ function messages(device: SyncDevice, n: number, from: number): SyncChange[] {
     },
     value: {
       role: i % 2 ? "assistant" : "user",
-      content: sentence(),
+      content: content(),
       created_at: 1_700_000_000_000 + i,
     },
   }));
@@ -185,8 +195,15 @@ async function incrementalPair(label: string, target: SyncTarget) {
   };
 }
 
+content = noise;
 await initial(
-  "folder",
+  "folder, incompressible content",
+  (name) => openFolderTarget(join(dir, "folder-noise", name)),
+  (name) => join(dir, "folder-noise", name),
+);
+content = sentence;
+await initial(
+  "folder, text content",
   (name) => openFolderTarget(join(dir, "folder", name)),
   (name) => join(dir, "folder", name),
 );
@@ -209,7 +226,7 @@ Deno.bench({
 const server = hasRclone() ? await startWebDavServer() : undefined;
 if (server !== undefined) {
   await initial(
-    "webdav",
+    "webdav, text content",
     (name) => openWebDavTarget({ url: `${server.url}${name}/` }),
     (name) => join(server.dir, name),
   );
