@@ -55,3 +55,4 @@ export * from "./folder_target.ts";
 export * from "./webdav_target.ts";
 export * from "./device.ts";
 export * from "./join.ts";
+export * from "./consumer.ts";
