@@ -56,3 +56,10 @@ export * from "./webdav_target.ts";
 export * from "./device.ts";
 export * from "./join.ts";
 export * from "./consumer.ts";
+export type {
+  ChangeBatchContext,
+  ChangeConsumer,
+  ChangeEvent,
+  ChangeInput,
+  ChangeOp,
+} from "../changes/types.ts";
