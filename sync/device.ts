@@ -152,6 +152,20 @@ export type ApplyChanges = (
   },
 ) => Promise<void> | void;
 
+/** What {@linkcode SyncDevice.verify} found. */
+export interface SyncVerifyReport {
+  /** `true` when every manifest and new segment verifies. */
+  readonly ok: boolean;
+  /** What a pull would apply now. */
+  readonly pending: readonly PulledRange[];
+  /** Devices with a segment missing from the target. */
+  readonly incomplete: readonly string[];
+  /** The first problem: `AUTH_FAILED`, `SYNC_REPLAY` or `CORRUPT_VALUE`. */
+  readonly problem:
+    | { readonly code: string; readonly message: string }
+    | undefined;
+}
+
 /** The journal state as {@linkcode SyncDevice.status} reports it. */
 export interface SyncDeviceStatus {
   /** This device. */
@@ -207,6 +221,15 @@ export interface SyncDevice extends AsyncDisposable {
    */
   pull(target: SyncTarget, apply: ApplyChanges): Promise<PullReport>;
   /**
+   * Checks the target as `pull` would, applying nothing (for `doctor`).
+   *
+   * @param target The target.
+   * @returns Whether everything verifies, what a pull would apply, and the
+   * first problem found.
+   * @throws {AicoDataError} target errors (`CONNECTION_FAILED`, ...).
+   */
+  verify(target: SyncTarget): Promise<SyncVerifyReport>;
+  /**
    * The journal's positions.
    *
    * @returns The status.
@@ -220,6 +243,12 @@ export interface SyncDevice extends AsyncDisposable {
    * @returns When closed.
    */
   close(): Promise<void>;
+}
+
+interface Collected {
+  ready: { m: Manifest; from: number; changes: SyncChange[] }[];
+  incomplete: string[];
+  bytes: number;
 }
 
 interface JournalState {
@@ -443,6 +472,125 @@ class Device implements SyncDevice {
     });
   }
 
+  async #collect(target: SyncTarget): Promise<Collected> {
+    let bytes = 0;
+    const newest = new Map<string, Manifest>();
+    for (const name of await target.list("m")) {
+      let m = this.#manifests.get(name);
+      if (m === undefined) {
+        let data: Uint8Array;
+        try {
+          data = await target.read(name);
+        } catch (e) {
+          if (isAicoDataError(e, "NOT_FOUND")) continue; // deleted meanwhile
+          throw e;
+        }
+        bytes += data.length;
+        m = openManifest(this.#keys, name, data);
+        this.#manifests.set(name, m);
+      }
+      const best = newest.get(m.deviceId);
+      if (best === undefined || m.head > best.head) newest.set(m.deviceId, m);
+    }
+    for (const [id, known] of Object.entries(this.#state.in)) {
+      const m = newest.get(id);
+      if (m === undefined) continue;
+      if (m.head < known.head) {
+        throw new AicoDataError(
+          "SYNC_REPLAY",
+          `Cannot pull: the target states an older head for a device than already applied ("${m.head}" < "${known.head}")`,
+        );
+      }
+      if (m.head === known.head && m.chain !== known.chain) {
+        throw new AicoDataError(
+          "AUTH_FAILED",
+          "Cannot pull: a manifest does not match the segments already applied",
+        );
+      }
+    }
+    const ready: { m: Manifest; from: number; changes: SyncChange[] }[] = [];
+    const incomplete: string[] = [];
+    for (
+      const m of [...newest.values()].sort((a, b) =>
+        a.deviceId < b.deviceId ? -1 : 1
+      )
+    ) {
+      if (m.deviceId === this.deviceId) continue;
+      const known = this.#state.in[m.deviceId] ??
+        { head: 0, chain: GENESIS_CHAIN };
+      if (m.head <= known.head) continue;
+      let chain = known.chain;
+      const changes: SyncChange[] = [];
+      let complete = true;
+      for (let n = known.head + 1; n <= m.head; n++) {
+        let data: Uint8Array;
+        try {
+          data = await target.read(segmentName(this.#keys, m.deviceId, n));
+        } catch (e) {
+          if (isAicoDataError(e, "NOT_FOUND")) {
+            complete = false;
+            break;
+          }
+          throw e;
+        }
+        bytes += data.length;
+        const seg = openSegment(this.#keys, data, {
+          deviceId: m.deviceId,
+          number: n,
+          prevChain: chain,
+        });
+        chain = seg.chain;
+        for (const c of seg.changes) changes.push(c);
+      }
+      if (!complete) {
+        incomplete.push(m.deviceId);
+        continue;
+      }
+      if (chain !== m.chain) {
+        throw new AicoDataError(
+          "AUTH_FAILED",
+          "Cannot pull: the segments of a device do not match its manifest",
+        );
+      }
+      ready.push({ m, from: known.head + 1, changes });
+    }
+    return { ready, incomplete, bytes };
+  }
+
+  verify(target: SyncTarget): Promise<SyncVerifyReport> {
+    return this.#run("verify", async () => {
+      await this.#bind(target);
+      try {
+        const { ready, incomplete } = await this.#collect(target);
+        return {
+          ok: true,
+          pending: ready.map((r) => ({
+            deviceId: r.m.deviceId,
+            from: r.from,
+            to: r.m.head,
+            changes: r.changes.length,
+          })),
+          incomplete,
+          problem: undefined,
+        };
+      } catch (e) {
+        if (
+          isAicoDataError(e, "AUTH_FAILED") ||
+          isAicoDataError(e, "SYNC_REPLAY") ||
+          isAicoDataError(e, "CORRUPT_VALUE")
+        ) {
+          return {
+            ok: false,
+            pending: [],
+            incomplete: [],
+            problem: { code: e.code, message: e.message },
+          };
+        }
+        throw e;
+      }
+    });
+  }
+
   pull(target: SyncTarget, apply: ApplyChanges): Promise<PullReport> {
     return this.#run("pull", async () => {
       if (typeof apply !== "function") {
@@ -452,87 +600,7 @@ class Device implements SyncDevice {
         );
       }
       await this.#bind(target);
-      let bytes = 0;
-      const newest = new Map<string, Manifest>();
-      for (const name of await target.list("m")) {
-        let m = this.#manifests.get(name);
-        if (m === undefined) {
-          let data: Uint8Array;
-          try {
-            data = await target.read(name);
-          } catch (e) {
-            if (isAicoDataError(e, "NOT_FOUND")) continue; // deleted meanwhile
-            throw e;
-          }
-          bytes += data.length;
-          m = openManifest(this.#keys, name, data);
-          this.#manifests.set(name, m);
-        }
-        const best = newest.get(m.deviceId);
-        if (best === undefined || m.head > best.head) newest.set(m.deviceId, m);
-      }
-      for (const [id, known] of Object.entries(this.#state.in)) {
-        const m = newest.get(id);
-        if (m === undefined) continue;
-        if (m.head < known.head) {
-          throw new AicoDataError(
-            "SYNC_REPLAY",
-            `Cannot pull: the target states an older head for a device than already applied ("${m.head}" < "${known.head}")`,
-          );
-        }
-        if (m.head === known.head && m.chain !== known.chain) {
-          throw new AicoDataError(
-            "AUTH_FAILED",
-            "Cannot pull: a manifest does not match the segments already applied",
-          );
-        }
-      }
-      const ready: { m: Manifest; from: number; changes: SyncChange[] }[] = [];
-      const incomplete: string[] = [];
-      for (
-        const m of [...newest.values()].sort((a, b) =>
-          a.deviceId < b.deviceId ? -1 : 1
-        )
-      ) {
-        if (m.deviceId === this.deviceId) continue;
-        const known = this.#state.in[m.deviceId] ??
-          { head: 0, chain: GENESIS_CHAIN };
-        if (m.head <= known.head) continue;
-        let chain = known.chain;
-        const changes: SyncChange[] = [];
-        let complete = true;
-        for (let n = known.head + 1; n <= m.head; n++) {
-          let data: Uint8Array;
-          try {
-            data = await target.read(segmentName(this.#keys, m.deviceId, n));
-          } catch (e) {
-            if (isAicoDataError(e, "NOT_FOUND")) {
-              complete = false;
-              break;
-            }
-            throw e;
-          }
-          bytes += data.length;
-          const seg = openSegment(this.#keys, data, {
-            deviceId: m.deviceId,
-            number: n,
-            prevChain: chain,
-          });
-          chain = seg.chain;
-          changes.push(...seg.changes);
-        }
-        if (!complete) {
-          incomplete.push(m.deviceId);
-          continue;
-        }
-        if (chain !== m.chain) {
-          throw new AicoDataError(
-            "AUTH_FAILED",
-            "Cannot pull: the segments of a device do not match its manifest",
-          );
-        }
-        ready.push({ m, from: known.head + 1, changes });
-      }
+      const { ready, incomplete, bytes } = await this.#collect(target);
       const applied: PulledRange[] = [];
       for (const r of ready) {
         const range = { deviceId: r.m.deviceId, from: r.from, to: r.m.head };

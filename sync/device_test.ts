@@ -82,7 +82,7 @@ Deno.test("SyncDevice push then pull applies each segment once; the old manifest
   });
 });
 
-Deno.test("SyncDevice pull detects tampering before applying anything, and resumes once repaired", async (t) => {
+Deno.test("SyncDevice pull and verify detect tampering before applying anything; pull resumes once repaired", async (t) => {
   await withDir(async (dir) => {
     const { target, a, manifests, seg } = await threePushes(dir);
     const original = await Promise.all(
@@ -120,6 +120,9 @@ Deno.test("SyncDevice pull detects tampering before applying anything, and resum
     for (const [what, tamper, code] of attempts) {
       await t.step(`${what}: ${code}, nothing applied`, async () => {
         await tamper();
+        const report = await b.verify(target);
+        assert.equal(report.ok, false);
+        assert.equal(report.problem?.code, code, "verify (doctor) reports it");
         await rejectsWith(pullInto(b, target, replica), code);
         assert.equal(replica.versions().length, 0);
         assert.deepEqual(b.status().applied, {});
@@ -137,6 +140,15 @@ Deno.test("SyncDevice pull detects tampering before applying anything, and resum
       },
     );
     await t.step("repaired: everything applies", async () => {
+      const check = await b.verify(target);
+      assert.equal(check.ok, true);
+      assert.deepEqual(check.pending, [{
+        deviceId: "a",
+        from: 1,
+        to: 3,
+        changes: 3,
+      }]);
+      assert.equal(replica.versions().length, 0, "verify applies nothing");
       const report = await pullInto(b, target, replica);
       assert.equal(report.applied[0]?.to, 3);
       assert.equal(replica.rows().length, 3);
@@ -151,6 +163,7 @@ Deno.test("SyncDevice pull detects tampering before applying anything, and resum
           join(dir, "target", manifestName(keys, "a", 2)),
           manifests.get(2)!,
         );
+        assert.equal((await b.verify(target)).problem?.code, "SYNC_REPLAY");
         await rejectsWith(pullInto(b, target, replica), "SYNC_REPLAY");
         // An old manifest beside the newest one is ignored.
         await Deno.writeFile(join(dir, "target", newest), saved);
