@@ -45,3 +45,11 @@ Deno.test("openFolderTarget() ignores stray files a folder-sync tool leaves", as
     assert.deepEqual(await target.list(), ["m1"]);
   });
 });
+
+Deno.test({
+  name: "openFolderTarget() without --allow-write is PERMISSION_DENIED",
+  permissions: { read: true, write: false },
+  fn: async () => {
+    await rejectsWith(openFolderTarget(Deno.cwd()), "PERMISSION_DENIED");
+  },
+});

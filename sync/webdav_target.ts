@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { requirePermission } from "../_permissions.ts";
 import { AicoDataError } from "../errors.ts";
 import {
   checkBytes,
@@ -131,6 +132,11 @@ class WebDavTarget implements SyncTarget {
     headers: Record<string, string> = {},
     body?: Uint8Array | string,
   ): Promise<Response> {
+    requirePermission(
+      { name: "net", host: url.host },
+      `--allow-net=${url.host}`,
+      action,
+    );
     const h = new Headers(headers);
     if (this.#o.authorization !== undefined) {
       h.set("Authorization", this.#o.authorization);
@@ -163,7 +169,7 @@ class WebDavTarget implements SyncTarget {
     await res.body?.cancel();
     throw new AicoDataError(
       res.status === 401 || res.status === 403
-        ? "PERMISSION_DENIED"
+        ? "WRONG_KEY"
         : "CONNECTION_FAILED",
       `Cannot ${action}: the WebDAV server answered "${res.status}"`,
     );
@@ -313,6 +319,10 @@ class WebDavTarget implements SyncTarget {
  * name is taken: the create is decided by the server, in one request, and
  * readers never see a partial object. An interrupted write may leave a
  * `.tmp-*` object, never listed.
+ *
+ * Errors of the calls: `WRONG_KEY` when the server refuses the credentials
+ * (401, 403), `CONNECTION_FAILED` when it is unreachable or answers
+ * otherwise, `PERMISSION_DENIED` without `--allow-net=<host>`.
  *
  * @param options URL, credentials, abort signal.
  * @returns The target.

@@ -106,3 +106,51 @@ Deno.test("resolveWebDavTargetOptions() normalises the URL and refuses credentia
   });
   assert.equal(o.authorization, `Basic ${btoa("me:pw")}`);
 });
+
+Deno.test({
+  name:
+    "openWebDavTarget() authenticates with Basic credentials; refused ones are WRONG_KEY",
+  ignore: !rclone,
+  fn: async () => {
+    const server = await startWebDavServer({ user: "me", pass: "s3cret" });
+    try {
+      await using good = await openWebDavTarget({
+        url: `${server.url}x`,
+        username: "me",
+        password: "s3cret",
+      });
+      assert.equal(await good.writeIfAbsent("a1", new Uint8Array([1])), true);
+      assert.deepEqual(await good.list(), ["a1"]);
+      await using bad = await openWebDavTarget({
+        url: `${server.url}x`,
+        username: "me",
+        password: "nope",
+      });
+      await rejectsWith(bad.list(), "WRONG_KEY");
+      await rejectsWith(bad.read("a1"), "WRONG_KEY");
+      await using none = await openWebDavTarget({ url: `${server.url}x` });
+      await rejectsWith(
+        none.writeIfAbsent("a2", new Uint8Array([1])),
+        "WRONG_KEY",
+      );
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "openWebDavTarget() without --allow-net is PERMISSION_DENIED naming the host",
+  permissions: { net: false },
+  fn: async () => {
+    await using target = await openWebDavTarget({
+      url: "http://127.0.0.1:9/x",
+    });
+    await assert.rejects(target.list(), (e: unknown) => {
+      assert.equal((e as { code?: string }).code, "PERMISSION_DENIED");
+      assert.match((e as Error).message, /--allow-net=127\.0\.0\.1:9/);
+      return true;
+    });
+  },
+});

@@ -32,7 +32,9 @@ function freePort(): number {
 }
 
 /** Starts `rclone serve webdav DIR --addr 127.0.0.1:PORT` and waits until it answers. */
-export async function startWebDavServer(): Promise<WebDavServer> {
+export async function startWebDavServer(
+  auth?: { user: string; pass: string },
+): Promise<WebDavServer> {
   const dir = await Deno.makeTempDir({ prefix: "aico_webdav_" });
   const port = freePort();
   const child = new Deno.Command("rclone", {
@@ -44,6 +46,7 @@ export async function startWebDavServer(): Promise<WebDavServer> {
       `127.0.0.1:${port}`,
       "--config",
       "/dev/null",
+      ...(auth === undefined ? [] : ["--user", auth.user, "--pass", auth.pass]),
     ],
     stdout: "null",
     stderr: "null",
