@@ -17,6 +17,29 @@
  * Permissions: `--allow-read`/`--allow-write` on the journal and folder
  * target, `--allow-net=<host>` for WebDAV.
  *
+ * What the target sees: objects `keyfile` (the passphrase-wrapped key file),
+ * `m<64 hex>` (manifests, one per device, replaced by a new name at each
+ * push) and `s<64 hex>` (segments); names are HMACs of (device, number)
+ * under a key derived from the data key; sizes are Padmé-padded (≤ 12%,
+ * at least 512 bytes); times and the number of pushes remain visible.
+ *
+ * What a reader verifies before applying anything: every segment opens
+ * (AES-256-GCM, associated data binding format version, device, number and
+ * the chain value before it), the chain over all new segments equals the
+ * device's manifest, and no manifest states a smaller head than one
+ * already applied (`SYNC_REPLAY`). Limits: a device that never saw a newer
+ * manifest cannot tell a withheld one from no news (freshness needs a
+ * trusted clock); a missing segment is reported as `incomplete`, not as an
+ * attack, because folder-sync tools deliver files in any order.
+ *
+ * Merge rule ({@linkcode compareVersions}): an `erase` wins over every
+ * version and takes the rows whose `parent` it is with it; otherwise the
+ * greater hybrid-logical-clock reading wins (device id breaks ties), a
+ * `delete` beating older writes; appends are idempotent by their globally
+ * unique key. Not built yet: compaction into snapshots and removing a
+ * device (segments stay on the target), re-publishing the key file after a
+ * passphrase change, and re-keying sync after a data-key rotation.
+ *
  * @example Sync between two devices through a folder
  * ```ts
  * import { generateDataKey, importDataKey } from "../crypto/mod.ts";
