@@ -104,6 +104,14 @@ export function resolveWebDavTargetOptions(
   return Object.freeze({ url, authorization, signal: options.signal });
 }
 
+function bodyError(action: string, cause: unknown): AicoDataError {
+  return new AicoDataError(
+    "CONNECTION_FAILED",
+    `Cannot ${action}: the response was cut off`,
+    { cause },
+  );
+}
+
 const HREF = /<(?:[A-Za-z][\w.-]*:)?href>([^<]*)<\/(?:[A-Za-z][\w.-]*:)?href>/g;
 
 class WebDavTarget implements SyncTarget {
@@ -215,7 +223,12 @@ class WebDavTarget implements SyncTarget {
       return [];
     }
     if (res.status !== 207) await this.#fail("list objects", res);
-    const xml = await res.text();
+    let xml: string;
+    try {
+      xml = await res.text();
+    } catch (cause) {
+      throw bodyError("list objects", cause);
+    }
     const out = new Set<string>();
     for (const m of xml.matchAll(HREF)) {
       let href = m[1]!.replaceAll("&amp;", "&");
@@ -243,7 +256,11 @@ class WebDavTarget implements SyncTarget {
       );
     }
     if (res.status !== 200) await this.#fail("read object", res);
-    return new Uint8Array(await res.arrayBuffer());
+    try {
+      return new Uint8Array(await res.arrayBuffer());
+    } catch (cause) {
+      throw bodyError("read object", cause);
+    }
   }
 
   async writeIfAbsent(name: string, bytes: Uint8Array): Promise<boolean> {
