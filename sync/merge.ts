@@ -406,6 +406,17 @@ class ReplicaImpl implements Replica {
 /**
  * Creates a {@linkcode Replica}, optionally from saved versions.
  *
+ * @remarks
+ * A database applies pulled changes the same way, keeping per synced row
+ * its version (`op`, `hlc`, parent) beside the row and a tombstone per
+ * deleted or erased key: for each change, `winner = mergeRow(stored,
+ * incoming)`; when the winner is the stored version nothing happens; a
+ * `put`/`append` winner is written, unless its parent is erased, when it
+ * becomes an erase; a `delete` winner removes the row and keeps the
+ * tombstone; an `erase` winner removes the row and every row naming it as
+ * parent (recursively), each keeping an erase tombstone. All of it in one
+ * transaction with the pull position, or idempotently before it.
+ *
  * @param versions Versions to start from (from {@linkcode Replica.versions}).
  * @returns The replica.
  * @throws {AicoDataError} `INVALID_INPUT` for a malformed version.
