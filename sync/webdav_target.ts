@@ -189,23 +189,29 @@ class WebDavTarget implements SyncTarget {
 
   async #ensureCollection(): Promise<void> {
     if (this.#ensured) return;
-    // MKCOL each level: a PUT into a missing collection is 404 (409 elsewhere).
-    const parts = this.#o.url.pathname.split("/").filter((p) => p !== "");
-    let path = "/";
-    for (const part of parts) {
-      path += `${part}/`;
-      const res = await this.#request(
-        "create WebDAV collection",
-        "MKCOL",
-        new URL(path, this.#o.url),
-      );
-      await res.body?.cancel();
-      // 201 created; 405 (or rclone's 201 again) when it exists.
-      if (![200, 201, 204, 405].includes(res.status)) {
-        await this.#fail("create WebDAV collection", res);
-      }
-    }
+    await this.#mkcol(this.#o.url, 0);
     this.#ensured = true;
+  }
+
+  /**
+   * MKCOL of the collection; when its parent is missing (409, or 404 as
+   * rclone answers), the parent first. A PUT into a missing collection fails,
+   * so the collection must exist before the first write.
+   */
+  async #mkcol(url: URL, depth: number): Promise<void> {
+    const res = await this.#request("create WebDAV collection", "MKCOL", url);
+    await res.body?.cancel();
+    // 201 created; 405 when it exists (rclone answers 201 again).
+    if ([200, 201, 204, 405].includes(res.status)) return;
+    const parent = new URL("../", url);
+    if (
+      (res.status === 409 || res.status === 404) && depth < 16 &&
+      parent.pathname !== url.pathname && parent.pathname !== "/"
+    ) {
+      await this.#mkcol(parent, depth + 1);
+      return await this.#mkcol(url, depth + 1);
+    }
+    await this.#fail("create WebDAV collection", res);
   }
 
   async list(prefix = ""): Promise<string[]> {
