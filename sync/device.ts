@@ -29,6 +29,8 @@ import type { SyncChange, SyncTarget } from "./types.ts";
 const JOURNAL_FORMAT = "aico-sync-journal";
 const JOURNAL_VERSION = 1;
 const DEVICE_FORM = /^[a-z0-9_-]{1,64}$/;
+/** Manifests of a device left on the target: the newest and older ones. */
+const KEPT_MANIFESTS = 3;
 
 /** Options of {@linkcode openSyncDevice}. */
 export interface SyncDeviceOptions {
@@ -455,11 +457,18 @@ class Device implements SyncDevice {
         out.published = out.sealed;
         await this.#save();
       }
-      if (out.stale.length > 0) {
-        for (const h of out.stale) {
+      // Keep the newest KEPT_MANIFESTS - 1 older manifests: a folder-sync
+      // tool that delivers a deletion before a newer file must not leave a
+      // reader with only manifests older than what it applied (SYNC_REPLAY).
+      if (out.stale.length >= KEPT_MANIFESTS) {
+        const drop = out.stale.slice(
+          0,
+          out.stale.length - (KEPT_MANIFESTS - 1),
+        );
+        for (const h of drop) {
           await target.delete(manifestName(this.#keys, this.deviceId, h));
         }
-        out.stale = [];
+        out.stale = out.stale.slice(drop.length);
         await this.#save();
       }
       for await (const e of Deno.readDir(join(this.#dir, "outbox"))) {
@@ -657,7 +666,8 @@ function corruptJournal(path: string, cause?: unknown): AicoDataError {
  * id, clock, outbox and per-device positions; replaced atomically) and
  * `outbox/<n>.seg`, segments sealed but not yet pushed (already sealed, so
  * nothing in the folder is plaintext of user data). Segments are removed
- * from the outbox once on the target.
+ * from the outbox once on the target. A push leaves the device's newest
+ * manifest and the two before it on the target and deletes older ones.
  *
  * @param dir The journal folder.
  * @param keys The sync keys (the journal is bound to their data key).

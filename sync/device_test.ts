@@ -50,7 +50,7 @@ async function threePushes(dir: string) {
   };
 }
 
-Deno.test("SyncDevice push then pull applies each segment once; the old manifest is removed", async () => {
+Deno.test("SyncDevice push then pull applies each segment once; manifests older than the last three are removed", async () => {
   await withDir(async (dir) => {
     const { target, a } = await threePushes(dir);
     await using b = await openSyncDevice(join(dir, "b"), keys, {
@@ -66,16 +66,25 @@ Deno.test("SyncDevice push then pull applies each segment once; the old manifest
     }]);
     assert.equal(replica.rows("messages").length, 3);
     assert.deepEqual((await pullInto(b, target, replica)).applied, []);
-    assert.equal((await target.list("m")).length, 1);
+    assert.equal((await target.list("m")).length, 3);
+    for (let n = 4; n <= 6; n++) {
+      await a.stage([msg(a, n)]);
+      await a.push(target);
+    }
+    assert.equal(
+      (await target.list("m")).length,
+      3,
+      "older manifests are deleted",
+    );
     assert.deepEqual(a.status(), {
       deviceId: "a",
-      sealed: 3,
-      uploaded: 3,
-      published: 3,
+      sealed: 6,
+      uploaded: 6,
+      published: 6,
       applied: {},
     });
     // Pushing again writes nothing.
-    assert.deepEqual(await a.push(target), { segments: 0, bytes: 0, head: 3 });
+    assert.deepEqual(await a.push(target), { segments: 0, bytes: 0, head: 6 });
     await a.close();
     await a.close();
     await rejectsWith(a.push(target), "STORE_CLOSED");

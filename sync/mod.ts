@@ -18,8 +18,8 @@
  * target, `--allow-net=<host>` for WebDAV.
  *
  * What the target sees: objects `keyfile` (the passphrase-wrapped key file),
- * `m<64 hex>` (manifests, one per device, replaced by a new name at each
- * push) and `s<64 hex>` (segments); names are HMACs of (device, number)
+ * `m<64 hex>` (manifests: a new name at each push, the last three of each
+ * device kept) and `s<64 hex>` (segments); names are HMACs of (device, number)
  * under a key derived from the data key; sizes are Padmé-padded (≤ 12%,
  * at least 512 bytes); times and the number of pushes remain visible.
  *

@@ -177,9 +177,9 @@ async function crashRuns(
       pushPoints.size >= 3,
       "push was killed at several different points",
     );
-    // Only one manifest of a remains on the target.
+    // At most the last three manifests of a remain on the target.
     await using target = await openTarget();
-    assert.ok((await target.list("m")).length <= 2);
+    assert.ok((await target.list("m")).length <= 3);
   });
 }
 
