@@ -17,7 +17,7 @@ import {
   type SyncTarget,
 } from "../sync/mod.ts";
 import { withDir } from "./_helpers.ts";
-import { seeded } from "./_sync_random.ts";
+import { seeded, shuffle } from "./_sync_random.ts";
 import { hasRclone, startWebDavServer } from "./_webdav_server.ts";
 
 const MARKER = "ZEBRA-MARKER-42c1";
@@ -68,9 +68,12 @@ async function pull(sim: Sim, target: SyncTarget): Promise<void> {
 async function scenario(
   keys: SyncKeys,
   dir: string,
-  target: SyncTarget,
+  target: SyncTarget | readonly SyncTarget[],
   seed: number,
+  tool?: (rand: () => number, everything: boolean) => Promise<void>,
 ): Promise<Sim[]> {
+  const targets = Array.isArray(target) ? target : [target, target, target];
+  const at = (s: Sim) => targets[sims.indexOf(s)]!;
   const rand = seeded(seed);
   expected.conv1.clear();
   expected.theme = undefined;
@@ -104,8 +107,9 @@ async function scenario(
     },
     message(a, "conv-2", "first in conv-2"),
   ]);
-  await a.device.push(target);
-  for (const s of [b, c]) await pull(s, target);
+  await a.device.push(at(a));
+  await tool?.(rand, true);
+  for (const s of [b, c]) await pull(s, at(s));
 
   const ops = 60;
   let erased = false;
@@ -147,9 +151,10 @@ async function scenario(
     } else if (r < 0.7 && s === b) {
       await write(s, [message(s, "conv-2", `b appends to conv-2 #${i}`)]);
     } else if (r < 0.85) {
-      await s.device.push(target);
+      await s.device.push(at(s));
     } else {
-      await pull(s, target);
+      await tool?.(rand, false);
+      await pull(s, at(s));
     }
   }
   if (!erased) {
@@ -164,9 +169,10 @@ async function scenario(
     message(b, "conv-2", "b appends after a erased, before syncing"),
   ]);
   // Everybody pushes, then everybody pulls (twice: the second pull is a no-op).
-  for (const s of sims) await s.device.push(target);
-  for (const s of sims) await pull(s, target);
-  for (const s of sims) await pull(s, target);
+  for (const s of sims) await s.device.push(at(s));
+  await tool?.(rand, true);
+  for (const s of sims) await pull(s, at(s));
+  for (const s of sims) await pull(s, at(s));
   return sims;
 }
 
@@ -269,4 +275,80 @@ Deno.test({
       await server.stop();
     }
   },
+});
+
+/**
+ * A folder-sync tool between three folders (like Syncthing): each pass
+ * copies a random part of the missing files in random order (atomically,
+ * through a temporary name) and then propagates deletions.
+ */
+function folderSyncTool(folders: string[]) {
+  const deleted = new Set<string>();
+  const seen = folders.map(() => new Set<string>());
+  const names = async (f: string) => {
+    const out: string[] = [];
+    for await (const e of Deno.readDir(f)) {
+      if (!e.name.startsWith(".")) out.push(e.name);
+    }
+    return out;
+  };
+  return async (rand: () => number, everything: boolean) => {
+    // Deletions the owners made since the last pass.
+    for (let i = 0; i < folders.length; i++) {
+      const now = new Set(await names(folders[i]!));
+      for (const n of seen[i]!) if (!now.has(n)) deleted.add(n);
+      seen[i] = now;
+    }
+    for (const from of shuffle(folders.map((_, i) => i), rand)) {
+      for (const to of shuffle(folders.map((_, i) => i), rand)) {
+        if (from === to) continue;
+        const there = new Set(await names(folders[to]!));
+        for (const n of shuffle(await names(folders[from]!), rand)) {
+          if (there.has(n) || deleted.has(n) || (!everything && rand() < 0.5)) {
+            continue;
+          }
+          const tmp = join(folders[to]!, `.syncthing.${n}.tmp`);
+          await Deno.copyFile(join(folders[from]!, n), tmp);
+          await Deno.rename(tmp, join(folders[to]!, n));
+          seen[to]!.add(n);
+        }
+      }
+    }
+    for (let i = 0; i < folders.length; i++) {
+      for (const n of await names(folders[i]!)) {
+        if (deleted.has(n) && (everything || rand() < 0.5)) {
+          await Deno.remove(join(folders[i]!, n));
+          seen[i]!.delete(n);
+        }
+      }
+    }
+  };
+}
+
+Deno.test("three devices with three folders kept in sync by a folder-sync tool that delivers files in random order converge (6 seeds)", async (t) => {
+  const keys = await deriveSyncKeys(await importDataKey(generateDataKey()));
+  for (let seed = 201; seed <= 206; seed++) {
+    await t.step(`seed ${seed}`, async () => {
+      await withDir(async (dir) => {
+        const folders = ["fa", "fb", "fc"].map((f) => join(dir, f));
+        const targets = await Promise.all(
+          folders.map((f) => openFolderTarget(f)),
+        );
+        const sims = await scenario(
+          keys,
+          dir,
+          targets,
+          seed,
+          folderSyncTool(folders),
+        );
+        try {
+          checkConverged(sims);
+          for (const f of folders) assert.ok(await assertNoPlaintext(f) > 3);
+        } finally {
+          for (const s of sims) await s.device.close();
+          for (const tg of targets) await tg.close();
+        }
+      });
+    });
+  }
 });
