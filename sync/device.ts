@@ -302,13 +302,16 @@ class Device implements SyncDevice {
   #closed = false;
   #queue: Promise<unknown> = Promise.resolve();
   #manifests = new Map<string, Manifest>();
+  #lock: Deno.FsFile;
 
   constructor(
     dir: string,
     keys: SyncKeys,
     state: JournalState,
     opts: ResolvedSyncDeviceOptions,
+    lock: Deno.FsFile,
   ) {
+    this.#lock = lock;
     this.#dir = dir;
     this.#keys = keys;
     this.#state = state;
@@ -640,6 +643,8 @@ class Device implements SyncDevice {
     if (this.#closed) return;
     this.#closed = true;
     await this.#queue;
+    this.#lock.close();
+    OPEN_JOURNALS.delete(this.#dir);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -657,7 +662,9 @@ function corruptJournal(path: string, cause?: unknown): AicoDataError {
 
 /**
  * Opens (or creates) the sync journal of this device in a local folder.
- * One process at a time may use a journal; one journal serves one target.
+ * One process at a time holds a journal (an advisory lock on `lock`: another
+ * process waits for it; a second open in this process is `BUSY`); one
+ * journal serves one target.
  *
  * Needs `--allow-read` and `--allow-write` on `dir`.
  *
@@ -674,7 +681,8 @@ function corruptJournal(path: string, cause?: unknown): AicoDataError {
  * @param options Device id, segment size, clock.
  * @returns The device.
  * @throws {AicoDataError} `WRONG_KEY` when the journal belongs to another
- * data key, `INVALID_INPUT` for another device id or a bad option,
+ * data key, `BUSY` when it is open in this process, `INVALID_INPUT` for
+ * another device id or a bad option,
  * `CORRUPT_STORE`, `PERMISSION_DENIED`.
  *
  * @example Two devices through a folder
@@ -729,6 +737,41 @@ export async function openSyncDevice(
     "open sync device",
   );
   await Deno.mkdir(join(path, "outbox"), { recursive: true, mode: 0o700 });
+  if (OPEN_JOURNALS.has(path)) {
+    throw new AicoDataError(
+      "BUSY",
+      `Cannot open sync journal "${path}": it is open in this process`,
+    );
+  }
+  OPEN_JOURNALS.add(path);
+  let lock: Deno.FsFile | undefined;
+  try {
+    // An advisory lock another process waits on; the kernel releases it
+    // when this process ends, even by kill -9.
+    lock = await Deno.open(join(path, "lock"), {
+      read: true,
+      write: true,
+      create: true,
+      mode: 0o600,
+    });
+    await lock.lock(true);
+    const state = await loadState(path, keys, opts);
+    return new Device(path, keys, state, opts, lock);
+  } catch (e) {
+    lock?.close();
+    OPEN_JOURNALS.delete(path);
+    throw e;
+  }
+}
+
+/** Journals open in this process (a second open would wait on its own lock). */
+const OPEN_JOURNALS = new Set<string>();
+
+async function loadState(
+  path: string,
+  keys: SyncKeys,
+  opts: ResolvedSyncDeviceOptions,
+): Promise<JournalState> {
   const file = join(path, "state.json");
   let state: JournalState;
   let text: string | undefined;
@@ -778,5 +821,5 @@ export async function openSyncDevice(
       );
     }
   }
-  return new Device(path, keys, state, opts);
+  return state;
 }

@@ -263,3 +263,56 @@ Deno.test("SyncDevice push refuses to overwrite another device's bytes under its
     await a2.close();
   });
 });
+
+Deno.test("openSyncDevice() holds its journal: BUSY in the same process, another process waits", async () => {
+  await withDir(async (dir) => {
+    const journal = join(dir, "j");
+    const first = await openSyncDevice(journal, keys);
+    await rejectsWith(openSyncDevice(journal, keys), "BUSY");
+    await first.close();
+    const dek = crypto.getRandomValues(new Uint8Array(32));
+    const k = await deriveSyncKeys(await importDataKey(dek));
+    const hex = Array.from(dek, (b) => b.toString(16).padStart(2, "0")).join(
+      "",
+    );
+    await Deno.remove(journal, { recursive: true });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../tests/_sync_crash_child.ts", import.meta.url).pathname,
+        "hold",
+        journal,
+        join(dir, "t"),
+        hex,
+        join(dir, "r.json"),
+        "-1",
+      ],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    let out = "";
+    const reader = child.stdout.getReader();
+    while (!out.includes("ready")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += new TextDecoder().decode(value);
+    }
+    const reading = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += new TextDecoder().decode(value);
+      }
+    })();
+    const second = await openSyncDevice(journal, k);
+    const seenWhenOpened = out;
+    await second.close();
+    await reading;
+    await child.status;
+    assert.ok(
+      seenWhenOpened.includes("released"),
+      "the open waited for the other process",
+    );
+  });
+});

@@ -42,7 +42,12 @@ const target: SyncTarget = {
 };
 const device = await openSyncDevice(journal, keys);
 const enc = new TextEncoder();
-if (mode === "push") {
+if (mode === "hold") {
+  await Deno.stdout.write(enc.encode("ready\n"));
+  await new Promise((r) => setTimeout(r, 300));
+  await Deno.stdout.write(enc.encode("released\n"));
+  await device.close();
+} else if (mode === "push") {
   await Deno.stdout.write(enc.encode("ready\n"));
   await device.push(target);
 } else {
