@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { generateDataKey, importDataKey } from "../crypto/mod.ts";
 import { rejectsWith, withDir } from "../tests/_helpers.ts";
-import { openSyncDevice, type SyncDevice } from "./device.ts";
+import {
+  openSyncDevice,
+  resolveSyncDeviceOptions,
+  type SyncDevice,
+  type SyncDeviceOptions,
+} from "./device.ts";
 import { openFolderTarget } from "./folder_target.ts";
 import { deriveSyncKeys } from "./keys.ts";
 import { manifestName } from "./manifest.ts";
@@ -315,4 +320,33 @@ Deno.test("openSyncDevice() holds its journal: BUSY in the same process, another
       "the open waited for the other process",
     );
   });
+});
+
+Deno.test("resolveSyncDeviceOptions() fills defaults and refuses bad options", () => {
+  const ok: [
+    SyncDeviceOptions,
+    Partial<ReturnType<typeof resolveSyncDeviceOptions>>,
+  ][] = [
+    [{}, { deviceId: undefined, maxSegmentBytes: 1_048_576 }],
+    [{ deviceId: "laptop-2" }, { deviceId: "laptop-2" }],
+    [{ maxSegmentBytes: 1 }, { maxSegmentBytes: 1 }],
+  ];
+  for (const [input, want] of ok) {
+    const got = resolveSyncDeviceOptions(input);
+    for (const [k, v] of Object.entries(want)) {
+      assert.equal(got[k as keyof typeof got], v);
+    }
+    assert.ok(Object.isFrozen(got));
+  }
+  const bad: SyncDeviceOptions[] = [
+    { deviceId: "" },
+    { deviceId: "UPPER" },
+    { deviceId: "x".repeat(65) },
+    { maxSegmentBytes: 0 },
+    { maxSegmentBytes: 1.5 },
+    { maxSegmentBytes: 64 * 1024 * 1024 },
+  ];
+  for (const b of bad) {
+    assert.throws(() => resolveSyncDeviceOptions(b), { code: "INVALID_INPUT" });
+  }
 });
