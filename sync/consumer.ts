@@ -12,7 +12,7 @@ import type {
 } from "../changes/types.ts";
 import { AicoDataError } from "../errors.ts";
 import type { SyncDevice } from "./device.ts";
-import type { HybridLogicalClock } from "./hlc.ts";
+import { type HybridLogicalClock, parseHlc } from "./hlc.ts";
 import type { SyncChange } from "./types.ts";
 
 /**
@@ -23,8 +23,9 @@ export interface SyncRowReader {
   /**
    * The versions for a batch of events: for each key, the row as it is now
    * (a `put`/`append` stamped with its stored clock reading), or a
-   * tombstone when the row is gone. Must not return versions of rows that
-   * arrived by sync (they would echo back).
+   * tombstone when the row is gone. Versions whose clock reading names
+   * another device (rows that arrived by sync) are dropped by the consumer,
+   * so nothing echoes back.
    *
    * @param events Committed events, in `seq` order.
    * @param clock The device clock, for rows without a stored reading.
@@ -65,6 +66,13 @@ export interface SyncConsumerOptions {
   readonly batchSize?: number;
 }
 
+function authoredHere(
+  changes: readonly SyncChange[],
+  deviceId: string,
+): SyncChange[] {
+  return changes.filter((c) => parseHlc(c.hlc).node === deviceId);
+}
+
 /** The tables synced by default (logs, credentials and the outbox stay local). */
 export const SYNC_TABLES: readonly string[] = Object.freeze([
   "users",
@@ -79,7 +87,9 @@ export const SYNC_TABLES: readonly string[] = Object.freeze([
  * Creates the change-feed consumer of sync. `handle` resolves only once the
  * batch's versions are durable in the outbox, so the feed's cursor never
  * passes a change that was not staged; a redelivered batch is staged again,
- * which merging makes harmless. Pushing is separate (`device.push(target)`).
+ * which merging makes harmless. Only versions stamped by this device's
+ * clock are staged (rows applied from other devices do not echo back).
+ * Pushing is separate (`device.push(target)`).
  *
  * @param device The sync device.
  * @param reader Reads rows as versions.
@@ -136,7 +146,8 @@ export function createSyncConsumer(
       async backfill(context: ChangeBatchContext): Promise<void> {
         for await (const batch of snapshot(device.clock)) {
           context.signal.throwIfAborted();
-          if (batch.length > 0) await device.stage(batch);
+          const own = authoredHere(batch, device.deviceId);
+          if (own.length > 0) await device.stage(own);
         }
       },
     }),
@@ -144,7 +155,10 @@ export function createSyncConsumer(
       batch: readonly ChangeEvent[],
       context: ChangeBatchContext,
     ): Promise<void> {
-      const changes = await reader.changesFor(batch, device.clock);
+      const changes = authoredHere(
+        await reader.changesFor(batch, device.clock),
+        device.deviceId,
+      );
       context.signal.throwIfAborted();
       if (changes.length > 0) await device.stage(changes);
     },

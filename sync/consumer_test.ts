@@ -130,3 +130,31 @@ Deno.test("createSyncConsumer() backfills from the snapshot and stages nothing o
     });
   });
 });
+
+Deno.test("createSyncConsumer() stages only versions authored on this device, so pulled rows do not echo back", async () => {
+  await withDir(async (dir) => {
+    await using a = await openSyncDevice(join(dir, "a"), keys, {
+      deviceId: "a",
+    });
+    const consumer = createSyncConsumer(a, {
+      changesFor: () =>
+        Promise.resolve([
+          {
+            op: "put",
+            table: "config",
+            key: "k",
+            hlc: "0000000003e80000.b",
+            value: { v: 1 },
+          },
+        ]),
+    });
+    await consumer.handle([{
+      table: "config",
+      op: "update",
+      keys: ["k"],
+      seq: 1,
+      at: 0,
+    }], ctx());
+    assert.equal(a.status().sealed, 0);
+  });
+});
