@@ -289,6 +289,7 @@ class WebDavTarget implements SyncTarget {
     if (![200, 201, 204].includes(put.status)) {
       await this.#fail("write object", put);
     }
+    let moved = false;
     try {
       const move = await this.#request(
         "write object",
@@ -297,14 +298,19 @@ class WebDavTarget implements SyncTarget {
         { Destination: this.#at(name).href, Overwrite: "F" },
       );
       await move.body?.cancel();
-      if (move.status === 201 || move.status === 204) return true;
+      if (move.status === 201 || move.status === 204) {
+        moved = true;
+        return true;
+      }
       if (move.status === 412) return false;
       return await this.#fail("write object", move);
     } finally {
-      const del = await this.#request("write object", "DELETE", tmp).catch(
-        () => undefined,
-      );
-      await del?.body?.cancel();
+      if (!moved) {
+        const del = await this.#request("write object", "DELETE", tmp).catch(
+          () => undefined,
+        );
+        await del?.body?.cancel();
+      }
     }
   }
 
