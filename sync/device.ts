@@ -401,10 +401,19 @@ class Device implements SyncDevice {
         // Outbox file first, then the journal: a crash between leaves an
         // orphan file above `sealed` that the next stage overwrites.
         await writeAtomic(this.#outboxPath(number), seg.bytes);
-        this.#state.out.sealed = number;
-        this.#state.out.chain = seg.chain;
+        const out = this.#state.out;
+        const before = { sealed: out.sealed, chain: out.chain };
+        out.sealed = number;
+        out.chain = seg.chain;
         for (const c of g) this.clock.receive(c.hlc);
-        await this.#save();
+        try {
+          await this.#save();
+        } catch (e) {
+          // Not durable: this process must not push what a restart forgets.
+          out.sealed = before.sealed;
+          out.chain = before.chain;
+          throw e;
+        }
         numbers.push(number);
       }
       return numbers;
@@ -618,8 +627,15 @@ class Device implements SyncDevice {
         const range = { deviceId: r.m.deviceId, from: r.from, to: r.m.head };
         await apply(r.changes, range);
         for (const c of r.changes) this.clock.receive(c.hlc);
+        const before = this.#state.in[r.m.deviceId];
         this.#state.in[r.m.deviceId] = { head: r.m.head, chain: r.m.chain };
-        await this.#save();
+        try {
+          await this.#save();
+        } catch (e) {
+          if (before === undefined) delete this.#state.in[r.m.deviceId];
+          else this.#state.in[r.m.deviceId] = before;
+          throw e;
+        }
         applied.push({ ...range, changes: r.changes.length });
       }
       return { applied, incomplete, bytes };
