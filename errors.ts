@@ -58,6 +58,7 @@
  * - `IMPORT_INVALID`: an import file is malformed (names the file, conversation and field).
  * - `EMBEDDER_MISMATCH`: a vector collection was built by another embedder
  *   (id, dimensions or metric).
+ * - `SYNC_REPLAY`: a sync target holds an older manifest or segment than one already seen.
  */
 export type AicoDataErrorCode =
   | "INVALID_INPUT"
@@ -91,7 +92,8 @@ export type AicoDataErrorCode =
   | "ABORTED"
   | "EMBEDDING_FAILED"
   | "IMPORT_INVALID"
-  | "EMBEDDER_MISMATCH";
+  | "EMBEDDER_MISMATCH"
+  | "SYNC_REPLAY";
 
 /**
  * The base error of `@aico/data`: a message for people and a stable

@@ -11,14 +11,16 @@ import { buf } from "./_bytes.ts";
  * What a key derived from the data key is for. Each purpose has its own key:
  * `libsql-page` (libSQL page encryption), `field-aead` (sealed columns),
  * `cache` (LMDB encryption), `vector-doc` (documents sent to a vector store),
- * `export` (analytics exports, backups).
+ * `export` (analytics exports, backups), `sync` (device sync segments and
+ * manifests).
  */
 export type KeyPurpose =
   | "libsql-page"
   | "field-aead"
   | "cache"
   | "vector-doc"
-  | "export";
+  | "export"
+  | "sync";
 
 /** Every {@linkcode KeyPurpose}. */
 export const KEY_PURPOSES: readonly KeyPurpose[] = Object.freeze([
@@ -27,6 +29,7 @@ export const KEY_PURPOSES: readonly KeyPurpose[] = Object.freeze([
   "cache",
   "vector-doc",
   "export",
+  "sync",
 ]);
 
 /**
