@@ -46,6 +46,7 @@ export {
   DATA_LAYER_FILES,
   type DataLayer,
   type DataLayerComponent,
+  type DataLayerMemoryOptions,
   type DataLayerOptions,
   type LogComponent,
   openDataLayer,

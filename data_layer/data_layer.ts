@@ -61,6 +61,19 @@ import type { ComponentContext, DataLayerComponent } from "./components.ts";
 import { ComponentSet } from "./_component_set.ts";
 import { routeReads, subscribeRouting } from "./_routing.ts";
 import { auditComponent, auditQuietly, notePendingFailure } from "./_audit.ts";
+import {
+  type DataLayerMemoryOptions,
+  type MemoryComponent,
+  memoryComponent,
+} from "./_memory.ts";
+import type {
+  MemoryHit,
+  RelatedOptions,
+  SearchOptions,
+  SemanticMemory,
+} from "../vector/memory/mod.ts";
+
+export type { DataLayerMemoryOptions };
 
 /** File names inside a data layer's folder. */
 export const DATA_LAYER_FILES: Readonly<
@@ -114,6 +127,15 @@ export interface DataLayerOptions {
    * @default {{}}
    */
   readonly changes?: Omit<ChangeFeedOptions, "bus">;
+  /**
+   * Semantic memory over the messages (keyword index and vectors inside the
+   * encrypted store, its indexer a durable consumer of the feed), or
+   * `false` for none. The default embedder (USE-lite, offline) loads on the
+   * first embedding, not at open.
+   *
+   * @default {{}}
+   */
+  readonly memory?: false | DataLayerMemoryOptions;
   /**
    * More components, opened after the built-in ones in this order (the
    * vector and analytics components join here) and closed before them.
@@ -218,6 +240,33 @@ export interface DataLayer extends AsyncDisposable {
    * and hash-chained in the store.
    */
   readonly audit: AuditLog;
+  /** The semantic memory, unless disabled (`memory: false`). */
+  readonly memory: SemanticMemory | undefined;
+  /**
+   * Finds past messages by meaning and keywords (hybrid by default: FTS5
+   * bm25 fused with vector hits); messages not embedded yet are found by
+   * their keywords. Similarity queries go here, never to the cache.
+   *
+   * @param text The query.
+   * @param options `k`, `filter`, `mode`, `mmr`, `recency`, `signal`.
+   * @returns Hits with message ids, scores and opened content.
+   * @throws {AicoDataError} `INVALID_INPUT` for a blank text, bad `k` or
+   * filter; `NOT_FOUND` when memory is disabled; `STORE_CLOSED`.
+   */
+  search(text: string, options?: SearchOptions): Promise<MemoryHit[]>;
+  /**
+   * Messages of other conversations similar to a message (by id) or to a
+   * conversation (by id).
+   *
+   * @param target A message id (number) or a conversation id (string).
+   * @param options `k`.
+   * @returns The hits, most similar first.
+   * @throws {AicoDataError} as {@linkcode DataLayer.search}.
+   */
+  related(
+    target: number | string,
+    options?: RelatedOptions,
+  ): Promise<MemoryHit[]>;
   /**
    * Changes the key file's passphrase: the data key is re-wrapped, nothing
    * else is touched (Argon2id settings as the key file's).
@@ -387,6 +436,7 @@ function builtInComponents(
     repositories,
     logs,
     auditComponent(keys.method),
+    memoryComponent(options.memory),
   ];
 }
 
@@ -461,6 +511,44 @@ class DataLayerImpl implements DataLayer {
   }
   get audit(): AuditLog {
     return this.#set.get<AuditLog>("audit");
+  }
+  get memory(): SemanticMemory | undefined {
+    return this.#set.get<MemoryComponent | undefined>("memory")?.memory;
+  }
+
+  async #memoryFor(
+    what: string,
+    signal: AbortSignal | undefined,
+  ): Promise<SemanticMemory> {
+    this.#guard(what);
+    const row = this.#set.get<MemoryComponent | undefined>("memory");
+    if (row === undefined) {
+      throw new AicoDataError(
+        "NOT_FOUND",
+        `Cannot ${what}: semantic memory is disabled (memory: false)`,
+      );
+    }
+    // Read your writes: the indexer first takes every change committed so
+    // far (keyword rows at once; vectors follow in the background).
+    await row.registration.catchUp(signal === undefined ? {} : { signal });
+    return row.memory;
+  }
+
+  async search(text: string, options?: SearchOptions): Promise<MemoryHit[]> {
+    return await (await this.#memoryFor("search", options?.signal)).search(
+      text,
+      options,
+    );
+  }
+
+  async related(
+    target: number | string,
+    options?: RelatedOptions,
+  ): Promise<MemoryHit[]> {
+    return await (await this.#memoryFor("find related", undefined)).related(
+      target,
+      options,
+    );
   }
   get closed(): boolean {
     return this.#closed;
