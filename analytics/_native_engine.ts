@@ -2,8 +2,8 @@
 // In memory; loads batches through data chunks and the appender.
 import {
   DOUBLE,
-  DuckDBAppender,
-  DuckDBConnection,
+  type DuckDBAppender,
+  type DuckDBConnection,
   DuckDBDataChunk,
   DuckDBInstance,
   type DuckDBType,

@@ -2,8 +2,20 @@
 // from the libSQL store. Only non-secret columns are copied: never user
 // profiles, credentials, config values, conversation titles or metadata;
 // message text only on request (opened from its sealed form).
-import type { Row, SqlExecutor } from "../storage/types.ts";
 import type { ColumnBatch, LoadColumn } from "./engine.ts";
+
+/** A row as the store returns it. */
+export type Row = Readonly<Record<string, unknown>>;
+
+/** The SQL surface the loaders read through (a libSQL store or transaction). */
+export interface SqlReader {
+  execute(
+    stmt: string | {
+      readonly sql: string;
+      readonly args?: readonly (string | number | null)[];
+    },
+  ): Promise<{ readonly rows: readonly Row[] }>;
+}
 
 /** DuckDB DDL of the analytics tables (timestamps are UTC). */
 export const DUCK_TABLES: readonly string[] = Object.freeze([
@@ -102,7 +114,7 @@ export const PAGE = 65_536;
 export const KEY_CHUNK = 500;
 
 /** Whether the libSQL `messages` table has the v2 `model` column. */
-export async function hasModelColumn(db: SqlExecutor): Promise<boolean> {
+export async function hasModelColumn(db: SqlReader): Promise<boolean> {
   const rs = await db.execute("PRAGMA table_info(messages)");
   return rs.rows.some((r) => r.name === "model");
 }
@@ -128,7 +140,7 @@ export function toBatch(spec: TableSpec, rows: readonly Row[]): ColumnBatch {
 
 /** Reads every row of `spec`, page by page (keyset on `id`). */
 export async function* readAll(
-  db: SqlExecutor,
+  db: SqlReader,
   spec: TableSpec,
   hasModel: boolean,
   signal?: AbortSignal,
@@ -142,7 +154,7 @@ export async function* readAll(
       } ORDER BY id LIMIT ${PAGE}`,
       args: last === undefined ? [] : [last],
     });
-    if (rs.rows.length > 0) yield rs.rows;
+    if (rs.rows.length > 0) yield [...rs.rows];
     if (rs.rows.length < PAGE) return;
     const id = rs.rows[rs.rows.length - 1]!.id!;
     last = typeof id === "bigint" ? Number(id) : id as string | number;
@@ -151,7 +163,7 @@ export async function* readAll(
 
 /** Reads the rows of `spec` whose keys are given (missing ones are deleted). */
 export async function readKeys(
-  db: SqlExecutor,
+  db: SqlReader,
   spec: TableSpec,
   hasModel: boolean,
   keys: readonly string[],

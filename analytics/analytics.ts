@@ -6,15 +6,10 @@
  * @module
  */
 import { AicoDataError } from "../errors.ts";
-import type { DataKey } from "../crypto/mod.ts";
-import type { Storage } from "../storage/mod.ts";
-import type { Row, SqlExecutor } from "../storage/types.ts";
 import type {
   ChangeBatchContext,
   ChangeConsumer,
   ChangeEvent,
-  ChangeFeed,
-  ConsumerRegistration,
 } from "../changes/types.ts";
 import {
   type AnalyticsEngine,
@@ -30,6 +25,8 @@ import {
   hasModelColumn,
   readAll,
   readKeys,
+  type Row,
+  type SqlReader,
   TABLES,
   type TableSpec,
   toBatch,
@@ -37,9 +34,64 @@ import {
 import { STOP_WORDS } from "./_stop_words.ts";
 import { guardSql } from "./_sql_guard.ts";
 import * as A from "./analyses.ts";
-import { type ExportFormat, resultToCsv, sealExport } from "./export.ts";
+import {
+  type ExportFormat,
+  type ExportKey,
+  resultToCsv,
+  sealExport,
+} from "./export.ts";
 import { rowsToIpc } from "./_arrow.ts";
 import { buildReport, type Report } from "./report.ts";
+
+/** The SQL surface analytics reads through (a store or its transaction). */
+export type AnalyticsSql = SqlReader;
+
+/**
+ * The part of a libSQL store analytics uses (a `Storage` from `storage/` is
+ * one): reads, read transactions, and the `messages.content` sealed column.
+ */
+export interface AnalyticsStore extends AnalyticsSql {
+  /**
+   * Runs `fn` in a transaction.
+   *
+   * @param fn The work.
+   * @param mode Always `read` here.
+   * @returns What `fn` returns.
+   */
+  transaction<T>(
+    fn: (tx: AnalyticsSql) => Promise<T>,
+    mode: "read",
+  ): Promise<T>;
+  /**
+   * A sealed column's helper (only `openBatch` is used).
+   *
+   * @param table The table.
+   * @param column The column.
+   * @returns The helper.
+   */
+  sealedColumn(table: string, column: string): {
+    openBatch(
+      items: readonly {
+        readonly rowKey: number;
+        readonly sealed: Uint8Array;
+      }[],
+    ): Promise<Uint8Array[]>;
+  };
+}
+
+/** The part of the durable change feed analytics uses (a `ChangeFeed` is one). */
+export interface AnalyticsFeed {
+  /**
+   * Registers a consumer.
+   *
+   * @param consumer The consumer.
+   * @returns Its registration.
+   */
+  register(consumer: ChangeConsumer): Promise<{
+    catchUp(options?: { readonly signal?: AbortSignal }): Promise<void>;
+    stop(): Promise<void>;
+  }>;
+}
 
 /** Options of {@linkcode openAnalytics}. */
 export interface AnalyticsOptions {
@@ -62,7 +114,7 @@ export interface AnalyticsOptions {
    *
    * @default {undefined}
    */
-  readonly key?: DataKey;
+  readonly key?: ExportKey;
   /**
    * The durable change feed: the refresher registers as consumer
    * {@linkcode ANALYTICS_CONSUMER} on it and `refresh()` catches up with it.
@@ -70,7 +122,7 @@ export interface AnalyticsOptions {
    *
    * @default {undefined}
    */
-  readonly feed?: ChangeFeed;
+  readonly feed?: AnalyticsFeed;
   /**
    * The silence, in minutes, that ends a session in `sessions()`.
    *
@@ -86,9 +138,9 @@ export interface ResolvedAnalyticsOptions {
   /** See {@linkcode AnalyticsOptions.threads}. */
   readonly threads: number;
   /** See {@linkcode AnalyticsOptions.key}. */
-  readonly key: DataKey | undefined;
+  readonly key: ExportKey | undefined;
   /** See {@linkcode AnalyticsOptions.feed}. */
-  readonly feed: ChangeFeed | undefined;
+  readonly feed: AnalyticsFeed | undefined;
   /** See {@linkcode AnalyticsOptions.sessionGapMinutes}. */
   readonly sessionGapMinutes: number;
 }
@@ -307,7 +359,7 @@ class Mutex {
 }
 
 class AnalyticsImpl implements Analytics {
-  #storage: Storage;
+  #storage: AnalyticsStore;
   #o: ResolvedAnalyticsOptions;
   #engine: AnalyticsEngine | undefined;
   #ready: Promise<void> | undefined;
@@ -315,26 +367,23 @@ class AnalyticsImpl implements Analytics {
   #closed = false;
   #text = false;
   #hasModel = false;
-  #registration: ConsumerRegistration | undefined;
+  #registration:
+    | Awaited<ReturnType<AnalyticsFeed["register"]>>
+    | undefined;
   readonly consumer: ChangeConsumer;
 
-  constructor(storage: Storage, options: ResolvedAnalyticsOptions) {
+  constructor(storage: AnalyticsStore, options: ResolvedAnalyticsOptions) {
     this.#storage = storage;
     this.#o = options;
-    const self = this;
     this.consumer = Object.freeze({
       name: ANALYTICS_CONSUMER,
       tables: Object.freeze(["messages", "conversations", "logs", "users"]),
       batchSize: 2000,
-      backfill(_ctx: ChangeBatchContext): Promise<void> {
-        return self.#backfill();
-      },
-      handle(
+      backfill: (_ctx: ChangeBatchContext): Promise<void> => this.#backfill(),
+      handle: (
         batch: readonly ChangeEvent[],
         ctx: ChangeBatchContext,
-      ): Promise<void> {
-        return self.#handle(batch, ctx.signal);
-      },
+      ): Promise<void> => this.#handle(batch, ctx.signal),
     });
   }
 
@@ -401,7 +450,7 @@ class AnalyticsImpl implements Analytics {
 
   async #loadStage(
     engine: AnalyticsEngine,
-    db: SqlExecutor,
+    db: SqlReader,
     spec: TableSpec,
     rows: readonly Row[],
   ): Promise<void> {
@@ -415,7 +464,7 @@ class AnalyticsImpl implements Analytics {
 
   async #loadText(
     engine: AnalyticsEngine,
-    db: SqlExecutor,
+    db: SqlReader,
     rows: readonly Row[],
   ): Promise<void> {
     const ids = rows.map((r) => Number(r.id));
@@ -822,7 +871,7 @@ class AnalyticsImpl implements Analytics {
  * ```
  */
 export async function openAnalytics(
-  storage: Storage,
+  storage: AnalyticsStore,
   options: AnalyticsOptions = {},
 ): Promise<Analytics> {
   const o = resolveAnalyticsOptions(options);

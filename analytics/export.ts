@@ -4,11 +4,29 @@
  * @module
  */
 import { AicoDataError } from "../errors.ts";
-import type { DataKey } from "../crypto/mod.ts";
 import type { PlainValue, QueryResult } from "./engine.ts";
 
 /** The formats an export can hold. */
 export type ExportFormat = "csv" | "arrow" | "parquet" | "html";
+
+/**
+ * The part of a data key that exports use (a `DataKey` from `crypto/` is
+ * one): its fingerprint and its `export` sealer.
+ */
+export interface ExportKey {
+  /** The key's non-secret fingerprint. */
+  readonly keyId: string;
+  /**
+   * The sealer of a purpose.
+   *
+   * @param purpose Always `export` here.
+   * @returns The sealer.
+   */
+  sealer(purpose: "export"): Promise<{
+    seal(plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+    open(sealed: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  }>;
+}
 
 /** An opened sealed export. */
 export interface OpenedExport {
@@ -104,7 +122,7 @@ export function resultToCsv(result: QueryResult): string {
  * ```
  */
 export async function sealExport(
-  key: DataKey,
+  key: ExportKey,
   format: ExportFormat,
   data: Uint8Array,
 ): Promise<Uint8Array> {
@@ -167,7 +185,7 @@ export function isSealedExport(bytes: Uint8Array): boolean {
  * ```
  */
 export async function openSealedExport(
-  key: DataKey,
+  key: ExportKey,
   bytes: Uint8Array,
 ): Promise<OpenedExport> {
   const corrupt = (why: string) =>

@@ -6,7 +6,6 @@
  * @module
  */
 import { AicoDataError } from "../errors.ts";
-import type { DataKey } from "../crypto/mod.ts";
 import type {
   ActivityRow,
   ErrorRateRow,
@@ -17,7 +16,7 @@ import type {
   StreakStats,
   TermRow,
 } from "./analyses.ts";
-import { sealExport } from "./export.ts";
+import { type ExportKey, sealExport } from "./export.ts";
 
 /** What a report shows (the results of the canned analyses). */
 export interface ReportData {
@@ -288,7 +287,7 @@ ${
 /** Options of {@linkcode writeReport}. */
 export interface WriteReportOptions {
   /** The data key (needed unless `plaintext`). @default {undefined} */
-  readonly key?: DataKey;
+  readonly key?: ExportKey;
   /** Write plain HTML instead of a sealed export file. @default {false} */
   readonly plaintext?: boolean;
 }
