@@ -798,14 +798,17 @@ class AnalyticsImpl implements Analytics {
     return await sealExport(key!, format, bytes);
   }
 
+  async #countRows(action: string): Promise<RefreshStats["rows"]> {
+    const engine = await this.#e(action);
+    return await this.#mutex.run(() => this.#counts(engine));
+  }
+
   async report(options: ReportOptions = {}): Promise<Report> {
     const terms = options.terms ?? 0;
     const data = {
       title: options.title ?? "Conversation analytics",
       generatedAt: new Date(),
-      counts: await this.#mutex.run(async () =>
-        this.#counts(await this.#e("build report"))
-      ),
+      counts: await this.#countRows("build report"),
       daily: await this.activity("day"),
       monthly: await this.activity("month"),
       heatmap: await this.heatmap(),

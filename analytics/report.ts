@@ -78,7 +78,15 @@ function barChart(
       bh.toFixed(2)
     }"><title>${esc(b.label)}: ${b.value}</title></rect>`;
   }).join("");
-  const first = bars[0]?.label ?? "", last = bars[bars.length - 1]?.label ?? "";
+  const labels = bars.length <= 12
+    ? bars.map((b, i) =>
+      `<text x="${(pad + i * bw + bw / 2).toFixed(2)}" y="${
+        h - 4
+      }" class="tick" text-anchor="middle">${esc(b.label)}</text>`
+    ).join("")
+    : "";
+  const first = labels ? "" : bars[0]?.label ?? "";
+  const last = labels ? "" : bars[bars.length - 1]?.label ?? "";
   return `<figure><figcaption>${
     esc(label)
   }</figcaption><svg id="${id}" class="chart" role="img" aria-label="${
@@ -91,7 +99,29 @@ function barChart(
     `<text x="${pad}" y="${h - 4}" class="tick">${esc(first)}</text>` +
     `<text x="${w}" y="${h - 4}" class="tick" text-anchor="end">${
       esc(last)
-    }</text>${rects}</svg></figure>`;
+    }</text>${labels}${rects}</svg></figure>`;
+}
+
+/** Daily bars with the empty days in between as zero (at most ~10 years). */
+function fillDays(
+  rows: readonly ActivityRow[],
+): { label: string; value: number }[] {
+  const first = rows[0], last = rows[rows.length - 1];
+  if (!first || !last) return [];
+  const span = (last.period.getTime() - first.period.getTime()) / 86_400_000;
+  if (span > 3660) {
+    return rows.map((r) => ({ label: day(r.period), value: r.messages }));
+  }
+  const by = new Map(rows.map((r) => [r.period.getTime(), r.messages]));
+  const out: { label: string; value: number }[] = [];
+  for (
+    let t = first.period.getTime();
+    t <= last.period.getTime();
+    t += 86_400_000
+  ) {
+    out.push({ label: day(new Date(t)), value: by.get(t) ?? 0 });
+  }
+  return out;
 }
 
 function heatmapChart(cells: readonly HeatmapCell[]): string {
@@ -198,7 +228,7 @@ ${
     barChart(
       "chart-activity",
       "Messages per day",
-      data.daily.map((r) => ({ label: day(r.period), value: r.messages })),
+      fillDays(data.daily),
     )
   }
 ${
