@@ -20,15 +20,21 @@ export type QueryParam = null | string | number | boolean | bigint | Date;
 /**
  * A value read back from a query.
  *
- * - integers (`TINYINT` to `HUGEINT`, unsigned too): `number` when within
- *   ±(2^53 − 1), otherwise a `bigint` (never a lossy number);
+ * - integers (`TINYINT` to `BIGINT`, `UBIGINT`, native `HUGEINT`): a
+ *   `number` when within ±(2^53 − 1), otherwise a `bigint` (never a lossy
+ *   number). DuckDB-WASM hands `HUGEINT`/`UHUGEINT` over as doubles: on the
+ *   WASM engine cast them (`x::VARCHAR`) when exact values past 2^53 matter;
  * - `DECIMAL`, `FLOAT`, `DOUBLE`: `number`;
  * - `VARCHAR`, `UUID`, `ENUM`: `string`; `BOOLEAN`: `boolean`;
  * - `TIMESTAMP` (any unit, with or without time zone) and `DATE`: `Date`
- *   (UTC); `TIME` and `INTERVAL`: `string` as DuckDB prints them;
+ *   (UTC); `TIME`: microseconds since midnight (`number`);
  * - `BLOB`: `Uint8Array`; `LIST`/`ARRAY`: arrays; `STRUCT`: plain objects;
  *   `MAP`: arrays of `{ key, value }`;
+ * - `INTERVAL`: not portable between the engines; convert it in SQL
+ *   (`epoch(x)`, `x::VARCHAR`);
  * - SQL `NULL`: `null`.
+ *
+ * Columns with the same name: the last one wins in the row object.
  */
 export type PlainValue =
   | null
