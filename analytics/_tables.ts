@@ -34,7 +34,7 @@ export interface TableSpec {
   /** Whether its key is an integer. */
   readonly integerKey: boolean;
   /** The libSQL column list. */
-  select(hasModel: boolean): string;
+  select(hasModel: boolean, text?: boolean): string;
   /** Stage columns: name and type, in order, read from a libSQL row. */
   readonly columns: readonly {
     readonly name: string;
@@ -144,12 +144,13 @@ export async function* readAll(
   spec: TableSpec,
   hasModel: boolean,
   signal?: AbortSignal,
+  text = false,
 ): AsyncGenerator<Row[]> {
   let last: string | number | undefined;
   for (;;) {
     signal?.throwIfAborted();
     const rs = await db.execute({
-      sql: `SELECT ${spec.select(hasModel)} FROM ${spec.name}${
+      sql: `SELECT ${spec.select(hasModel, text)} FROM ${spec.name}${
         last === undefined ? "" : " WHERE id > ?"
       } ORDER BY id LIMIT ${PAGE}`,
       args: last === undefined ? [] : [last],
@@ -167,14 +168,15 @@ export async function readKeys(
   spec: TableSpec,
   hasModel: boolean,
   keys: readonly string[],
+  text = false,
 ): Promise<Row[]> {
   const out: Row[] = [];
   for (let o = 0; o < keys.length; o += KEY_CHUNK) {
     const chunk = keys.slice(o, o + KEY_CHUNK);
     const rs = await db.execute({
-      sql: `SELECT ${spec.select(hasModel)} FROM ${spec.name} WHERE id IN (${
-        chunk.map(() => "?").join(", ")
-      })`,
+      sql: `SELECT ${
+        spec.select(hasModel, text)
+      } FROM ${spec.name} WHERE id IN (${chunk.map(() => "?").join(", ")})`,
       args: spec.integerKey ? chunk.map(Number) : chunk,
     });
     out.push(...rs.rows);

@@ -23,6 +23,7 @@ import {
 import {
   DUCK_TABLES,
   hasModelColumn,
+  KEY_CHUNK,
   readAll,
   readKeys,
   type Row,
@@ -467,29 +468,33 @@ class AnalyticsImpl implements Analytics {
     db: SqlReader,
     rows: readonly Row[],
   ): Promise<void> {
-    const ids = rows.map((r) => Number(r.id));
     const column = this.#storage.sealedColumn("messages", "content");
     const decoder = new TextDecoder("utf-8", { fatal: true });
-    for (let o = 0; o < ids.length; o += 2000) {
-      const chunk = ids.slice(o, o + 2000);
-      const rs = await db.execute({
-        sql: `SELECT id, content FROM messages WHERE id IN (${
-          chunk.map(() => "?").join(", ")
-        })`,
-        args: chunk,
-      });
+    const withContent = rows.length > 0 && rows[0]!.content !== undefined;
+    const step = withContent ? Math.max(1, rows.length) : KEY_CHUNK;
+    for (let o = 0; o < rows.length; o += step) {
+      let chunk: readonly Row[] = rows.slice(o, o + step);
+      if (!withContent) {
+        const ids = chunk.map((r) => Number(r.id));
+        chunk = (await db.execute({
+          sql: `SELECT id, content FROM messages WHERE id IN (${
+            ids.map(() => "?").join(", ")
+          })`,
+          args: ids,
+        })).rows;
+      }
       const opened = await column.openBatch(
-        rs.rows.map((r) => ({
+        chunk.map((r) => ({
           rowKey: Number(r.id),
           sealed: r.content as Uint8Array,
         })),
       );
-      const idv = new Float64Array(rs.rows.length);
-      const text = new Array<string>(rs.rows.length);
-      rs.rows.forEach((r, i) => {
-        idv[i] = Number(r.id);
+      const idv = new Float64Array(chunk.length);
+      const text = new Array<string>(chunk.length);
+      for (let i = 0; i < chunk.length; i++) {
+        idv[i] = Number(chunk[i]!.id);
         text[i] = decoder.decode(opened[i]!);
-      });
+      }
       await engine.load("_text", {
         length: idv.length,
         columns: [
@@ -517,7 +522,9 @@ class AnalyticsImpl implements Analytics {
           if (spec.name === "messages") {
             await engine.exec("DELETE FROM message_text");
           }
-          for await (const rows of readAll(tx, spec, this.#hasModel, signal)) {
+          for await (
+            const rows of readAll(tx, spec, this.#hasModel, signal, this.#text)
+          ) {
             await this.#loadStage(engine, tx, spec, rows);
           }
         }
@@ -587,7 +594,7 @@ class AnalyticsImpl implements Analytics {
           : [...k];
         read.set(spec, {
           keys: list,
-          rows: await readKeys(tx, spec, this.#hasModel, list),
+          rows: await readKeys(tx, spec, this.#hasModel, list, this.#text),
         });
       }
     }, "read");
@@ -659,7 +666,13 @@ class AnalyticsImpl implements Analytics {
           await engine.exec("BEGIN TRANSACTION; DELETE FROM message_text");
           try {
             for await (
-              const rows of readAll(tx, TABLES[0]!, this.#hasModel)
+              const rows of readAll(
+                tx,
+                TABLES[0]!,
+                this.#hasModel,
+                undefined,
+                true,
+              )
             ) {
               await this.#loadText(engine, tx, rows);
             }
