@@ -162,6 +162,70 @@ export async function* readAll(
   }
 }
 
+/** Rows per page of {@linkcode readAllBatches}, by table (logs carry long messages). */
+const JSON_PAGE: Readonly<Record<string, number>> = {
+  messages: 65_536,
+  conversations: 65_536,
+  users: 65_536,
+  logs: 4096,
+};
+
+/** Turns rows of JSON arrays (in `spec.columns` order) into a stage batch. */
+function jsonToBatch(spec: TableSpec, rows: readonly unknown[][]): ColumnBatch {
+  const n = rows.length;
+  const columns: LoadColumn[] = spec.columns.map((c, j) => {
+    if (c.type === "double") {
+      const values = new Float64Array(n);
+      for (let i = 0; i < n; i++) values[i] = rows[i]![j] as number;
+      return { name: c.name, type: "double", values };
+    }
+    const values = new Array<string | null>(n);
+    for (let i = 0; i < n; i++) {
+      const v = rows[i]![j];
+      values[i] = v === null || v === undefined ? null : String(v);
+    }
+    return { name: c.name, type: "varchar", values };
+  });
+  return { columns, length: n };
+}
+
+/**
+ * Reads every row of `spec` as stage batches, one page per query: SQLite
+ * packs the page into one JSON text (`json_group_array`), which the store
+ * hands over as a single value; this is about twice as fast as one row
+ * object per row through the store's guarded reads.
+ */
+export async function* readAllBatches(
+  db: SqlReader,
+  spec: TableSpec,
+  hasModel: boolean,
+  signal?: AbortSignal,
+): AsyncGenerator<ColumnBatch> {
+  const page = JSON_PAGE[spec.name] ?? 4096;
+  const cols = spec.columns.map((c) => c.name).join(", ");
+  let last: string | number | undefined;
+  for (;;) {
+    signal?.throwIfAborted();
+    const rs = await db.execute({
+      sql:
+        `SELECT json_group_array(json_array(${cols})) AS j, max(id) AS last, count(*) AS n FROM (SELECT ${
+          spec.select(hasModel)
+        } FROM ${spec.name}${
+          last === undefined ? "" : " WHERE id > ?"
+        } ORDER BY id LIMIT ${page})`,
+      args: last === undefined ? [] : [last],
+    });
+    const row = rs.rows[0];
+    const n = Number(row?.n ?? 0);
+    if (n > 0) {
+      yield jsonToBatch(spec, JSON.parse(String(row!.j)) as unknown[][]);
+    }
+    if (n < page) return;
+    const id = row!.last;
+    last = typeof id === "bigint" ? Number(id) : id as string | number;
+  }
+}
+
 /** Reads the rows of `spec` whose keys are given (missing ones are deleted). */
 export async function readKeys(
   db: SqlReader,

@@ -13,6 +13,7 @@ import type {
 } from "../changes/types.ts";
 import {
   type AnalyticsEngine,
+  type ColumnBatch,
   type EngineChoice,
   type EngineKind,
   openAnalyticsEngine,
@@ -25,6 +26,7 @@ import {
   hasModelColumn,
   KEY_CHUNK,
   readAll,
+  readAllBatches,
   readKeys,
   type Row,
   type SqlReader,
@@ -41,7 +43,6 @@ import {
   resultToCsv,
   sealExport,
 } from "./export.ts";
-import { rowsToIpc } from "./_arrow.ts";
 import { buildReport, type Report } from "./report.ts";
 
 /** The SQL surface analytics reads through (a store or its transaction). */
@@ -449,6 +450,16 @@ class AnalyticsImpl implements Analytics {
     return this.#engine!;
   }
 
+  async #insertBatch(
+    engine: AnalyticsEngine,
+    spec: TableSpec,
+    batch: ColumnBatch,
+  ): Promise<void> {
+    if (batch.length === 0) return;
+    await engine.load("_stage", batch);
+    await engine.exec(`${spec.insert}; DROP TABLE _stage`);
+  }
+
   async #loadStage(
     engine: AnalyticsEngine,
     db: SqlReader,
@@ -456,8 +467,7 @@ class AnalyticsImpl implements Analytics {
     rows: readonly Row[],
   ): Promise<void> {
     if (rows.length === 0) return;
-    await engine.load("_stage", toBatch(spec, rows));
-    await engine.exec(`${spec.insert}; DROP TABLE _stage`);
+    await this.#insertBatch(engine, spec, toBatch(spec, rows));
     if (spec.name === "messages" && this.#text) {
       await this.#loadText(engine, db, rows);
     }
@@ -522,10 +532,19 @@ class AnalyticsImpl implements Analytics {
           if (spec.name === "messages") {
             await engine.exec("DELETE FROM message_text");
           }
+          if (spec.name === "messages" && this.#text) {
+            // With text: rows with their sealed content, opened page by page.
+            for await (
+              const rows of readAll(tx, spec, this.#hasModel, signal, true)
+            ) {
+              await this.#loadStage(engine, tx, spec, rows);
+            }
+            continue;
+          }
           for await (
-            const rows of readAll(tx, spec, this.#hasModel, signal, this.#text)
+            const batch of readAllBatches(tx, spec, this.#hasModel, signal)
           ) {
-            await this.#loadStage(engine, tx, spec, rows);
+            await this.#insertBatch(engine, spec, batch);
           }
         }
         await engine.exec("COMMIT");
@@ -805,7 +824,7 @@ class AnalyticsImpl implements Analytics {
       const result = await this.query(sql, options.params ?? []);
       bytes = format === "csv"
         ? new TextEncoder().encode(resultToCsv(result))
-        : rowsToIpc(result.columns, result.rows);
+        : (await import("./_arrow.ts")).rowsToIpc(result.columns, result.rows);
     }
     if (options.plaintext === true) return bytes;
     return await sealExport(key!, format, bytes);
