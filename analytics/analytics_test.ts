@@ -403,3 +403,47 @@ Deno.test("analytics is lazy, closes twice and is STORE_CLOSED after close", asy
     "INVALID_INPUT",
   );
 });
+
+Deno.test("refresh() catches up through the feed it registered on, and an aborted refresh keeps the previous copy", async () => {
+  await using store = await openTestStore();
+  const repo = createConversationRepository(store.storage);
+  const c = await repo.createConversation({ id: "c1" });
+  await repo.appendMessage(c.id, { role: "user", content: "one" });
+  // A stand-in feed (the real one is changes/, wired at merge): it hands
+  // the events recorded below to the registered consumer on catchUp().
+  const pending: ChangeEvent[] = [];
+  const registered: string[] = [];
+  const feed = {
+    register(consumer: import("../changes/types.ts").ChangeConsumer) {
+      registered.push(consumer.name);
+      return Promise.resolve({
+        async catchUp() {
+          const batch = pending.splice(0);
+          if (batch.length) await consumer.handle(batch, ctx);
+        },
+        stop: () => Promise.resolve(),
+      });
+    },
+  };
+  await using a = await openAnalytics(store.storage, { feed });
+  assert.deepEqual(registered, ["analytics.refresher"]);
+  assert.equal((await a.refresh()).rows.messages, 1); // first call: full load
+  const m = await repo.appendMessage(c.id, {
+    role: "assistant",
+    content: "two",
+  });
+  pending.push(ev("messages", "insert", [m.id], c.id));
+  const stats = await a.refresh();
+  assert.equal(stats.mode, "incremental");
+  assert.equal(stats.rows.messages, 2);
+
+  await repo.appendMessage(c.id, { role: "user", content: "three" });
+  await assert.rejects(
+    a.refresh({ full: true, signal: AbortSignal.abort() }),
+    (e: Error) => e.name === "AbortError",
+  );
+  assert.deepEqual((await a.query("SELECT count(*) AS n FROM messages")).rows, [
+    { n: 2 },
+  ]);
+  assert.equal((await a.refresh({ full: true })).rows.messages, 3);
+});
