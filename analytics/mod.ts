@@ -26,7 +26,17 @@
  * Permissions: those of the store (`--allow-read --allow-write --allow-ffi
  * --allow-sys --allow-env=LIBSQL_JS_DEV`), and for the WASM engine
  * `--allow-read` (its package files) and `--allow-sys=cpus`; the native
- * engine needs `--allow-ffi`. Importing this module loads no engine.
+ * engine needs `--allow-ffi`. Importing this module loads no engine: each
+ * SDK is imported lazily by its one adapter file (`_wasm_engine.ts`,
+ * `_native_engine.ts`, `_arrow.ts`); the WASM files are found with
+ * `import.meta.resolve` on literal package paths, so `deno compile` can
+ * embed them.
+ *
+ * Memory: the copy lives in DuckDB's memory (the non-secret columns of every
+ * row); message text, when asked for, is held in plaintext in
+ * memory only and never written anywhere. The native engine's Parquet
+ * writer uses a private folder (under `/dev/shm` when present), the only
+ * path DuckDB may touch; files there are removed right after reading.
  *
  * @example Analyses, SQL and a report
  * ```ts
