@@ -108,6 +108,48 @@ export const TABLES: readonly TableSpec[] = Object.freeze(
   ] satisfies TableSpec[],
 );
 
+/**
+ * The full-load form of `messages`: numbers only (the role as a code, the
+ * conversation as its rowid, read in the same transaction as
+ * {@linkcode CONVERSATION_ROWIDS}), mapped back to text in DuckDB. Reading
+ * no TEXT cells makes the store's pages about a third cheaper.
+ */
+export const MESSAGES_PACKED: TableSpec = Object.freeze(
+  {
+    name: "messages",
+    integerKey: true,
+    select: (hasModel: boolean) =>
+      "id, (SELECT rowid FROM conversations c WHERE c.id = messages.conversation_id) AS conv, seq, " +
+      "CASE role WHEN 'system' THEN 0 WHEN 'user' THEN 1 WHEN 'assistant' THEN 2 WHEN 'tool' THEN 3 END AS role_code, " +
+      `${hasModel ? "model" : "NULL AS model"}, created_at`,
+    columns: [
+      { name: "id", type: "double" },
+      { name: "conv", type: "double" },
+      { name: "seq", type: "double" },
+      { name: "role_code", type: "double" },
+      { name: "model", type: "varchar" },
+      { name: "created_at", type: "double" },
+    ],
+    insert:
+      "INSERT INTO messages SELECT s.id::BIGINT, m.id, s.seq::INTEGER, (['system', 'user', 'assistant', 'tool'])[s.role_code::INTEGER + 1], s.model, epoch_ms(s.created_at::BIGINT) " +
+      "FROM _stage s LEFT JOIN _convmap m ON m.r = s.conv",
+  } satisfies TableSpec,
+);
+
+/** Conversation rowids and ids, for {@linkcode MESSAGES_PACKED}. */
+export const CONVERSATION_ROWIDS: TableSpec = Object.freeze(
+  {
+    name: "conversations",
+    integerKey: false,
+    select: () => "rowid AS r, id",
+    columns: [
+      { name: "r", type: "double" },
+      { name: "id", type: "varchar" },
+    ],
+    insert: "INSERT INTO _convmap SELECT r::BIGINT, id FROM _stage",
+  } satisfies TableSpec,
+);
+
 /** Rows read per libSQL page during a full load. */
 export const PAGE = 65_536;
 /** Keys per `IN (...)` list when re-reading changed rows. */

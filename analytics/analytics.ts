@@ -13,7 +13,6 @@ import type {
 } from "../changes/types.ts";
 import {
   type AnalyticsEngine,
-  type ColumnBatch,
   type EngineChoice,
   type EngineKind,
   openAnalyticsEngine,
@@ -21,20 +20,9 @@ import {
   type QueryResult,
   resolveEngineKind,
 } from "./engine.ts";
-import {
-  DUCK_TABLES,
-  hasModelColumn,
-  KEY_CHUNK,
-  readAll,
-  readAllBatches,
-  readKeys,
-  type Row,
-  type SqlReader,
-  TABLES,
-  type TableSpec,
-  toBatch,
-} from "./_tables.ts";
+import { DUCK_TABLES, type SqlReader } from "./_tables.ts";
 import { STOP_WORDS } from "./_stop_words.ts";
+import { Refresher } from "./_refresher.ts";
 import { guardSql } from "./_sql_guard.ts";
 import * as A from "./analyses.ts";
 import {
@@ -361,22 +349,20 @@ class Mutex {
 }
 
 class AnalyticsImpl implements Analytics {
-  #storage: AnalyticsStore;
   #o: ResolvedAnalyticsOptions;
   #engine: AnalyticsEngine | undefined;
   #ready: Promise<void> | undefined;
   #mutex = new Mutex();
   #closed = false;
-  #text = false;
-  #hasModel = false;
+  #refresher: Refresher;
   #registration:
     | Awaited<ReturnType<AnalyticsFeed["register"]>>
     | undefined;
   readonly consumer: ChangeConsumer;
 
   constructor(storage: AnalyticsStore, options: ResolvedAnalyticsOptions) {
-    this.#storage = storage;
     this.#o = options;
+    this.#refresher = new Refresher(storage);
     this.consumer = Object.freeze({
       name: ANALYTICS_CONSUMER,
       tables: Object.freeze(["messages", "conversations", "logs", "users"]),
@@ -429,7 +415,7 @@ class AnalyticsImpl implements Analytics {
             "INSERT INTO stop_words SELECT word FROM _stop; DROP TABLE _stop",
           );
           this.#engine = engine;
-          await this.#fullLoad(engine);
+          await this.#refresher.fullLoad(engine);
         } catch (e) {
           this.#engine = undefined;
           await engine.close();
@@ -450,216 +436,19 @@ class AnalyticsImpl implements Analytics {
     return this.#engine!;
   }
 
-  async #insertBatch(
-    engine: AnalyticsEngine,
-    spec: TableSpec,
-    batch: ColumnBatch,
-  ): Promise<void> {
-    if (batch.length === 0) return;
-    await engine.load("_stage", batch);
-    await engine.exec(`${spec.insert}; DROP TABLE _stage`);
-  }
-
-  async #loadStage(
-    engine: AnalyticsEngine,
-    db: SqlReader,
-    spec: TableSpec,
-    rows: readonly Row[],
-  ): Promise<void> {
-    if (rows.length === 0) return;
-    await this.#insertBatch(engine, spec, toBatch(spec, rows));
-    if (spec.name === "messages" && this.#text) {
-      await this.#loadText(engine, db, rows);
-    }
-  }
-
-  async #loadText(
-    engine: AnalyticsEngine,
-    db: SqlReader,
-    rows: readonly Row[],
-  ): Promise<void> {
-    const column = this.#storage.sealedColumn("messages", "content");
-    const decoder = new TextDecoder("utf-8", { fatal: true });
-    const withContent = rows.length > 0 && rows[0]!.content !== undefined;
-    const step = withContent ? Math.max(1, rows.length) : KEY_CHUNK;
-    for (let o = 0; o < rows.length; o += step) {
-      let chunk: readonly Row[] = rows.slice(o, o + step);
-      if (!withContent) {
-        const ids = chunk.map((r) => Number(r.id));
-        chunk = (await db.execute({
-          sql: `SELECT id, content FROM messages WHERE id IN (${
-            ids.map(() => "?").join(", ")
-          })`,
-          args: ids,
-        })).rows;
-      }
-      const opened = await column.openBatch(
-        chunk.map((r) => ({
-          rowKey: Number(r.id),
-          sealed: r.content as Uint8Array,
-        })),
-      );
-      const idv = new Float64Array(chunk.length);
-      const text = new Array<string>(chunk.length);
-      for (let i = 0; i < chunk.length; i++) {
-        idv[i] = Number(chunk[i]!.id);
-        text[i] = decoder.decode(opened[i]!);
-      }
-      await engine.load("_text", {
-        length: idv.length,
-        columns: [
-          { name: "id", type: "double", values: idv },
-          { name: "text", type: "varchar", values: text },
-        ],
-      });
-      await engine.exec(
-        "INSERT INTO message_text SELECT id::BIGINT, text FROM _text; DROP TABLE _text",
-      );
-    }
-  }
-
-  /** Replaces every table with the store's committed rows. */
-  async #fullLoad(
-    engine: AnalyticsEngine,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    await this.#storage.transaction(async (tx) => {
-      this.#hasModel = await hasModelColumn(tx);
-      await engine.exec("BEGIN TRANSACTION");
-      try {
-        for (const spec of TABLES) {
-          await engine.exec(`DELETE FROM ${spec.name}`);
-          if (spec.name === "messages") {
-            await engine.exec("DELETE FROM message_text");
-          }
-          if (spec.name === "messages" && this.#text) {
-            // With text: rows with their sealed content, opened page by page.
-            for await (
-              const rows of readAll(tx, spec, this.#hasModel, signal, true)
-            ) {
-              await this.#loadStage(engine, tx, spec, rows);
-            }
-            continue;
-          }
-          for await (
-            const batch of readAllBatches(tx, spec, this.#hasModel, signal)
-          ) {
-            await this.#insertBatch(engine, spec, batch);
-          }
-        }
-        await engine.exec("COMMIT");
-      } catch (e) {
-        await engine.exec("ROLLBACK").catch(() => {});
-        await engine.exec(
-          "DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _text",
-        )
-          .catch(() => {});
-        throw e;
-      }
-    }, "read");
-  }
-
   #backfill(): Promise<void> {
     // Not started yet: the coming first load reads everything anyway.
     if (this.#ready === undefined || this.#closed) return Promise.resolve();
     return this.#ready.then(() =>
-      this.#mutex.run(() => this.#fullLoad(this.#engine!))
+      this.#mutex.run(() => this.#refresher.fullLoad(this.#engine!))
     );
   }
 
   #handle(batch: readonly ChangeEvent[], signal?: AbortSignal): Promise<void> {
     if (this.#ready === undefined || this.#closed) return Promise.resolve();
     return this.#ready.then(() =>
-      this.#mutex.run(() => this.#apply(this.#engine!, batch, signal))
+      this.#mutex.run(() => this.#refresher.apply(this.#engine!, batch, signal))
     );
-  }
-
-  /** Applies events: re-reads the named rows by key (missing = deleted). */
-  async #apply(
-    engine: AnalyticsEngine,
-    batch: readonly ChangeEvent[],
-    signal?: AbortSignal,
-  ): Promise<void> {
-    const keys = new Map<string, Set<string>>();
-    for (const ev of batch) {
-      if (!TABLES.some((t) => t.name === ev.table)) continue;
-      let set = keys.get(ev.table);
-      if (!set) keys.set(ev.table, set = new Set());
-      for (const k of ev.keys) set.add(k);
-      // Appends and deletions change their conversation's count and time.
-      if (ev.table === "messages" && ev.scope !== undefined) {
-        let c = keys.get("conversations");
-        if (!c) keys.set("conversations", c = new Set());
-        c.add(ev.scope);
-      }
-    }
-    if (keys.size === 0) return;
-    signal?.throwIfAborted();
-    const read = new Map<TableSpec, { keys: string[]; rows: Row[] }>();
-    await this.#storage.transaction(async (tx) => {
-      this.#hasModel = await hasModelColumn(tx);
-      for (const spec of TABLES) {
-        let k = keys.get(spec.name);
-        if (spec.name === "conversations") {
-          // ... and so do edits of messages whose event carries no scope.
-          for (const row of read.get(TABLES[0]!)?.rows ?? []) {
-            if (!k) keys.set("conversations", k = new Set());
-            k.add(String(row.conversation_id));
-          }
-        }
-        if (!k) continue;
-        const list = spec.integerKey
-          ? [...k].filter((x) => /^-?\d+$/.test(x))
-          : [...k];
-        read.set(spec, {
-          keys: list,
-          rows: await readKeys(tx, spec, this.#hasModel, list, this.#text),
-        });
-      }
-    }, "read");
-    await engine.exec("BEGIN TRANSACTION");
-    try {
-      for (const [spec, { keys: list, rows }] of read) {
-        await engine.load("_keys", {
-          length: list.length,
-          columns: [{ name: "k", type: "varchar", values: list }],
-        });
-        const key = spec.integerKey ? "k::BIGINT" : "k";
-        await engine.exec(
-          `DELETE FROM ${spec.name} WHERE id IN (SELECT ${key} FROM _keys)`,
-        );
-        if (spec.name === "messages") {
-          await engine.exec(
-            `DELETE FROM message_text WHERE id IN (SELECT ${key} FROM _keys)`,
-          );
-        }
-        if (spec.name === "conversations") {
-          // A deleted conversation takes its messages along.
-          const present = new Set(rows.map((r) => String(r.id)));
-          const gone = list.filter((k) => !present.has(k));
-          if (gone.length > 0) {
-            await engine.exec("DROP TABLE _keys");
-            await engine.load("_keys", {
-              length: gone.length,
-              columns: [{ name: "k", type: "varchar", values: gone }],
-            });
-            await engine.exec(
-              "DELETE FROM message_text WHERE id IN (SELECT id FROM messages WHERE conversation_id IN (SELECT k FROM _keys)); " +
-                "DELETE FROM messages WHERE conversation_id IN (SELECT k FROM _keys)",
-            );
-          }
-        }
-        await engine.exec("DROP TABLE _keys");
-        await this.#loadStage(engine, this.#storage, spec, rows);
-      }
-      await engine.exec("COMMIT");
-    } catch (e) {
-      await engine.exec("ROLLBACK").catch(() => {});
-      await engine.exec(
-        "DROP TABLE IF EXISTS _keys; DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _text",
-      ).catch(() => {});
-      throw e;
-    }
   }
 
   async #counts(engine: AnalyticsEngine): Promise<RefreshStats["rows"]> {
@@ -675,39 +464,6 @@ class AnalyticsImpl implements Analytics {
     };
   }
 
-  async #enableText(engine: AnalyticsEngine): Promise<void> {
-    if (this.#text) return;
-    await this.#mutex.run(async () => {
-      if (this.#text) return;
-      this.#text = true;
-      try {
-        await this.#storage.transaction(async (tx) => {
-          await engine.exec("BEGIN TRANSACTION; DELETE FROM message_text");
-          try {
-            for await (
-              const rows of readAll(
-                tx,
-                TABLES[0]!,
-                this.#hasModel,
-                undefined,
-                true,
-              )
-            ) {
-              await this.#loadText(engine, tx, rows);
-            }
-            await engine.exec("COMMIT");
-          } catch (e) {
-            await engine.exec("ROLLBACK").catch(() => {});
-            throw e;
-          }
-        }, "read");
-      } catch (e) {
-        this.#text = false;
-        throw e;
-      }
-    });
-  }
-
   async refresh(options: RefreshOptions = {}): Promise<RefreshStats> {
     const fresh = this.#ready === undefined;
     const engine = await this.#e("refresh analytics");
@@ -717,9 +473,11 @@ class AnalyticsImpl implements Analytics {
       await this.#registration.catchUp(signal ? { signal } : {});
       mode = "incremental";
     } else if (!fresh || options.full === true) {
-      await this.#mutex.run(() => this.#fullLoad(engine, signal));
+      await this.#mutex.run(() => this.#refresher.fullLoad(engine, signal));
     }
-    if (options.text === true) await this.#enableText(engine);
+    if (options.text === true) {
+      await this.#mutex.run(() => this.#refresher.enableText(engine));
+    }
     return { mode, rows: await this.#mutex.run(() => this.#counts(engine)) };
   }
 
@@ -767,7 +525,8 @@ class AnalyticsImpl implements Analytics {
         `Cannot compute top terms: limit must be an integer from 1 to 1000, got "${limit}"`,
       );
     }
-    await this.#enableText(await this.#e("compute top terms"));
+    const engine = await this.#e("compute top terms");
+    await this.#mutex.run(() => this.#refresher.enableText(engine));
     return await A.topTerms(this.#run, limit);
   }
   streaks(): Promise<A.StreakStats> {
