@@ -192,7 +192,10 @@ Deno.bench({
     if (n < N) throw new Error("short scan");
   },
 });
-for (const [name, a] of [["wasm", wasm], ["native", native]] as const) {
+// Separate instances without text (the baseline reads no content either).
+const wasmR = await openAnalytics(storage, { engine: "wasm" });
+const nativeR = await openAnalytics(storage, { engine: "native" });
+for (const [name, a] of [["wasm", wasmR], ["native", nativeR]] as const) {
   Deno.bench({
     name: `Analytics.refresh({ full: true }) (${name})`,
     group: "full refresh",
