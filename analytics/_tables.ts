@@ -132,7 +132,9 @@ export const MESSAGES_PACKED: TableSpec = Object.freeze(
     ],
     insert:
       "INSERT INTO messages SELECT s.id::BIGINT, m.id, s.seq::INTEGER, (['system', 'user', 'assistant', 'tool'])[s.role_code::INTEGER + 1], s.model, epoch_ms(s.created_at::BIGINT) " +
-      "FROM _stage s LEFT JOIN _convmap m ON m.r = s.conv",
+      // ORDER BY keeps id (so time) order: the join would scatter the rows,
+      // and later scans group sorted data faster.
+      "FROM _stage s LEFT JOIN _convmap m ON m.r = s.conv ORDER BY s.id",
   } satisfies TableSpec,
 );
 
