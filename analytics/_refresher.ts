@@ -5,6 +5,7 @@ import type { ChangeEvent } from "../changes/types.ts";
 import type { AnalyticsEngine, ColumnBatch } from "./engine.ts";
 import {
   CONVERSATION_ROWIDS,
+  DUCK_TABLES,
   hasModelColumn,
   KEY_CHUNK,
   MESSAGES_PACKED,
@@ -18,6 +19,9 @@ import {
   toBatch,
 } from "./_tables.ts";
 import type { AnalyticsStore } from "./analytics.ts";
+
+/** The name prefix of the tables a full load builds before the swap. */
+const SHADOW = "_new_";
 
 export class Refresher {
   #storage: AnalyticsStore;
@@ -37,10 +41,15 @@ export class Refresher {
     engine: AnalyticsEngine,
     spec: TableSpec,
     batch: ColumnBatch,
+    prefix = "",
   ): Promise<void> {
     if (batch.length === 0) return;
     await engine.load("_stage", batch);
-    await engine.exec(`${spec.insert}; DROP TABLE _stage`);
+    await engine.exec(
+      `${
+        spec.insert.replace(/^INSERT INTO (\w+)/, `INSERT INTO ${prefix}$1`)
+      }; DROP TABLE _stage`,
+    );
   }
 
   async #loadStage(
@@ -48,11 +57,12 @@ export class Refresher {
     db: SqlReader,
     spec: TableSpec,
     rows: readonly Row[],
+    prefix = "",
   ): Promise<void> {
     if (rows.length === 0) return;
-    await this.#insertBatch(engine, spec, toBatch(spec, rows));
+    await this.#insertBatch(engine, spec, toBatch(spec, rows), prefix);
     if (spec.name === "messages" && this.#text) {
-      await this.#loadText(engine, db, rows);
+      await this.#loadText(engine, db, rows, prefix);
     }
   }
 
@@ -60,6 +70,7 @@ export class Refresher {
     engine: AnalyticsEngine,
     db: SqlReader,
     rows: readonly Row[],
+    prefix = "",
   ): Promise<void> {
     const column = this.#storage.sealedColumn("messages", "content");
     const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -96,31 +107,35 @@ export class Refresher {
         ],
       });
       await engine.exec(
-        "INSERT INTO message_text SELECT id::BIGINT, text FROM _text; DROP TABLE _text",
+        `INSERT INTO ${prefix}message_text SELECT id::BIGINT, text FROM _text; DROP TABLE _text`,
       );
     }
   }
 
   /** Replaces every table with the store's committed rows. */
+  /**
+   * Replaces every table with the store's committed rows. The new copy is
+   * built in shadow tables (`_new_*`, outside any transaction: rows written
+   * inside one big DuckDB transaction are scanned about 2x slower later)
+   * and swapped in by one short transaction; on failure the old copy stays.
+   */
   async fullLoad(
     engine: AnalyticsEngine,
     signal?: AbortSignal,
   ): Promise<void> {
-    await this.#storage.transaction(async (tx) => {
-      this.#hasModel = await hasModelColumn(tx);
-      await engine.exec("BEGIN TRANSACTION");
-      try {
+    const names = [...TABLES.map((t) => t.name), "message_text"];
+    await this.#dropShadows(engine, names);
+    try {
+      await this.#storage.transaction(async (tx) => {
+        this.#hasModel = await hasModelColumn(tx);
+        await this.#createShadows(engine, names);
         for (const spec of TABLES) {
-          await engine.exec(`DELETE FROM ${spec.name}`);
-          if (spec.name === "messages") {
-            await engine.exec("DELETE FROM message_text");
-          }
           if (spec.name === "messages" && this.#text) {
             // With text: rows with their sealed content, opened page by page.
             for await (
               const rows of readAll(tx, spec, this.#hasModel, signal, true)
             ) {
-              await this.#loadStage(engine, tx, spec, rows);
+              await this.#loadStage(engine, tx, spec, rows, SHADOW);
             }
             continue;
           }
@@ -142,20 +157,61 @@ export class Refresher {
           for await (
             const batch of readAllBatches(tx, read, this.#hasModel, signal)
           ) {
-            await this.#insertBatch(engine, read, batch);
+            await this.#insertBatch(engine, read, batch, SHADOW);
           }
           if (packed) await engine.exec("DROP TABLE _convmap");
         }
-        await engine.exec("COMMIT");
-      } catch (e) {
-        await engine.exec("ROLLBACK").catch(() => {});
+      }, "read");
+      await this.#swap(engine, names);
+    } catch (e) {
+      await engine.exec(
+        "DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _text; DROP TABLE IF EXISTS _convmap",
+      ).catch(() => {});
+      await this.#dropShadows(engine, names).catch(() => {});
+      throw e;
+    }
+  }
+
+  async #createShadows(
+    engine: AnalyticsEngine,
+    names: readonly string[],
+  ): Promise<void> {
+    for (const ddl of DUCK_TABLES) {
+      const m = /^CREATE TABLE (\w+)/.exec(ddl);
+      if (m && names.includes(m[1]!)) {
         await engine.exec(
-          "DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _text; DROP TABLE IF EXISTS _convmap",
-        )
-          .catch(() => {});
-        throw e;
+          ddl.replace(/^CREATE TABLE (\w+)/, `CREATE TABLE ${SHADOW}$1`),
+        );
       }
-    }, "read");
+    }
+  }
+
+  async #dropShadows(
+    engine: AnalyticsEngine,
+    names: readonly string[],
+  ): Promise<void> {
+    await engine.exec(
+      names.map((n) => `DROP TABLE IF EXISTS ${SHADOW}${n}`).join("; "),
+    );
+  }
+
+  /** Puts the shadow tables in place of the live ones, atomically. */
+  async #swap(
+    engine: AnalyticsEngine,
+    names: readonly string[],
+  ): Promise<void> {
+    await engine.exec("BEGIN TRANSACTION");
+    try {
+      for (const n of names) {
+        await engine.exec(
+          `DROP TABLE ${n}; ALTER TABLE ${SHADOW}${n} RENAME TO ${n}`,
+        );
+      }
+      await engine.exec("COMMIT");
+    } catch (e) {
+      await engine.exec("ROLLBACK").catch(() => {});
+      throw e;
+    }
   }
 
   /** Applies events: re-reads the named rows by key (missing = deleted). */
@@ -246,35 +302,27 @@ export class Refresher {
     }
   }
 
+  /** Copies the text of every message (opened from its sealed form), once. */
   async enableText(engine: AnalyticsEngine): Promise<void> {
     if (this.#text) return;
-    {
-      this.#text = true;
-      try {
-        await this.#storage.transaction(async (tx) => {
-          await engine.exec("BEGIN TRANSACTION; DELETE FROM message_text");
-          try {
-            for await (
-              const rows of readAll(
-                tx,
-                TABLES[0]!,
-                this.#hasModel,
-                undefined,
-                true,
-              )
-            ) {
-              await this.#loadText(engine, tx, rows);
-            }
-            await engine.exec("COMMIT");
-          } catch (e) {
-            await engine.exec("ROLLBACK").catch(() => {});
-            throw e;
-          }
-        }, "read");
-      } catch (e) {
-        this.#text = false;
-        throw e;
-      }
+    this.#text = true;
+    const names = ["message_text"];
+    try {
+      await this.#dropShadows(engine, names);
+      await this.#createShadows(engine, names);
+      await this.#storage.transaction(async (tx) => {
+        for await (
+          const rows of readAll(tx, TABLES[0]!, this.#hasModel, undefined, true)
+        ) {
+          await this.#loadText(engine, tx, rows, SHADOW);
+        }
+      }, "read");
+      await this.#swap(engine, names);
+    } catch (e) {
+      this.#text = false;
+      await engine.exec("DROP TABLE IF EXISTS _text").catch(() => {});
+      await this.#dropShadows(engine, names).catch(() => {});
+      throw e;
     }
   }
 }
