@@ -45,6 +45,7 @@ export {
   type CoreRepositories,
   DATA_LAYER_FILES,
   type DataLayer,
+  type DataLayerAnalyticsOptions,
   type DataLayerComponent,
   type DataLayerMemoryOptions,
   type DataLayerOptions,

@@ -54,6 +54,8 @@ export interface ReadView extends AsyncDisposable {
   readonly logs: LogRepository;
   /** Whether the folder could not be opened for writing. */
   readonly readOnly: boolean;
+  /** The data layer, when the folder opened for writing (search, analytics). */
+  readonly layer?: DataLayer;
 }
 
 /** The state a command runs with. */
@@ -269,6 +271,7 @@ export function createContext(
         return await openDataLayer(dir, {
           keyring: await openOsKeyring(),
           plugins,
+          memory: { background: false },
         });
       }
       const passphrase = options.passphrase ??
@@ -276,6 +279,8 @@ export function createContext(
       return await openDataLayer(dir, {
         passphrase,
         plugins,
+        // A command is short-lived: vectors are made by `aico-data index`.
+        memory: { background: false },
         ...(options.create ? { create: true } : {}),
         ...(kdfForTests()),
       });
@@ -290,6 +295,7 @@ export function createContext(
           conversations: data.conversations,
           logs: data.logs,
           readOnly: false,
+          layer: data,
           [Symbol.asyncDispose]: () => data.close(),
         };
       } catch (err) {

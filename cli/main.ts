@@ -6,7 +6,8 @@
  * ```
  * aico-data init                  create an encrypted data folder
  * aico-data import FILE...        ChatGPT / Claude exports (.json, .zip), JSON Lines
- * aico-data list | show ID | search "TEXT"
+ * aico-data list | show ID | search "TEXT" | index
+ * aico-data report [--html FILE] sealed unless --plaintext
  * aico-data export [ID]           sealed unless --plaintext
  * aico-data status | doctor
  * aico-data backup --to DIR | restore DIR
@@ -39,6 +40,7 @@ import { list } from "./commands/list.ts";
 import { show } from "./commands/show.ts";
 import { search } from "./commands/search.ts";
 import { report } from "./commands/report.ts";
+import { index } from "./commands/index_cmd.ts";
 import { exportCommand } from "./commands/export.ts";
 import { status } from "./commands/status.ts";
 import { doctor } from "./commands/doctor.ts";
@@ -55,6 +57,7 @@ const COMMANDS: readonly Command[] = [
   list,
   show,
   search,
+  index,
   report,
   exportCommand,
   status,

@@ -73,7 +73,13 @@ import type {
   SemanticMemory,
 } from "../vector/memory/mod.ts";
 
-export type { DataLayerMemoryOptions };
+import {
+  analyticsComponent,
+  type DataLayerAnalyticsOptions,
+} from "./_analytics.ts";
+import type { Analytics } from "../analytics/mod.ts";
+
+export type { DataLayerAnalyticsOptions, DataLayerMemoryOptions };
 
 /** File names inside a data layer's folder. */
 export const DATA_LAYER_FILES: Readonly<
@@ -136,6 +142,14 @@ export interface DataLayerOptions {
    * @default {{}}
    */
   readonly memory?: false | DataLayerMemoryOptions;
+  /**
+   * Conversation analytics in DuckDB (in memory, fed from the store by a
+   * durable consumer of the feed; nothing loads before the first call), or
+   * `false` for none.
+   *
+   * @default {{}}
+   */
+  readonly analytics?: false | DataLayerAnalyticsOptions;
   /**
    * More components, opened after the built-in ones in this order (the
    * vector and analytics components join here) and closed before them.
@@ -240,6 +254,12 @@ export interface DataLayer extends AsyncDisposable {
    * and hash-chained in the store.
    */
   readonly audit: AuditLog;
+  /**
+   * Analytics over the user's history (activity, heatmap, latency, top
+   * terms, sessions, error rates, SQL, sealed exports, the HTML report):
+   * aggregate queries go here. `undefined` when disabled.
+   */
+  readonly analytics: Analytics | undefined;
   /** The semantic memory, unless disabled (`memory: false`). */
   readonly memory: SemanticMemory | undefined;
   /**
@@ -437,6 +457,7 @@ function builtInComponents(
     logs,
     auditComponent(keys.method),
     memoryComponent(options.memory),
+    analyticsComponent(options.analytics),
   ];
 }
 
@@ -511,6 +532,9 @@ class DataLayerImpl implements DataLayer {
   }
   get audit(): AuditLog {
     return this.#set.get<AuditLog>("audit");
+  }
+  get analytics(): Analytics | undefined {
+    return this.#set.get<Analytics | undefined>("analytics");
   }
   get memory(): SemanticMemory | undefined {
     return this.#set.get<MemoryComponent | undefined>("memory")?.memory;

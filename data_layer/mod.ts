@@ -47,6 +47,7 @@ export {
   type CoreRepositories,
   DATA_LAYER_FILES,
   type DataLayer,
+  type DataLayerAnalyticsOptions,
   type DataLayerMemoryOptions,
   type DataLayerOptions,
   type LogComponent,

@@ -57,10 +57,40 @@ Deno.test("aico-data init, import, list, show, search, export, backup, restore a
       ["Does tea help me sleep?", "Chamomile can help."],
     );
 
-    const search = await cli(["search", ...p, "green TEA", "--json"]);
+    const search = await cli([
+      "search",
+      ...p,
+      "green TEA",
+      "--mode",
+      "keyword",
+      "--json",
+    ]);
     assert.equal(search.code, 0, search.err);
     const hits = JSON.parse(search.out) as { conversationId: string }[];
-    assert.deepEqual(hits.map((h) => h.conversationId), ["cg-branches"]);
+    assert.equal(hits[0]?.conversationId, "cg-branches");
+
+    // Vectors come from `index`; then a search by meaning finds the message.
+    const indexed = await cli(["index", ...p, "--json"]);
+    assert.equal(indexed.code, 0, indexed.err);
+    assert.ok(JSON.parse(indexed.out).embedded > 0, indexed.out);
+    const byMeaning = await cli([
+      "search",
+      ...p,
+      "a warm drink before bed",
+      "--mode",
+      "vector",
+      "--json",
+    ]);
+    assert.equal(byMeaning.code, 0, byMeaning.err);
+    assert.ok(JSON.parse(byMeaning.out).length > 0);
+
+    // The report: a summary on stdout, the HTML sealed on disk.
+    const html = `${tmp}/report.html`;
+    const rep = await cli(["report", ...p, "--html", html]);
+    assert.equal(rep.code, 0, rep.err);
+    assert.match(rep.out, /\S/);
+    const sealedHtml = await Deno.readFile(html);
+    assert.ok(!new TextDecoder().decode(sealedHtml).includes("<svg"));
 
     const sealed = `${tmp}/export.json`;
     const exp = await cli(["export", ...p, "--out", sealed]);

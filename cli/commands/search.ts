@@ -13,13 +13,49 @@ export interface SearchHit {
   readonly content: string;
 }
 
+/** How `search` finds messages. */
+export type SearchMode = "hybrid" | "keyword" | "vector";
+
 /**
- * THE search call of the CLI (one function, so that it can be switched to
- * the semantic / hybrid search): for now a keyword search over the opened
- * content, every word must occur (case-insensitive), newest conversations
- * first.
+ * THE search call of the CLI: the data layer's semantic memory (hybrid by
+ * default: FTS5 keywords fused with vectors; messages not embedded yet are
+ * found by keyword), or, on a read-only folder where the layer cannot open,
+ * a scan of the opened content where every word must occur.
  */
 export async function searchMessages(
+  data: Pick<ReadView, "conversations" | "layer">,
+  query: string,
+  limit: number,
+  signal: AbortSignal,
+  mode: SearchMode = "hybrid",
+): Promise<SearchHit[]> {
+  if (data.layer !== undefined) {
+    const hits = await data.layer.search(query, { k: limit, mode, signal });
+    const titles = new Map<string, string | undefined>();
+    const out: SearchHit[] = [];
+    for (const h of hits) {
+      if (!titles.has(h.conversationId)) {
+        titles.set(
+          h.conversationId,
+          (await data.conversations.getConversation(h.conversationId)).title,
+        );
+      }
+      const m = await data.conversations.getMessage(h.messageId);
+      out.push({
+        conversationId: h.conversationId,
+        title: titles.get(h.conversationId),
+        seq: m.seq,
+        role: h.role,
+        createdAt: h.createdAt,
+        content: h.content,
+      });
+    }
+    return out;
+  }
+  return await scanMessages(data, query, limit, signal);
+}
+
+async function scanMessages(
   data: Pick<ReadView, "conversations">,
   query: string,
   limit: number,
@@ -58,12 +94,16 @@ function snippet(text: string, word: string): string {
 
 export const search: Command = {
   name: "search",
-  summary: "find messages containing words",
-  usage: 'search "TEXT" [--limit N] [--json]',
-  help: `Finds messages that contain every word of TEXT (case-insensitive).
+  summary: "find messages by meaning and keywords",
+  usage: 'search "TEXT" [--mode hybrid|keyword|vector] [--limit N] [--json]',
+  help: `Finds past messages by meaning and keywords (hybrid: keyword hits
+fused with vector hits). Messages get their vectors from \`aico-data index\`;
+until then they are found by keyword. On a read-only folder every word of
+TEXT must occur.
 
+  --mode M    hybrid (default), keyword or vector
   --limit N   at most N results (default 20)`,
-  options: { limit: { type: "string" } },
+  options: { limit: { type: "string" }, mode: { type: "string" } },
   positionals: [1, 1],
   async run(ctx) {
     const query = ctx.positionals[0]!;
@@ -76,8 +116,15 @@ export const search: Command = {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new UsageError("--limit must be a whole number above 0", "search");
     }
+    const mode = (ctx.values.mode ?? "hybrid") as SearchMode;
+    if (!["hybrid", "keyword", "vector"].includes(mode)) {
+      throw new UsageError(
+        "--mode must be hybrid, keyword or vector",
+        "search",
+      );
+    }
     await using data = await ctx.openRead();
-    const hits = await searchMessages(data, query, limit, ctx.signal);
+    const hits = await searchMessages(data, query, limit, ctx.signal, mode);
     if (ctx.json) {
       ctx.printJson(hits);
       return 0;

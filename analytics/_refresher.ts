@@ -1,0 +1,328 @@
+// Internal: the refresher's work on the engine: full loads, applying change
+// events (re-read by key, missing = deleted), and message text on request.
+// Callers serialise calls (one at a time per engine).
+import type { ChangeEvent } from "../changes/types.ts";
+import type { AnalyticsEngine, ColumnBatch } from "./engine.ts";
+import {
+  CONVERSATION_ROWIDS,
+  DUCK_TABLES,
+  hasModelColumn,
+  KEY_CHUNK,
+  MESSAGES_PACKED,
+  readAll,
+  readAllBatches,
+  readKeys,
+  type Row,
+  type SqlReader,
+  TABLES,
+  type TableSpec,
+  toBatch,
+} from "./_tables.ts";
+import type { AnalyticsStore } from "./analytics.ts";
+
+/** The name prefix of the tables a full load builds before the swap. */
+const SHADOW = "_new_";
+
+export class Refresher {
+  #storage: AnalyticsStore;
+  #text = false;
+  #hasModel = false;
+
+  constructor(storage: AnalyticsStore) {
+    this.#storage = storage;
+  }
+
+  /** Whether message text is copied. */
+  get text(): boolean {
+    return this.#text;
+  }
+
+  async #insertBatch(
+    engine: AnalyticsEngine,
+    spec: TableSpec,
+    batch: ColumnBatch,
+    prefix = "",
+  ): Promise<void> {
+    if (batch.length === 0) return;
+    await engine.load("_stage", batch);
+    await engine.exec(
+      `${
+        spec.insert.replace(/^INSERT INTO (\w+)/, `INSERT INTO ${prefix}$1`)
+      }; DROP TABLE _stage`,
+    );
+  }
+
+  async #loadStage(
+    engine: AnalyticsEngine,
+    db: SqlReader,
+    spec: TableSpec,
+    rows: readonly Row[],
+    prefix = "",
+  ): Promise<void> {
+    if (rows.length === 0) return;
+    await this.#insertBatch(engine, spec, toBatch(spec, rows), prefix);
+    if (spec.name === "messages" && this.#text) {
+      await this.#loadText(engine, db, rows, prefix);
+    }
+  }
+
+  async #loadText(
+    engine: AnalyticsEngine,
+    db: SqlReader,
+    rows: readonly Row[],
+    prefix = "",
+  ): Promise<void> {
+    const column = this.#storage.sealedColumn("messages", "content");
+    const decoder = new TextDecoder("utf-8", { fatal: true });
+    const withContent = rows.length > 0 && rows[0]!.content !== undefined;
+    const step = withContent ? Math.max(1, rows.length) : KEY_CHUNK;
+    for (let o = 0; o < rows.length; o += step) {
+      let chunk: readonly Row[] = rows.slice(o, o + step);
+      if (!withContent) {
+        const ids = chunk.map((r) => Number(r.id));
+        chunk = (await db.execute({
+          sql: `SELECT id, content FROM messages WHERE id IN (${
+            ids.map(() => "?").join(", ")
+          })`,
+          args: ids,
+        })).rows;
+      }
+      const opened = await column.openBatch(
+        chunk.map((r) => ({
+          rowKey: Number(r.id),
+          sealed: r.content as Uint8Array,
+        })),
+      );
+      const idv = new Float64Array(chunk.length);
+      const text = new Array<string>(chunk.length);
+      for (let i = 0; i < chunk.length; i++) {
+        idv[i] = Number(chunk[i]!.id);
+        text[i] = decoder.decode(opened[i]!);
+      }
+      await engine.load("_text", {
+        length: idv.length,
+        columns: [
+          { name: "id", type: "double", values: idv },
+          { name: "text", type: "varchar", values: text },
+        ],
+      });
+      await engine.exec(
+        `INSERT INTO ${prefix}message_text SELECT id::BIGINT, text FROM _text; DROP TABLE _text`,
+      );
+    }
+  }
+
+  /** Replaces every table with the store's committed rows. */
+  /**
+   * Replaces every table with the store's committed rows. The new copy is
+   * built in shadow tables (`_new_*`, outside any transaction: rows written
+   * inside one big DuckDB transaction are scanned about 2x slower later)
+   * and swapped in by one short transaction; on failure the old copy stays.
+   */
+  async fullLoad(
+    engine: AnalyticsEngine,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const names = [...TABLES.map((t) => t.name), "message_text"];
+    await this.#dropShadows(engine, names);
+    try {
+      await this.#storage.transaction(async (tx) => {
+        this.#hasModel = await hasModelColumn(tx);
+        await this.#createShadows(engine, names);
+        for (const spec of TABLES) {
+          if (spec.name === "messages" && this.#text) {
+            // With text: rows with their sealed content, opened page by page.
+            for await (
+              const rows of readAll(tx, spec, this.#hasModel, signal, true)
+            ) {
+              await this.#loadStage(engine, tx, spec, rows, SHADOW);
+            }
+            continue;
+          }
+          const packed = spec.name === "messages";
+          if (packed) {
+            await engine.exec("CREATE TABLE _convmap (r BIGINT, id VARCHAR)");
+            for await (
+              const batch of readAllBatches(
+                tx,
+                CONVERSATION_ROWIDS,
+                false,
+                signal,
+              )
+            ) {
+              await this.#insertBatch(engine, CONVERSATION_ROWIDS, batch);
+            }
+          }
+          const read = packed ? MESSAGES_PACKED : spec;
+          for await (
+            const batch of readAllBatches(tx, read, this.#hasModel, signal)
+          ) {
+            await this.#insertBatch(engine, read, batch, SHADOW);
+          }
+          if (packed) await engine.exec("DROP TABLE _convmap");
+        }
+      }, "read");
+      await this.#swap(engine, names);
+    } catch (e) {
+      await engine.exec(
+        "DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _text; DROP TABLE IF EXISTS _convmap",
+      ).catch(() => {});
+      await this.#dropShadows(engine, names).catch(() => {});
+      throw e;
+    }
+  }
+
+  async #createShadows(
+    engine: AnalyticsEngine,
+    names: readonly string[],
+  ): Promise<void> {
+    for (const ddl of DUCK_TABLES) {
+      const m = /^CREATE TABLE (\w+)/.exec(ddl);
+      if (m && names.includes(m[1]!)) {
+        await engine.exec(
+          ddl.replace(/^CREATE TABLE (\w+)/, `CREATE TABLE ${SHADOW}$1`),
+        );
+      }
+    }
+  }
+
+  async #dropShadows(
+    engine: AnalyticsEngine,
+    names: readonly string[],
+  ): Promise<void> {
+    await engine.exec(
+      names.map((n) => `DROP TABLE IF EXISTS ${SHADOW}${n}`).join("; "),
+    );
+  }
+
+  /** Puts the shadow tables in place of the live ones, atomically. */
+  async #swap(
+    engine: AnalyticsEngine,
+    names: readonly string[],
+  ): Promise<void> {
+    await engine.exec("BEGIN TRANSACTION");
+    try {
+      for (const n of names) {
+        await engine.exec(
+          `DROP TABLE ${n}; ALTER TABLE ${SHADOW}${n} RENAME TO ${n}`,
+        );
+      }
+      await engine.exec("COMMIT");
+    } catch (e) {
+      await engine.exec("ROLLBACK").catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Applies events: re-reads the named rows by key (missing = deleted). */
+  async apply(
+    engine: AnalyticsEngine,
+    batch: readonly ChangeEvent[],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const keys = new Map<string, Set<string>>();
+    for (const ev of batch) {
+      if (!TABLES.some((t) => t.name === ev.table)) continue;
+      let set = keys.get(ev.table);
+      if (!set) keys.set(ev.table, set = new Set());
+      for (const k of ev.keys) set.add(k);
+      // Appends and deletions change their conversation's count and time.
+      if (ev.table === "messages" && ev.scope !== undefined) {
+        let c = keys.get("conversations");
+        if (!c) keys.set("conversations", c = new Set());
+        c.add(ev.scope);
+      }
+    }
+    if (keys.size === 0) return;
+    signal?.throwIfAborted();
+    const read = new Map<TableSpec, { keys: string[]; rows: Row[] }>();
+    await this.#storage.transaction(async (tx) => {
+      this.#hasModel = await hasModelColumn(tx);
+      for (const spec of TABLES) {
+        let k = keys.get(spec.name);
+        if (spec.name === "conversations") {
+          // ... and so do edits of messages whose event carries no scope.
+          for (const row of read.get(TABLES[0]!)?.rows ?? []) {
+            if (!k) keys.set("conversations", k = new Set());
+            k.add(String(row.conversation_id));
+          }
+        }
+        if (!k) continue;
+        const list = spec.integerKey
+          ? [...k].filter((x) => /^-?\d+$/.test(x))
+          : [...k];
+        read.set(spec, {
+          keys: list,
+          rows: await readKeys(tx, spec, this.#hasModel, list, this.#text),
+        });
+      }
+    }, "read");
+    await engine.exec("BEGIN TRANSACTION");
+    try {
+      for (const [spec, { keys: list, rows }] of read) {
+        await engine.load("_keys", {
+          length: list.length,
+          columns: [{ name: "k", type: "varchar", values: list }],
+        });
+        const key = spec.integerKey ? "k::BIGINT" : "k";
+        await engine.exec(
+          `DELETE FROM ${spec.name} WHERE id IN (SELECT ${key} FROM _keys)`,
+        );
+        if (spec.name === "messages") {
+          await engine.exec(
+            `DELETE FROM message_text WHERE id IN (SELECT ${key} FROM _keys)`,
+          );
+        }
+        if (spec.name === "conversations") {
+          // A deleted conversation takes its messages along.
+          const present = new Set(rows.map((r) => String(r.id)));
+          const gone = list.filter((k) => !present.has(k));
+          if (gone.length > 0) {
+            await engine.exec("DROP TABLE _keys");
+            await engine.load("_keys", {
+              length: gone.length,
+              columns: [{ name: "k", type: "varchar", values: gone }],
+            });
+            await engine.exec(
+              "DELETE FROM message_text WHERE id IN (SELECT id FROM messages WHERE conversation_id IN (SELECT k FROM _keys)); " +
+                "DELETE FROM messages WHERE conversation_id IN (SELECT k FROM _keys)",
+            );
+          }
+        }
+        await engine.exec("DROP TABLE _keys");
+        await this.#loadStage(engine, this.#storage, spec, rows);
+      }
+      await engine.exec("COMMIT");
+    } catch (e) {
+      await engine.exec("ROLLBACK").catch(() => {});
+      await engine.exec(
+        "DROP TABLE IF EXISTS _keys; DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _text",
+      ).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Copies the text of every message (opened from its sealed form), once. */
+  async enableText(engine: AnalyticsEngine): Promise<void> {
+    if (this.#text) return;
+    this.#text = true;
+    const names = ["message_text"];
+    try {
+      await this.#dropShadows(engine, names);
+      await this.#createShadows(engine, names);
+      await this.#storage.transaction(async (tx) => {
+        for await (
+          const rows of readAll(tx, TABLES[0]!, this.#hasModel, undefined, true)
+        ) {
+          await this.#loadText(engine, tx, rows, SHADOW);
+        }
+      }, "read");
+      await this.#swap(engine, names);
+    } catch (e) {
+      this.#text = false;
+      await engine.exec("DROP TABLE IF EXISTS _text").catch(() => {});
+      await this.#dropShadows(engine, names).catch(() => {});
+      throw e;
+    }
+  }
+}
