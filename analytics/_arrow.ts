@@ -15,7 +15,7 @@ import {
   Utf8,
   type Vector,
   vectorFromArray,
-} from "npm:apache-arrow@17.0.0";
+} from "npm:apache-arrow@21.1.0";
 import type { ColumnBatch, PlainValue } from "./engine.ts";
 
 /**
@@ -100,7 +100,7 @@ export function rowsToIpc(
 export async function ipcToRows(
   bytes: Uint8Array,
 ): Promise<{ columns: string[]; rows: Record<string, unknown>[] }> {
-  const { tableFromIPC } = await import("npm:apache-arrow@17.0.0");
+  const { tableFromIPC } = await import("npm:apache-arrow@21.1.0");
   const t = tableFromIPC(bytes);
   const columns = t.schema.fields.map((f) => f.name);
   const rows = t.toArray().map((r) => {

@@ -363,9 +363,12 @@ export async function checkArchitecture(
         continue;
       }
       // A static import is lazy only when the adapter file itself is loaded
-      // lazily: every library file that imports it uses import().
+      // lazily: every library file that imports it uses import(), or is
+      // itself loaded lazily (a private helper of a lazily loaded adapter).
       const importers = importedBy.get(file) ?? [];
-      const eager = importers.filter((i) => !i.dynamic).map((i) => i.from);
+      const eager = importers.filter((i) =>
+        !i.dynamic && !loadedLazily(i.from, importedBy, new Set([file]))
+      ).map((i) => i.from);
       if (eager.length > 0 || importers.length === 0) {
         problems.push(
           `${file}: SDK "${sdk}" is imported eagerly (${
@@ -378,6 +381,24 @@ export async function checkArchitecture(
     }
   }
   return problems;
+}
+
+/** Whether every path by which library code loads `file` passes an import(). */
+function loadedLazily(
+  file: string,
+  importedBy: ReadonlyMap<
+    string,
+    readonly { from: string; dynamic: boolean }[]
+  >,
+  seen: Set<string>,
+): boolean {
+  if (seen.has(file)) return true;
+  seen.add(file);
+  const importers = importedBy.get(file) ?? [];
+  if (importers.length === 0) return false;
+  return importers.every((i) =>
+    i.dynamic || loadedLazily(i.from, importedBy, seen)
+  );
 }
 
 function checkEdge(
