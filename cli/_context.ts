@@ -122,6 +122,20 @@ async function checkFolder(dir: string): Promise<void> {
   }
 }
 
+/** Whether files can be created in `dir` (a read-only mount or mode says no). */
+async function writable(dir: string): Promise<boolean> {
+  const probe = join(dir, `.aico-write-probe-${crypto.randomUUID()}`);
+  try {
+    const f = await Deno.open(probe, { createNew: true, write: true });
+    f.close();
+    await Deno.remove(probe);
+    return true;
+  } catch (err) {
+    if (isReadOnlyFailure(err)) return false;
+    return true; // another failure: let the real open report it
+  }
+}
+
 function isReadOnlyFailure(err: unknown): boolean {
   if (err instanceof Deno.errors.PermissionDenied) return true;
   if (isAicoDataError(err)) {
@@ -287,6 +301,9 @@ export function createContext(
     },
     openRead: async () => {
       try {
+        if (!(await writable(ctx.dir()))) {
+          throw new Deno.errors.PermissionDenied();
+        }
         const data = await ctx.open();
         return {
           dir: data.dir,

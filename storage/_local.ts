@@ -567,11 +567,22 @@ export class LocalEngine {
   /** Applies and verifies the connection settings (WAL, synchronous=FULL, busy timeout, foreign keys). */
   configure(busyTimeoutMs: number): void {
     this.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
-    const mode = String(this.pragma("journal_mode = WAL")).toLowerCase();
+    let mode: string;
+    let wantMode = "wal";
+    try {
+      mode = String(this.pragma("journal_mode = WAL")).toLowerCase();
+    } catch (err) {
+      // A read-only file or folder (a closed store leaves the file out of
+      // WAL mode, and switching back is a write): open it for reading in
+      // the mode it has; every write then fails with a typed error.
+      if (!/readonly|read-only|read only/i.test(String(err))) throw err;
+      mode = String(this.pragma("journal_mode")).toLowerCase();
+      wantMode = mode;
+    }
     this.pragma("synchronous = FULL");
     this.pragma("foreign_keys = ON");
     const checks: [string, unknown, unknown][] = [
-      ["journal_mode", mode, "wal"],
+      ["journal_mode", mode, wantMode],
       ["synchronous", Number(this.pragma("synchronous")), 2],
       ["foreign_keys", Number(this.pragma("foreign_keys")), 1],
       [
