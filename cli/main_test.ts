@@ -65,7 +65,7 @@ Deno.test("aico-data gives usage errors (exit 2) for typos, unknown options and 
   assert.equal(missing.code, 2);
   const format = await cli(["import", "--format", "xml", "f"]);
   assert.equal(format.code, 2);
-  assert.equal((await cli(["report"])).code, 2);
+  assert.equal((await cli(["report", "extra"])).code, 2);
 });
 
 Deno.test("aico-data fails in one line with a fix for a missing file, a file as folder, a wrong passphrase", async () => {
@@ -226,7 +226,14 @@ Deno.test("aico-data plan, migrate and rollback show and move schema versions", 
     }[];
     assert.deepEqual(
       schemas.map((s) => [s.schema, s.current === s.latest]),
-      [["core", true], ["importers", true]],
+      [
+        ["core", true],
+        ["changes", true],
+        ["audit", true],
+        ["memory", true],
+        ["importers", true],
+        ["vector", true],
+      ],
     );
     const migrate = await cli(["migrate", "--dir", dir], { env });
     assert.equal(migrate.code, 0, migrate.err);

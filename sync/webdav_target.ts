@@ -187,10 +187,21 @@ class WebDavTarget implements SyncTarget {
     return new URL(encodeURIComponent(name), this.#o.url);
   }
 
+  #ensuring: Promise<void> | undefined;
+
+  /** Creates the collection once, however many writes start together. */
   async #ensureCollection(): Promise<void> {
     if (this.#ensured) return;
-    await this.#mkcol(this.#o.url, 0);
-    this.#ensured = true;
+    this.#ensuring ??= this.#mkcol(this.#o.url, 0).then(
+      () => {
+        this.#ensured = true;
+      },
+      (err) => {
+        this.#ensuring = undefined;
+        throw err;
+      },
+    );
+    await this.#ensuring;
   }
 
   /**
@@ -201,8 +212,9 @@ class WebDavTarget implements SyncTarget {
   async #mkcol(url: URL, depth: number): Promise<void> {
     const res = await this.#request("create WebDAV collection", "MKCOL", url);
     await res.body?.cancel();
-    // 201 created; 405 when it exists (rclone answers 201 again).
-    if ([200, 201, 204, 405].includes(res.status)) return;
+    // 201 created; 405 when it exists (rclone answers 201 again); 423 while
+    // another client is creating it at the same moment.
+    if ([200, 201, 204, 405, 423].includes(res.status)) return;
     const parent = new URL("../", url);
     if (
       (res.status === 409 || res.status === 404) && depth < 16 &&
