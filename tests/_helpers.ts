@@ -32,3 +32,21 @@ export async function rejectsWith(
     },
   );
 }
+
+/** How often `needle` occurs in `hay` (marker scans of files). */
+export function countOccurrences(hay: Uint8Array, needle: Uint8Array): number {
+  if (needle.length === 0) return 0;
+  let n = 0;
+  const first = needle[0]!;
+  outer: for (
+    let i = hay.indexOf(first);
+    i !== -1 && i <= hay.length - needle.length;
+    i = hay.indexOf(first, i + 1)
+  ) {
+    for (let j = 1; j < needle.length; j++) {
+      if (hay[i + j] !== needle[j]) continue outer;
+    }
+    n++;
+  }
+  return n;
+}

@@ -1,25 +1,10 @@
 // Internal, for tests: scans every file under a folder for byte patterns.
+import { countOccurrences } from "../tests/_helpers.ts";
 
 /** How many files were scanned and how often each pattern occurs. */
 export interface ScanResult {
   readonly files: number;
   readonly hits: Record<string, number>;
-}
-
-function occurrences(hay: Uint8Array, needle: Uint8Array): number {
-  let count = 0;
-  const first = needle[0]!;
-  outer: for (
-    let i = hay.indexOf(first);
-    i !== -1 && i <= hay.length - needle.length;
-    i = hay.indexOf(first, i + 1)
-  ) {
-    for (let j = 1; j < needle.length; j++) {
-      if (hay[i + j] !== needle[j]) continue outer;
-    }
-    count++;
-  }
-  return count;
 }
 
 /** Scans every regular file under `root` (recursively) for each pattern. */
@@ -53,7 +38,10 @@ export async function scanFor(
           throw err;
         }
         files++;
-        needles.forEach((n, i) => (hits[keys[i]!]! += occurrences(bytes, n)));
+        needles.forEach((
+          n,
+          i,
+        ) => (hits[keys[i]!]! += countOccurrences(bytes, n)));
       }
     }
   };

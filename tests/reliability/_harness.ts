@@ -1,6 +1,7 @@
 // deno-lint-ignore-file no-console
 // Shared by the reliability scenarios: child processes, fault figures, the
 // table. Not part of the package.
+import { countOccurrences } from "../_helpers.ts";
 import { join } from "node:path";
 
 /** The repository root (ends with `/`). */
@@ -157,29 +158,12 @@ export async function countInTree(
           continue; // Vanished (a -shm or -journal removed meanwhile).
         }
         files.push(p);
-        for (const n of needles) count += occurrences(bytes, n);
+        for (const n of needles) count += countOccurrences(bytes, n);
       }
     }
   };
   await walk(dir);
   return { count, files };
-}
-
-function occurrences(hay: Uint8Array, needle: Uint8Array): number {
-  if (needle.length === 0) return 0;
-  let n = 0;
-  const first = needle[0]!;
-  outer: for (
-    let i = hay.indexOf(first);
-    i !== -1 && i <= hay.length - needle.length;
-    i = hay.indexOf(first, i + 1)
-  ) {
-    for (let j = 1; j < needle.length; j++) {
-      if (hay[i + j] !== needle[j]) continue outer;
-    }
-    n++;
-  }
-  return n;
 }
 
 /** Mounts a tmpfs of `sizeKiB` at a new folder, or says why it cannot. */
