@@ -5,7 +5,7 @@ import { runConformance } from "./_conformance.ts";
 import { type LocalChroma, startLocalChroma } from "./chroma_server.ts";
 import { openChromaVectorStore } from "./chroma_store.ts";
 import type { VectorStore } from "./types.ts";
-import { scanFor } from "./_scan_test_helpers.ts";
+import { scanFor } from "../tests/_scan.ts";
 
 /** Why the Chroma tests cannot run here, or undefined when they can. */
 function unavailable(): string | undefined {

@@ -6,7 +6,7 @@ import { rejectsWith, withDir } from "../tests/_helpers.ts";
 import { createSchemaRegistry, openMigrator } from "../schema/mod.ts";
 import { coreSchema } from "../repositories/mod.ts";
 import { runConformance } from "./_conformance.ts";
-import { scanFor } from "./_scan_test_helpers.ts";
+import { scanFor } from "../tests/_scan.ts";
 import {
   openEmbeddedVectorStore,
   resolveEmbeddedVectorStoreOptions,

@@ -1,5 +1,5 @@
 // Internal, for tests: scans every file under a folder for byte patterns.
-import { countOccurrences } from "../tests/_helpers.ts";
+import { countOccurrences } from "./_helpers.ts";
 
 /** How many files were scanned and how often each pattern occurs. */
 export interface ScanResult {
