@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { AicoDataError } from "../errors.ts";
-import type { InValue, Row } from "../storage/types.ts";
+import { AicoDataError, isAicoDataError } from "../errors.ts";
+import type { InValue, ResultSet, Row } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, jsonObject, num, optBytes, optStr, str } from "./_rows.ts";
 import { checkMessageRun } from "./_integrity.ts";
@@ -797,9 +797,11 @@ class ConversationRepositoryImpl implements ConversationRepository {
     const limit = checkLimit(q.limit, what, MAX_PAGE, 100);
     args.push(limit + 1);
     const dir = order === "asc" ? "ASC" : "DESC";
-    // One read transaction: the conversation's last seq of the same snapshot
-    // checks that no damaged page hid a message.
-    const [rs, conv] = await this.#db.batch([{
+    // The page and the conversation's last seq check that no damaged page
+    // hid a message. Fast path: two plain reads; only when they disagree
+    // (a damaged page, or an append in between) are both read again in one
+    // read transaction, whose verdict stands.
+    const statements = [{
       sql:
         `SELECT id, seq, role, content, created_at, model FROM messages WHERE conversation_id = ?${after} ` +
         `ORDER BY seq ${dir} LIMIT ?`,
@@ -807,17 +809,28 @@ class ConversationRepositoryImpl implements ConversationRepository {
     }, {
       sql: "SELECT last_seq FROM conversations WHERE id = ?",
       args: [conversationId],
-    }], "read");
-    const lastSeqRow = conv!.rows[0];
-    checkMessageRun(
-      conversationId,
-      rs!.rows.map((r) => num(r.seq)),
-      order,
-      cursorSeq,
-      lastSeqRow === undefined ? undefined : num(lastSeqRow.last_seq),
-      rs!.rows.length <= limit,
-    );
-    const rows = rs!.rows.slice(0, limit);
+    }];
+    const check = (page: ResultSet, conv: ResultSet) => {
+      const lastSeqRow = conv.rows[0];
+      checkMessageRun(
+        conversationId,
+        page.rows.map((r) => num(r.seq)),
+        order,
+        cursorSeq,
+        lastSeqRow === undefined ? undefined : num(lastSeqRow.last_seq),
+        page.rows.length <= limit,
+      );
+    };
+    let rs = await this.#db.execute(statements[0]!);
+    try {
+      check(rs, await this.#db.execute(statements[1]!));
+    } catch (err) {
+      if (!isAicoDataError(err, "CORRUPT_STORE")) throw err;
+      const [page, conv] = await this.#db.batch(statements, "read");
+      check(page!, conv!);
+      rs = page!;
+    }
+    const rows = rs.rows.slice(0, limit);
     const plain = await this.#contents.openBatch(
       rows.map((r) => ({
         rowKey: num(r.id),
@@ -836,7 +849,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
     const last = items[items.length - 1];
     return {
       items,
-      nextCursor: rs!.rows.length > limit && last
+      nextCursor: rs.rows.length > limit && last
         ? encodeCursor([last.seq])
         : undefined,
     };
