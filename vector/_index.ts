@@ -346,25 +346,11 @@ export class VectorIndex {
   }
 
   #recentre(): void {
-    const d = this.dims;
-    const n = this.#n;
-    const sum = new Float64Array(d);
-    const q = this.#quant;
     // The mean of at most 8192 records spread over the collection.
-    const step = Math.max(1, Math.floor(n / 8192));
-    let used = 0;
-    for (let s = 0; s < n; s += step) {
-      const sc = this.#scale[s]!;
-      const base = s * d;
-      for (let i = 0; i < d; i++) sum[i]! += q[base + i]! * sc;
-      used++;
-    }
-    for (let i = 0; i < d; i++) {
-      this.#centre[i] = used === 0 ? 0 : sum[i]! / used;
-    }
-    this.#centredAt = n;
+    this.#centre.set(this.meanCentre());
+    this.#centredAt = this.#n;
     this.#views();
-    for (let s = 0; s < n; s++) this.#encodeSlot(s);
+    for (let s = 0; s < this.#n; s++) this.#encodeSlot(s);
   }
 
   /** Writes the code of slot `s` from its int16 copy (branch-free). */
