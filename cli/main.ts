@@ -9,6 +9,7 @@
  * aico-data list | show ID | search "TEXT" | index
  * aico-data report [--html FILE] sealed unless --plaintext
  * aico-data export [ID]           sealed unless --plaintext
+ * aico-data inventory | audit     what is stored; the security events
  * aico-data status | doctor
  * aico-data backup --to DIR | restore DIR
  * aico-data passwd | rotate-key | remember | forget
@@ -50,6 +51,8 @@ import { backup, restore } from "./commands/backup.ts";
 import { migrate, plan, rollback } from "./commands/migrate.ts";
 import { forget, remember } from "./commands/keyring.ts";
 import { demo } from "./commands/demo.ts";
+import { inventory } from "./commands/inventory.ts";
+import { audit } from "./commands/audit.ts";
 
 const COMMANDS: readonly Command[] = [
   init,
@@ -72,6 +75,8 @@ const COMMANDS: readonly Command[] = [
   plan,
   rollback,
   demo,
+  inventory,
+  audit,
 ];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 

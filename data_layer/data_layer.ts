@@ -78,6 +78,18 @@ import {
   type DataLayerAnalyticsOptions,
 } from "./_analytics.ts";
 import type { Analytics } from "../analytics/mod.ts";
+import {
+  type ExportOptions,
+  type ExportReport,
+  type ImportExportOptions,
+  type ImportExportReport,
+  resolveExportOptions,
+  writeExport,
+} from "./export.ts";
+import { readExportDocument, restoreDocument } from "./_restore.ts";
+import { type Inventory, takeInventory } from "./inventory.ts";
+import { requirePermission } from "../_internal/permissions.ts";
+import { PRIVATE_FILE_MODE } from "../_internal/fs.ts";
 
 export type { DataLayerAnalyticsOptions, DataLayerMemoryOptions };
 
@@ -311,6 +323,61 @@ export interface DataLayer extends AsyncDisposable {
     readonly storage: VerifyReport;
     readonly audit: AuditVerifyReport;
   }>;
+  /**
+   * Exports the user's data as the documented `aico-data-export` JSON
+   * format (version 2, `docs/EXPORT_FORMAT.md`: users' profiles without
+   * PIN or password hashes, configuration, plugins and their state,
+   * conversations, messages with roles, times, models and source ids) or
+   * as Markdown for reading. Sealed by default with the `export` purpose
+   * key in 64 KiB chunks, the folder's key file embedded so that the
+   * passphrase alone opens it elsewhere; plaintext only with
+   * `plaintext: true`. The file streams: memory holds a page of messages
+   * and one chunk, whatever the size. An `export` event (scope, format,
+   * sealed, counts; never content) enters the audit trail.
+   *
+   * @param to A new file (created with mode 0600; an existing file is
+   * refused) or a stream (closed at the end, aborted on failure).
+   * @param options Scope, format, `plaintext`, `embedKeyFile`, `signal`.
+   * @returns The counts written.
+   * @throws {AicoDataError} `INVALID_INPUT`, `ALREADY_EXISTS` for an
+   * existing file, `NOT_FOUND` for an unknown user or conversation,
+   * `PERMISSION_DENIED` (needs `--allow-write` on the file),
+   * `STORE_CLOSED`; the signal's reason (a file target is removed).
+   */
+  exportData(
+    to: string | WritableStream<Uint8Array>,
+    options?: ExportOptions,
+  ): Promise<ExportReport>;
+  /**
+   * Reads an export of {@linkcode DataLayer.exportData} (JSON, plaintext or
+   * sealed) back, in one transaction: users, configuration, plugins and
+   * their state, conversations and messages with their times. What the
+   * store holds already (same id or key, messages up to a conversation's
+   * last seq) is kept as it is. A sealed export opens with this folder's
+   * key, else with `keyFile` or its embedded key file and the passphrase.
+   * Every chunk is checked before anything is written: a damaged or
+   * truncated file stores nothing. A `restore` event enters the audit trail.
+   *
+   * @param file The export file.
+   * @param options Passphrase, key file, fallback user, signal.
+   * @returns The counts stored.
+   * @throws {AicoDataError} `WRONG_KEY` for a wrong passphrase or key,
+   * `AUTH_FAILED` for an edited chunk, `IMPORT_INVALID` for a truncated
+   * or malformed file (naming the field), `NOT_FOUND`, `STORE_CLOSED`.
+   */
+  importExport(
+    file: string,
+    options?: ImportExportOptions,
+  ): Promise<ImportExportReport>;
+  /**
+   * What the folder keeps: per store and table the rows, bytes (`dbstat`),
+   * oldest and newest times, sealed columns, which stores hold vectors and
+   * copies of text, and every file's size.
+   *
+   * @returns The inventory.
+   * @throws {AicoDataError} `STORE_CLOSED`.
+   */
+  inventory(): Promise<Inventory>;
   /** Flushes logs and closes every component in reverse order; safe to call twice. */
   close(): Promise<void>;
 }
@@ -469,6 +536,7 @@ class DataLayerImpl implements DataLayer {
     key: DataKey;
     migrator: Migrator;
     applied: MigrationStepReport[];
+    extra?: readonly string[];
   };
   readonly #routed: ReturnType<typeof routeReads>;
   #closed = false;
@@ -478,7 +546,12 @@ class DataLayerImpl implements DataLayer {
     dir: string,
     set: ComponentSet,
     abort: AbortController,
-    state: { key: DataKey; migrator: Migrator; applied: MigrationStepReport[] },
+    state: {
+      key: DataKey;
+      migrator: Migrator;
+      applied: MigrationStepReport[];
+      extra?: readonly string[];
+    },
   ) {
     this.dir = dir;
     this.#set = set;
@@ -621,6 +694,136 @@ class DataLayerImpl implements DataLayer {
     options.signal?.throwIfAborted();
     const audit = await this.audit.verify();
     return { ok: storage.ok && audit.ok, storage, audit };
+  }
+
+  async exportData(
+    to: string | WritableStream<Uint8Array>,
+    options: ExportOptions = {},
+  ): Promise<ExportReport> {
+    this.#guard("export");
+    const o = resolveExportOptions(options);
+    let writer: WritableStreamDefaultWriter<Uint8Array>;
+    if (typeof to === "string") {
+      if (to.length === 0) {
+        throw new AicoDataError(
+          "INVALID_INPUT",
+          "Cannot export: the file must be a path",
+        );
+      }
+      requirePermission(
+        { name: "write", path: to },
+        "--allow-write",
+        "export",
+      );
+      try {
+        const file = await Deno.open(to, {
+          createNew: true,
+          write: true,
+          mode: PRIVATE_FILE_MODE,
+        });
+        writer = file.writable.getWriter();
+      } catch (err) {
+        if (err instanceof Deno.errors.AlreadyExists) {
+          throw new AicoDataError(
+            "ALREADY_EXISTS",
+            `Cannot export to "${to}": the file exists`,
+            { cause: err },
+          );
+        }
+        if (err instanceof Deno.errors.NotFound) {
+          throw new AicoDataError(
+            "NOT_FOUND",
+            `Cannot export to "${to}": its folder does not exist`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+    } else if (to instanceof WritableStream) {
+      writer = to.getWriter();
+    } else {
+      throw new AicoDataError(
+        "INVALID_INPUT",
+        "Cannot export: the target must be a file path or a WritableStream",
+      );
+    }
+    let report: ExportReport;
+    try {
+      report = await writeExport(
+        {
+          dir: this.dir,
+          key: this.key,
+          storage: this.storage,
+          repositories: this.#set.get<CoreRepositories>("repositories"),
+        },
+        writer,
+        o,
+      );
+      await writer.close();
+    } catch (err) {
+      await writer.abort(err).catch(() => {});
+      if (typeof to === "string") await Deno.remove(to).catch(() => {});
+      throw err;
+    }
+    await auditQuietly(this.audit, "export", {
+      scope: report.scope,
+      format: report.format,
+      sealed: report.sealed,
+      keyId: report.keyId ?? null,
+      users: report.users,
+      conversations: report.conversations,
+      messages: report.messages,
+      config: report.config,
+      plugins: report.plugins,
+      pluginState: report.pluginState,
+      bytes: report.bytes,
+    });
+    return report;
+  }
+
+  async importExport(
+    file: string,
+    options: ImportExportOptions = {},
+  ): Promise<ImportExportReport> {
+    this.#guard("import export");
+    if (typeof file !== "string" || file.length === 0) {
+      throw new AicoDataError(
+        "INVALID_INPUT",
+        "Cannot import export: the file must be a path",
+      );
+    }
+    const target = {
+      key: this.key,
+      storage: this.storage,
+      changes: this.changes,
+    };
+    const { doc, sealed } = await readExportDocument(target, file, options);
+    const report = await restoreDocument(target, doc, file, sealed, options);
+    await auditQuietly(this.audit, "restore", {
+      source: "export",
+      sealed,
+      users: report.usersAdded,
+      conversations: report.conversationsAdded,
+      messages: report.messagesAdded,
+      config: report.configAdded,
+      plugins: report.pluginsAdded,
+      pluginState: report.pluginStateAdded,
+      skipped: report.skipped,
+    });
+    return report;
+  }
+
+  async inventory(): Promise<Inventory> {
+    this.#guard("take inventory");
+    return await takeInventory({
+      dir: this.dir,
+      storage: this.storage,
+      registry: this.registry,
+      cache: this.cache,
+      memory: this.memory !== undefined,
+      analytics: this.analytics !== undefined,
+      components: this.#state.extra ?? [],
+    });
   }
 
   component<T>(name: string): T {
@@ -773,6 +976,7 @@ export async function openDataLayer(
     key: keys.current,
     migrator: undefined as unknown as Migrator,
     applied: [] as MigrationStepReport[],
+    extra: (options.components ?? []).map((c) => String(c?.name)),
   };
   const abort = new AbortController();
   const rows = [

@@ -55,3 +55,26 @@ export {
   type RotateKeyOptions,
 } from "./data_layer.ts";
 export type { ComponentContext, DataLayerComponent } from "./components.ts";
+export {
+  EXPORT_FORMAT,
+  EXPORT_VERSION,
+  type ExportDocument,
+  type ExportedConfig,
+  type ExportedConversation,
+  type ExportedMessage,
+  type ExportedPlugin,
+  type ExportedUser,
+  type ExportOptions,
+  type ExportReport,
+  type ExportScope,
+  type ImportExportOptions,
+  type ImportExportReport,
+  isExportV2,
+  resolveExportOptions,
+} from "./export.ts";
+export type {
+  Inventory,
+  InventoryFile,
+  InventoryStore,
+  InventoryTable,
+} from "./inventory.ts";

@@ -93,6 +93,13 @@ checks its integrity.`,
           "try an older backup",
         );
       }
+      // Recorded in the restored store, at restore time: the backup's trail
+      // came along in data.db, so the event extends its chain.
+      await data.audit.record("restore", {
+        source: "backup",
+        keyId: data.key.keyId,
+        integrity: v.ok,
+      });
       if (ctx.json) ctx.printJson({ restored: dir, keyId: data.key.keyId });
       else ctx.print(`restored ${from} into ${dir} (integrity ok)`);
     } catch (err) {

@@ -1,0 +1,622 @@
+// DataLayer.exportData() / importExport(): the export a user takes away and
+// its round trip (byte-exact), sealed by default, the wrong-key, truncation
+// and tamper cases, the audit events, and inventory().
+import assert from "node:assert/strict";
+import { type DataLayer, openDataLayer } from "../data_layer/mod.ts";
+import { IMPORT_SOURCES_SCHEMA, openImporter } from "../importers/mod.ts";
+import { countOccurrences, rejectsWith, withDir } from "./_helpers.ts";
+
+const KDF = { memoryKiB: 19456, iterations: 2 };
+const MARKER = "ZQX-export-marker-7f3a";
+const LONG = "長い".repeat(1000) + "x".repeat(300_000) + MARKER;
+
+function open(dir: string, passphrase: string, create = false) {
+  return openDataLayer(dir, {
+    passphrase,
+    kdf: KDF,
+    plugins: [IMPORT_SOURCES_SCHEMA],
+    memory: { background: false },
+    analytics: false,
+    ...(create ? { create: true } : {}),
+  });
+}
+
+/** Fills a folder with every kind of value the export carries. */
+async function seed(data: DataLayer): Promise<void> {
+  const ada = await data.users.createUser({
+    id: "ada",
+    profile: {
+      name: "Ada 🧮",
+      note: "",
+      langs: ["en", "fr"],
+      nested: { a: 1 },
+    },
+  });
+  await data.users.setCredential(ada.id, "pin", "1234");
+  await data.users.createUser({ id: "bob", profile: {} });
+  await data.config.set("ui", "theme", "dark");
+  await data.config.set("ui", "empty", "");
+  await data.config.set("ui", "unicode", "ñ 中文 עברית 👩‍👩‍👧");
+  await data.config.set("ui", "obj", { a: [1, 2.5, null, true], b: "" });
+  await data.config.set("ui", "nothing", null);
+  await data.config.set("sec", "token", `secret-${MARKER}`, { secret: true });
+  await data.plugins.registerPlugin({
+    name: "notes",
+    version: "1.2.3",
+    metadata: { author: "ü" },
+  });
+  await data.plugins.setState("notes", "list", ["a", "", "ü", MARKER]);
+  await data.plugins.setState("notes", "n", 42);
+  await data.plugins.registerPlugin({
+    name: "off",
+    version: "0.1.0",
+    enabled: false,
+  });
+  const c1 = await data.conversations.createConversation({
+    id: "c1",
+    userId: "ada",
+    title: 'Tea ☕ «quotes» "x"',
+    metadata: { tag: "t" },
+    createdAt: 1_600_000_000_000,
+  });
+  await data.conversations.appendMessages(c1.id, [
+    { role: "system", content: "", createdAt: 1_600_000_000_001 },
+    {
+      role: "user",
+      content: `I like green tea ${MARKER} \u0000 \n\t "q" \\ 😀`,
+      createdAt: 1_600_000_000_002,
+    },
+    {
+      role: "assistant",
+      content: "Green tea has less caffeine.",
+      createdAt: 1_600_000_000_003,
+      model: "gpt-4o",
+    },
+    { role: "tool", content: LONG, createdAt: 1_600_000_000_004 },
+  ]);
+  await data.conversations.createConversation({
+    id: "c2",
+    userId: "bob",
+    title: "",
+    createdAt: 1_600_000_100_000,
+    updatedAt: 1_600_000_200_000,
+  });
+  const c3 = await data.conversations.createConversation({
+    id: "c3",
+    createdAt: 1_500_000_000_000,
+  });
+  await data.conversations.appendMessage(c3.id, {
+    role: "user",
+    content: "untitled, no user",
+    createdAt: 1_500_000_000_001,
+  });
+  // An imported conversation carries its source ids.
+  const importer = await openImporter(data.storage, {
+    userId: "ada",
+    changes: data.changes,
+  });
+  const file = await Deno.makeTempFile({ suffix: ".jsonl" });
+  try {
+    await Deno.writeTextFile(
+      file,
+      [
+        '{"conversation":"imp1","role":"user","content":"imported one","ts":1700000000000,"title":"Imported"}',
+        '{"conversation":"imp1","role":"assistant","content":"imported two","ts":1700000001000}',
+      ].join("\n"),
+    );
+    await importer.importFile(file);
+  } finally {
+    await Deno.remove(file);
+    await importer.close();
+  }
+}
+
+/** Everything a user would miss, read through the public API and plain SQL. */
+async function snapshot(data: DataLayer): Promise<unknown> {
+  const db = data.storage;
+  const users = [];
+  for (const r of (await db.execute("SELECT id FROM users ORDER BY id")).rows) {
+    users.push(await data.users.getUser(String(r.id)));
+  }
+  const config = [];
+  for (
+    const r of (await db.execute(
+      "SELECT DISTINCT namespace FROM config ORDER BY namespace",
+    )).rows
+  ) config.push(...await data.config.list(String(r.namespace)));
+  const plugins = [];
+  for (const p of await data.plugins.listPlugins()) {
+    plugins.push({
+      ...p,
+      state: await data.plugins.listState(p.name),
+      times: (await db.execute({
+        sql:
+          "SELECT key, updated_at FROM plugin_state WHERE plugin = ? ORDER BY key",
+        args: [p.name],
+      })).rows.map((r) => [r.key, r.updated_at]),
+    });
+  }
+  const conversations = [];
+  for (
+    const r of (await db.execute("SELECT id FROM conversations ORDER BY id"))
+      .rows
+  ) {
+    const c = await data.conversations.getConversation(String(r.id));
+    const { items } = await data.conversations.listMessages(c.id, {
+      limit: 1000,
+    });
+    const sources = (await db.execute({
+      sql:
+        "SELECT s.source_key, m.seq FROM import_sources s LEFT JOIN messages m ON m.id = s.message_id WHERE s.conversation_id = ? ORDER BY s.source_key",
+      args: [c.id],
+    })).rows.map((x) => [x.source_key, x.seq]);
+    conversations.push({
+      ...c,
+      sources,
+      messages: items.map((m) => ({
+        seq: m.seq,
+        role: m.role,
+        content: m.content,
+        createdAt: m.createdAt,
+        model: m.model,
+      })),
+    });
+  }
+  return { users, config, plugins, conversations };
+}
+
+Deno.test("exportData() round trip: sealed, into new folders by the key file and by the passphrase, byte-exact", async () => {
+  await withDir(async (tmp) => {
+    await using a = await open(`${tmp}/a`, "pw-a", true);
+    await seed(a);
+    const before = await snapshot(a);
+    const sealed = `${tmp}/all.sealed`;
+    const report = await a.exportData(sealed);
+    assert.equal(report.sealed, true);
+    assert.equal(report.users, 2);
+    assert.equal(report.conversations, 4);
+    assert.equal(report.messages, 7);
+    assert.equal(report.config, 6);
+    assert.equal(report.plugins, 2);
+    assert.equal(report.pluginState, 2);
+    const bytes = await Deno.readFile(sealed);
+    assert.equal(report.bytes, bytes.length);
+    assert.equal(
+      countOccurrences(bytes, new TextEncoder().encode(MARKER)),
+      0,
+      "the sealed export holds plaintext",
+    );
+    assert.ok(
+      new TextDecoder().decode(bytes).split("\n").length > 5,
+      "the long message spans several chunks",
+    );
+    assert.equal((await Deno.stat(sealed)).mode! & 0o777, 0o600);
+
+    await t(
+      "by the passphrase alone (embedded key file), another passphrase on the new folder",
+      async () => {
+        await using b = await open(`${tmp}/b`, "pw-b", true);
+        const r = await b.importExport(sealed, { passphrase: "pw-a" });
+        assert.equal(r.messagesAdded, 7);
+        assert.equal(r.usersAdded, 2);
+        assert.deepEqual(await snapshot(b), before);
+      },
+    );
+    await t(
+      "by the key file, export without the embedded key file",
+      async () => {
+        const bare = `${tmp}/bare.sealed`;
+        await a.exportData(bare, { embedKeyFile: false });
+        assert.ok(!(await Deno.readTextFile(bare)).includes("wrappedKey"));
+        await using c = await open(`${tmp}/c`, "pw-c", true);
+        await rejectsWith(
+          c.importExport(bare, { passphrase: "pw-a" }),
+          "WRONG_KEY",
+        );
+        await c.importExport(bare, {
+          keyFile: `${tmp}/a/key.json`,
+          passphrase: "pw-a",
+        });
+        assert.deepEqual(await snapshot(c), before);
+      },
+    );
+    await t("plaintext, only when asked", async () => {
+      const plain = `${tmp}/plain.json`;
+      const r = await a.exportData(plain, { plaintext: true });
+      assert.equal(r.sealed, false);
+      const doc = JSON.parse(await Deno.readTextFile(plain));
+      assert.equal(doc.format, "aico-data-export");
+      assert.equal(doc.version, 2);
+      assert.ok(!JSON.stringify(doc.users).includes("hash"));
+      await using d = await open(`${tmp}/d`, "pw-d", true);
+      await d.importExport(plain);
+      assert.deepEqual(await snapshot(d), before);
+      // A second import adds nothing.
+      const again = await d.importExport(plain);
+      assert.equal(
+        again.messagesAdded + again.usersAdded + again.configAdded,
+        0,
+      );
+      assert.deepEqual(await snapshot(d), before);
+    });
+    await t("into the same folder after deleting a conversation", async () => {
+      assert.equal(await a.conversations.deleteConversation("c1"), true);
+      const r = await a.importExport(sealed);
+      assert.equal(r.conversationsAdded, 1);
+      assert.equal(r.messagesAdded, 4);
+      assert.deepEqual(await snapshot(a), before);
+    });
+  });
+});
+
+// Steps without a TestContext at hand: run in order, name in the failure.
+async function t(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    throw new Error(`step "${name}" failed`, { cause: err });
+  }
+}
+
+Deno.test("exportData() scopes: one user (profile and conversations) and one conversation", async () => {
+  await withDir(async (tmp) => {
+    await using a = await open(`${tmp}/a`, "pw", true);
+    await seed(a);
+    const u = await a.exportData(`${tmp}/ada.json`, {
+      scope: { user: "ada" },
+      plaintext: true,
+    });
+    assert.deepEqual([u.scope, u.users, u.conversations, u.config], [
+      "user",
+      1,
+      2,
+      0,
+    ]);
+    const doc = JSON.parse(await Deno.readTextFile(`${tmp}/ada.json`));
+    assert.deepEqual(
+      doc.conversations.map((c: { id: string }) => c.id).sort(),
+      ["c1", "imp1"],
+    );
+    assert.deepEqual(
+      doc.conversations.find((c: { id: string }) => c.id === "imp1").messages
+        .map((m: { sourceKey: string | null }) => m.sourceKey !== null),
+      [true, true],
+    );
+    const c = await a.exportData(`${tmp}/c3.json`, {
+      scope: { conversation: "c3" },
+    });
+    assert.deepEqual([c.users, c.conversations, c.messages], [0, 1, 1]);
+    await rejectsWith(
+      a.exportData(`${tmp}/none.json`, { scope: { conversation: "nope" } }),
+      "NOT_FOUND",
+    );
+    await assert.rejects(Deno.stat(`${tmp}/none.json`), Deno.errors.NotFound);
+    await rejectsWith(a.exportData(`${tmp}/c3.json`), "ALREADY_EXISTS");
+    await rejectsWith(
+      a.exportData(`${tmp}/x.json`, { format: "pdf" as "json" }),
+      "INVALID_INPUT",
+    );
+    // Markdown is for reading: sealed by default, refused by import.
+    const md = await a.exportData(`${tmp}/all.md`, { format: "markdown" });
+    assert.equal(md.sealed, true);
+    assert.ok(!(await Deno.readTextFile(`${tmp}/all.md`)).includes(MARKER));
+    await rejectsWith(a.importExport(`${tmp}/all.md`), "IMPORT_INVALID");
+    await a.exportData(`${tmp}/plain.md`, {
+      format: "markdown",
+      plaintext: true,
+    });
+    const text = await Deno.readTextFile(`${tmp}/plain.md`);
+    assert.match(text, /# Tea ☕[\s\S]*I like green tea/);
+  });
+});
+
+Deno.test("a plaintext export is never written without plaintext: true", async () => {
+  await withDir(async (tmp) => {
+    await using a = await open(`${tmp}/a`, "pw", true);
+    await seed(a);
+    const marker = new TextEncoder().encode(MARKER);
+    const options = [
+      {},
+      { plaintext: false },
+      { format: "markdown" as const },
+      { scope: { conversation: "c1" } },
+    ];
+    for (const [i, o] of options.entries()) {
+      const f = `${tmp}/e${i}`;
+      await a.exportData(f, o);
+      assert.equal(
+        countOccurrences(await Deno.readFile(f), marker),
+        0,
+        `option set ${i}`,
+      );
+      assert.match(
+        await Deno.readTextFile(f),
+        /^\{"format":"aico-data-export-sealed","version":2,/,
+      );
+    }
+    // A stream target gets the same sealed bytes.
+    const chunks: Uint8Array[] = [];
+    await a.exportData(
+      new WritableStream({ write: (c) => void chunks.push(c.slice()) }),
+    );
+    const all = new Uint8Array(chunks.reduce((s, c) => s + c.length, 0));
+    let at = 0;
+    for (const c of chunks) all.set(c, (at += c.length) - c.length);
+    assert.equal(countOccurrences(all, marker), 0);
+    await rejectsWith(
+      a.exportData(`${tmp}/bad`, { plaintext: "yes" as unknown as boolean }),
+      "INVALID_INPUT",
+    );
+  });
+});
+
+Deno.test("a sealed export opened with a wrong passphrase or key gives WRONG_KEY", async () => {
+  await withDir(async (tmp) => {
+    await using a = await open(`${tmp}/a`, "pw-a", true);
+    await seed(a);
+    await a.exportData(`${tmp}/s`);
+    await a.exportData(`${tmp}/bare`, { embedKeyFile: false });
+    await using b = await open(`${tmp}/b`, "pw-b", true);
+    await rejectsWith(
+      b.importExport(`${tmp}/s`, { passphrase: "wrong" }),
+      "WRONG_KEY",
+    );
+    await rejectsWith(b.importExport(`${tmp}/s`), "WRONG_KEY");
+    await rejectsWith(
+      b.importExport(`${tmp}/bare`, { passphrase: "pw-a" }),
+      "WRONG_KEY",
+    );
+    // Another folder's key file, even with its right passphrase.
+    await rejectsWith(
+      b.importExport(`${tmp}/bare`, {
+        keyFile: `${tmp}/b/key.json`,
+        passphrase: "pw-b",
+      }),
+      "WRONG_KEY",
+    );
+    await rejectsWith(
+      b.importExport(`${tmp}/bare`, {
+        keyFile: `${tmp}/a/key.json`,
+        passphrase: "nope",
+      }),
+      "WRONG_KEY",
+    );
+    assert.equal((await b.conversations.listConversations()).items.length, 0);
+    assert.equal(
+      (await b.audit.list({ kind: "restore" })).length,
+      0,
+      "a refused import is no restore",
+    );
+  });
+});
+
+Deno.test("a truncated or tampered sealed export gives a typed error and imports nothing", async () => {
+  await withDir(async (tmp) => {
+    await using a = await open(`${tmp}/a`, "pw-a", true);
+    await seed(a);
+    const file = `${tmp}/s`;
+    await a.exportData(file);
+    const text = await Deno.readTextFile(file);
+    const lines = text.split("\n").slice(0, -1);
+    assert.ok(lines.length >= 4, `${lines.length} lines`);
+    const header = JSON.parse(lines[0]!);
+    const flip = (line: string, at: number) => {
+      const raw = Uint8Array.fromBase64(line);
+      raw[(at + raw.length) % raw.length]! ^= 0x01;
+      return raw.toBase64();
+    };
+    const cases: [string, string, string][] = [
+      ["header only", lines[0]! + "\n", "IMPORT_INVALID"],
+      [
+        "no final chunk",
+        lines.slice(0, -1).join("\n") + "\n",
+        "IMPORT_INVALID",
+      ],
+      [
+        "cut inside a line",
+        text.slice(0, Math.floor(text.length / 2)),
+        "AUTH_FAILED",
+      ],
+      ["cut inside the header", text.slice(0, 40), "IMPORT_INVALID"],
+      [
+        "chunks swapped",
+        [lines[0], lines[2], lines[1], ...lines.slice(3)].join("\n") + "\n",
+        "AUTH_FAILED",
+      ],
+      [
+        "a chunk dropped",
+        [lines[0], ...lines.slice(2)].join("\n") + "\n",
+        "AUTH_FAILED",
+      ],
+      [
+        "a byte flipped",
+        [lines[0], flip(lines[1]!, 100), ...lines.slice(2)].join("\n") + "\n",
+        "AUTH_FAILED",
+      ],
+      [
+        "a tag byte flipped in the last chunk",
+        [...lines.slice(0, -1), flip(lines.at(-1)!, -1)].join("\n") + "\n",
+        "AUTH_FAILED",
+      ],
+      [
+        "export id changed",
+        [
+          JSON.stringify({ ...header, exportId: "0".repeat(32) }),
+          ...lines.slice(1),
+        ].join("\n") + "\n",
+        "AUTH_FAILED",
+      ],
+      [
+        "content type changed",
+        [
+          JSON.stringify({ ...header, contentType: "text/markdown" }),
+          ...lines.slice(1),
+        ].join("\n") + "\n",
+        "IMPORT_INVALID",
+      ],
+      [
+        "not base64",
+        [lines[0], "!!!", ...lines.slice(2)].join("\n") + "\n",
+        "IMPORT_INVALID",
+      ],
+    ];
+    await using b = await open(`${tmp}/b`, "pw-b", true);
+    for (const [name, body, code] of cases) {
+      const f = `${tmp}/case`;
+      await Deno.writeTextFile(f, body);
+      await assert.rejects(
+        b.importExport(f, { passphrase: "pw-a" }),
+        (err: { code?: string }) => {
+          assert.equal(err.code, code, name);
+          return true;
+        },
+      );
+      await assert.rejects(
+        a.importExport(f),
+        (err: { code?: string }) => {
+          assert.equal(err.code, code, `${name} (same folder)`);
+          return true;
+        },
+      );
+    }
+    assert.equal((await b.conversations.listConversations()).items.length, 0);
+    assert.equal(
+      Number(
+        (await b.storage.execute("SELECT COUNT(*) AS n FROM users")).rows[0]!.n,
+      ),
+      0,
+    );
+    assert.equal(
+      Number(
+        (await b.storage.execute("SELECT COUNT(*) AS n FROM config")).rows[0]!
+          .n,
+      ),
+      0,
+    );
+    // A malformed plaintext document names its field, stores nothing.
+    const doc = JSON.parse(
+      new TextDecoder().decode(
+        await Deno.readFile(`${tmp}/plain`).catch(async () => {
+          await a.exportData(`${tmp}/plain`, { plaintext: true });
+          return await Deno.readFile(`${tmp}/plain`);
+        }),
+      ),
+    );
+    doc.conversations[3].messages[0].role = "robot";
+    await Deno.writeTextFile(`${tmp}/bad.json`, JSON.stringify(doc));
+    await rejectsWith(b.importExport(`${tmp}/bad.json`), "IMPORT_INVALID");
+    assert.equal(
+      Number(
+        (await b.storage.execute("SELECT COUNT(*) AS n FROM users")).rows[0]!.n,
+      ),
+      0,
+    );
+  });
+});
+
+Deno.test("export and restore enter the audit trail with counts, never content", async () => {
+  await withDir(async (tmp) => {
+    await using a = await open(`${tmp}/a`, "pw-a", true);
+    await seed(a);
+    await a.exportData(`${tmp}/s`);
+    await a.exportData(`${tmp}/p.md`, {
+      plaintext: true,
+      format: "markdown",
+      scope: { conversation: "c1" },
+    });
+    const exports = await a.audit.list({ kind: "export" });
+    assert.equal(exports.length, 2);
+    assert.deepEqual(
+      { ...exports[0]!.details },
+      {
+        scope: "all",
+        format: "json",
+        sealed: true,
+        keyId: a.key.keyId,
+        users: 2,
+        conversations: 4,
+        messages: 7,
+        config: 6,
+        plugins: 2,
+        pluginState: 2,
+        bytes: (await Deno.stat(`${tmp}/s`)).size,
+      },
+    );
+    assert.equal(exports[1]!.details.sealed, false);
+    assert.equal(exports[1]!.details.scope, "conversation");
+    assert.equal(exports[1]!.details.format, "markdown");
+    await using b = await open(`${tmp}/b`, "pw-b", true);
+    await b.importExport(`${tmp}/s`, { passphrase: "pw-a" });
+    const restores = await b.audit.list({ kind: "restore" });
+    assert.equal(restores.length, 1);
+    assert.equal(restores[0]!.details.source, "export");
+    assert.equal(restores[0]!.details.messages, 7);
+    for (const e of [...await a.audit.list(), ...await b.audit.list()]) {
+      const s = JSON.stringify(e);
+      for (
+        const needle of [MARKER, "green tea", "Ada", "Tea ☕", "pw-a", "c1"]
+      ) {
+        assert.ok(!s.includes(needle), `${e.kind} holds "${needle}"`);
+      }
+    }
+    assert.equal((await a.verify()).ok, true);
+    assert.equal((await b.verify()).ok, true);
+  });
+});
+
+Deno.test("inventory() reports real counts, bytes, times, sealed columns and files", async () => {
+  await withDir(async (tmp) => {
+    await using a = await open(`${tmp}/a`, "pw", true);
+    await seed(a);
+    await a.search("green tea"); // the keyword index takes the messages
+    const inv = await a.inventory();
+    const libsql = inv.stores.find((s) => s.name === "libsql")!;
+    const table = (n: string) => libsql.tables!.find((t) => t.name === n)!;
+    assert.equal(table("users").rows, 2);
+    assert.equal(table("conversations").rows, 4);
+    assert.equal(table("messages").rows, 7);
+    assert.equal(table("config").rows, 6);
+    assert.equal(table("plugin_state").rows, 2);
+    assert.equal(table("messages").oldest, 1_500_000_000_001);
+    assert.equal(table("messages").newest, 1_700_000_001_000);
+    assert.equal(table("messages").timeColumn, "created_at");
+    assert.deepEqual(table("messages").sealedColumns, ["content"]);
+    assert.deepEqual(table("users").sealedColumns, ["profile"]);
+    assert.deepEqual(table("audit_events").sealedColumns, ["body"]);
+    assert.equal(inv.dbstat, true);
+    assert.ok(
+      table("messages").bytes! > LONG.length,
+      "the long message's pages",
+    );
+    assert.equal(table("memory_fts").textCopy, true);
+    // Every message with text is indexed (the empty one has no terms).
+    assert.equal(table("memory_fts").rows, 6);
+    assert.equal(table("memory_items").rows, 6);
+    assert.ok(libsql.textCopies);
+    assert.equal(table("vector_segments").vectors, true);
+    assert.ok(inv.stores.find((s) => s.name === "cache")!.textCopies);
+    assert.equal(
+      inv.stores.find((s) => s.name === "analytics")!.location,
+      "none",
+    );
+    const paths = inv.files.map((f) => f.path);
+    for (const p of ["data.db", "key.json", "data.db.aico"]) {
+      assert.ok(paths.includes(p), p);
+    }
+    assert.ok(paths.some((p) => p.startsWith("cache/")));
+    const db = inv.files.find((f) => f.path === "data.db")!;
+    assert.equal(db.bytes, (await Deno.stat(`${tmp}/a/data.db`)).size);
+    assert.equal(inv.totalBytes, inv.files.reduce((s, f) => s + f.bytes, 0));
+    // After more inserts the counts follow.
+    await a.conversations.appendMessage("c3", {
+      role: "user",
+      content: "one more",
+    });
+    const again = await a.inventory();
+    assert.equal(
+      again.stores[0]!.tables!.find((t) => t.name === "messages")!.rows,
+      8,
+    );
+    assert.ok(!JSON.stringify(again).includes(MARKER));
+  });
+});
