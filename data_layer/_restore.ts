@@ -1,7 +1,6 @@
 // Internal: reads an aico-data export (format version 2, plaintext or
 // sealed) back into a data layer, in one transaction: users, configuration,
 // plugins and their state, conversations and messages, with their times.
-import { join } from "node:path";
 import { AicoDataError, isAicoDataError } from "../errors.ts";
 import { type DataKey, unlockKeys } from "../crypto/mod.ts";
 import type { ChangeRecorder } from "../changes/mod.ts";
@@ -38,6 +37,8 @@ import { PRIVATE_FILE_MODE } from "../_internal/fs.ts";
 
 /** What the restore writes into. */
 export interface RestoreTarget {
+  /** The folder (an embedded key file is unlocked from a private file there). */
+  readonly dir: string;
   readonly key: DataKey;
   readonly storage: RepositoryStorage;
   readonly changes: ChangeRecorder;
@@ -82,12 +83,16 @@ async function keyFor(
       `Cannot import: the export is sealed with the data key ${header.keyId}, not this folder's, and carries no key file (pass the key file it was made with)`,
     );
   }
-  const tmp = await Deno.makeTempDir({ prefix: "aico-export-key-" });
+  // crypto/ unlocks key files by path: a private copy in the folder (it
+  // holds only the wrapped key), removed at once.
+  const path = await Deno.makeTempFile({
+    dir: target.dir,
+    prefix: ".export-key-",
+    suffix: ".json",
+  });
   try {
-    const path = join(tmp, "key.json");
-    await Deno.writeTextFile(path, JSON.stringify(header.keyFile), {
-      mode: PRIVATE_FILE_MODE,
-    });
+    await Deno.chmod(path, PRIVATE_FILE_MODE).catch(() => {});
+    await Deno.writeTextFile(path, JSON.stringify(header.keyFile));
     return await pick(path);
   } catch (err) {
     if (isAicoDataError(err, "KEY_FILE_CORRUPT")) {
@@ -99,7 +104,7 @@ async function keyFor(
     }
     throw err;
   } finally {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    await Deno.remove(path).catch(() => {});
   }
 }
 

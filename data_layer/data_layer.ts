@@ -793,6 +793,7 @@ class DataLayerImpl implements DataLayer {
       );
     }
     const target = {
+      dir: this.dir,
       key: this.key,
       storage: this.storage,
       changes: this.changes,

@@ -554,7 +554,14 @@ Deno.test("export and restore enter the audit trail with counts, never content",
     for (const e of [...await a.audit.list(), ...await b.audit.list()]) {
       const s = JSON.stringify(e);
       for (
-        const needle of [MARKER, "green tea", "Ada", "Tea ☕", "pw-a", "c1"]
+        const needle of [
+          MARKER,
+          "green tea",
+          "Ada 🧮",
+          "Tea ☕",
+          "pw-a",
+          "dark",
+        ]
       ) {
         assert.ok(!s.includes(needle), `${e.kind} holds "${needle}"`);
       }

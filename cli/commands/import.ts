@@ -3,6 +3,7 @@ import type { ImportFormat, ImportReport } from "../../importers/mod.ts";
 import type { DataLayer } from "../../data_layer/mod.ts";
 import { type DataKey, unlockKeys } from "../../crypto/mod.ts";
 import { CliError, UsageError } from "../_errors.ts";
+import { isAicoDataError } from "../../errors.ts";
 import { EXPORT_AAD } from "./export.ts";
 import { createProgress } from "../_progress.ts";
 import { isExportV2 } from "../../data_layer/mod.ts";
@@ -96,12 +97,26 @@ conversations and messages with their times; what is stored already is kept.`,
       const passphrase = typeof pwFile === "string"
         ? (await Deno.readTextFile(pwFile)).replace(/\r?\n$/, "")
         : await ctx.passphrase("passphrase of the export: ");
-      const r = await data.importExport(file, {
-        passphrase,
-        ...(typeof keyFile === "string" ? { keyFile } : {}),
-        userId: await ownerOf(data),
-        signal: ctx.signal,
-      });
+      const owner = await data.config.get<string>("cli", "owner");
+      let r;
+      try {
+        r = await data.importExport(file, {
+          passphrase,
+          ...(typeof keyFile === "string" ? { keyFile } : {}),
+          // Conversations of users absent from both keep no user, unless
+          // this folder has its owner already (the export may bring one).
+          ...(owner === undefined ? {} : { userId: owner }),
+          signal: ctx.signal,
+        });
+      } catch (err) {
+        if (isAicoDataError(err, "WRONG_KEY")) {
+          throw new CliError(
+            `${err.message} [WRONG_KEY]`,
+            "pass --export-passphrase-file with the passphrase of the folder it was made in, or --export-key with the key.json it was made with",
+          );
+        }
+        throw err;
+      }
       return {
         file: r.file,
         format: "aico",
