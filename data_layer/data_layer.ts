@@ -343,6 +343,33 @@ export interface DataLayer extends AsyncDisposable {
    * existing file, `NOT_FOUND` for an unknown user or conversation,
    * `PERMISSION_DENIED` (needs `--allow-write` on the file),
    * `STORE_CLOSED`; the signal's reason (a file target is removed).
+   *
+   * @example Export sealed, read it back in another folder by the passphrase
+   * ```ts
+   * import { openDataLayer } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * try {
+   *   const kdf = { memoryKiB: 19456, iterations: 2 }; // the defaults are stronger
+   *   {
+   *     await using data = await openDataLayer(`${dir}/a`, { passphrase: "pw", create: true, kdf });
+   *     const chat = await data.conversations.createConversation({ title: "Tea" });
+   *     await data.conversations.appendMessage(chat.id, { role: "user", content: "I like green tea" });
+   *     const report = await data.exportData(`${dir}/export.aico`);
+   *     assert.equal(report.sealed, true);
+   *     assert.equal(report.messages, 1);
+   *   }
+   *   assert.ok(!(await Deno.readTextFile(`${dir}/export.aico`)).includes("green tea"));
+   *   await using other = await openDataLayer(`${dir}/b`, { passphrase: "other", create: true, kdf });
+   *   const back = await other.importExport(`${dir}/export.aico`, { passphrase: "pw" });
+   *   assert.equal(back.messagesAdded, 1);
+   *   const [chat] = (await other.conversations.listConversations()).items;
+   *   assert.equal((await other.conversations.listMessages(chat!.id)).items[0]?.content, "I like green tea");
+   * } finally {
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
    */
   exportData(
     to: string | WritableStream<Uint8Array>,
@@ -376,6 +403,26 @@ export interface DataLayer extends AsyncDisposable {
    *
    * @returns The inventory.
    * @throws {AicoDataError} `STORE_CLOSED`.
+   *
+   * @example Counting what is kept
+   * ```ts
+   * import { openDataLayer } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * try {
+   *   const kdf = { memoryKiB: 19456, iterations: 2 }; // the defaults are stronger
+   *   await using data = await openDataLayer(dir, { passphrase: "pw", create: true, kdf });
+   *   const chat = await data.conversations.createConversation();
+   *   await data.conversations.appendMessage(chat.id, { role: "user", content: "hi" });
+   *   const inv = await data.inventory();
+   *   const messages = inv.stores[0]!.tables!.find((t) => t.name === "messages")!;
+   *   assert.equal(messages.rows, 1);
+   *   assert.deepEqual(messages.sealedColumns, ["content"]);
+   * } finally {
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
    */
   inventory(): Promise<Inventory>;
   /** Flushes logs and closes every component in reverse order; safe to call twice. */

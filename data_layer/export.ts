@@ -104,42 +104,69 @@ export interface ExportReport {
 
 /** One exported user (no PIN or password hash is ever exported). */
 export interface ExportedUser {
+  /** The user's id. */
   readonly id: string;
+  /** The profile, opened (it is sealed in the store). */
   readonly profile: JsonObject;
+  /** Creation time, ms since the epoch. */
   readonly createdAt: number;
+  /** Last profile change, ms since the epoch. */
   readonly updatedAt: number;
 }
 
 /** One exported configuration entry (a secret one is exported opened). */
 export interface ExportedConfig {
+  /** The namespace. */
   readonly namespace: string;
+  /** The key. */
   readonly key: string;
+  /** The JSON value. */
   readonly value: JsonValue;
+  /** Whether the store keeps it sealed (restored sealed again). */
   readonly secret: boolean;
+  /** Last write, ms since the epoch. */
+  readonly updatedAt: number;
+}
+
+/** One plugin state value. */
+export interface ExportedPluginState {
+  /** The key. */
+  readonly key: string;
+  /** The JSON value. */
+  readonly value: JsonValue;
+  /** Last write, ms since the epoch. */
   readonly updatedAt: number;
 }
 
 /** One exported plugin with its state. */
 export interface ExportedPlugin {
+  /** The plugin's name. */
   readonly name: string;
+  /** Its version. */
   readonly version: string;
+  /** Whether it is enabled. */
   readonly enabled: boolean;
+  /** Its metadata. */
   readonly metadata: JsonObject;
+  /** First installation, ms since the epoch. */
   readonly installedAt: number;
+  /** Last change, ms since the epoch. */
   readonly updatedAt: number;
-  readonly state: readonly {
-    readonly key: string;
-    readonly value: JsonValue;
-    readonly updatedAt: number;
-  }[];
+  /** Its state values, by key. */
+  readonly state: readonly ExportedPluginState[];
 }
 
 /** One exported message. */
 export interface ExportedMessage {
+  /** Its position in the conversation: 1, 2, 3, ... */
   readonly seq: number;
+  /** Who wrote it. */
   readonly role: MessageRole;
+  /** The text, exactly as stored (may be empty). */
   readonly content: string;
+  /** When it was written, ms since the epoch. */
   readonly createdAt: number;
+  /** The model that wrote it, when known. */
   readonly model: string | null;
   /** The id of the message in the file it was imported from, if any. */
   readonly sourceKey: string | null;
@@ -147,26 +174,41 @@ export interface ExportedMessage {
 
 /** One exported conversation. */
 export interface ExportedConversation {
+  /** Its id. */
   readonly id: string;
+  /** The user it belongs to, if any. */
   readonly userId: string | null;
+  /** Its title (may be empty), or `null` for none. */
   readonly title: string | null;
+  /** Its metadata. */
   readonly metadata: JsonObject;
+  /** Creation time, ms since the epoch. */
   readonly createdAt: number;
+  /** Last change, ms since the epoch. */
   readonly updatedAt: number;
   /** Source ids of the imports it came from, if any. */
   readonly sourceKeys: readonly string[];
+  /** Its messages, by `seq`. */
   readonly messages: readonly ExportedMessage[];
 }
 
 /** The whole JSON document (version 2). */
 export interface ExportDocument {
+  /** Always `"aico-data-export"`. */
   readonly format: typeof EXPORT_FORMAT;
+  /** Always `2`. */
   readonly version: typeof EXPORT_VERSION;
+  /** When it was written, ms since the epoch. */
   readonly exportedAt: number;
+  /** What was exported. */
   readonly scope: ExportScope;
+  /** Users (scope `all`: every user; `user`: that one; `conversation`: none). */
   readonly users: readonly ExportedUser[];
+  /** Configuration (scope `all` only). */
   readonly config: readonly ExportedConfig[];
+  /** Plugins and their state (scope `all` only). */
   readonly plugins: readonly ExportedPlugin[];
+  /** Conversations, by id. */
   readonly conversations: readonly ExportedConversation[];
 }
 
@@ -254,13 +296,20 @@ export interface ExportSource {
   readonly repositories: CoreRepositories;
 }
 
-interface ResolvedExport {
-  scope: ExportScope;
-  kind: "all" | "user" | "conversation";
-  format: "json" | "markdown";
-  plaintext: boolean;
-  embedKeyFile: boolean;
-  signal: AbortSignal | undefined;
+/** The checked form of {@linkcode ExportOptions}. */
+export interface ResolvedExportOptions {
+  /** See {@linkcode ExportOptions.scope}. */
+  readonly scope: ExportScope;
+  /** The scope's kind. */
+  readonly kind: "all" | "user" | "conversation";
+  /** See {@linkcode ExportOptions.format}. */
+  readonly format: "json" | "markdown";
+  /** See {@linkcode ExportOptions.plaintext}. */
+  readonly plaintext: boolean;
+  /** See {@linkcode ExportOptions.embedKeyFile}. */
+  readonly embedKeyFile: boolean;
+  /** See {@linkcode ExportOptions.signal}. */
+  readonly signal: AbortSignal | undefined;
 }
 
 const ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
@@ -284,14 +333,14 @@ const ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
  */
 export function resolveExportOptions(
   options: ExportOptions = {},
-): Readonly<ResolvedExport> {
+): Readonly<ResolvedExportOptions> {
   const fail = (detail: string) =>
     new AicoDataError("INVALID_INPUT", `Cannot export: ${detail}`);
   if (typeof options !== "object" || options === null) {
     throw fail("options must be an object");
   }
   const scope = options.scope ?? "all";
-  let kind: ResolvedExport["kind"];
+  let kind: ResolvedExportOptions["kind"];
   if (scope === "all") kind = "all";
   else if (typeof scope === "object" && scope !== null && "user" in scope) {
     if (typeof scope.user !== "string" || !ID_RE.test(scope.user)) {
@@ -358,7 +407,7 @@ async function tableExists(
 /** Conversation ids of the scope, in pages (keyset on id). */
 async function* conversationIds(
   db: RepositoryStorage,
-  o: ResolvedExport,
+  o: ResolvedExportOptions,
 ): AsyncGenerator<string> {
   if (o.kind === "conversation") {
     yield (o.scope as { conversation: string }).conversation;
@@ -429,7 +478,7 @@ function conversationHead(c: Conversation, sourceKeys: string[]): string {
 
 async function usersOf(
   src: ExportSource,
-  o: ResolvedExport,
+  o: ResolvedExportOptions,
 ): Promise<ExportedUser[]> {
   if (o.kind === "conversation") return [];
   const ids = o.kind === "user"
@@ -510,7 +559,7 @@ async function pluginsOf(src: ExportSource): Promise<ExportedPlugin[]> {
 export async function writeExport(
   src: ExportSource,
   out: WritableStreamDefaultWriter<Uint8Array>,
-  options: Readonly<ResolvedExport>,
+  options: Readonly<ResolvedExportOptions>,
 ): Promise<ExportReport> {
   const o = options;
   const contentType = o.format === "json"

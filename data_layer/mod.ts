@@ -63,6 +63,7 @@ export {
   type ExportedConversation,
   type ExportedMessage,
   type ExportedPlugin,
+  type ExportedPluginState,
   type ExportedUser,
   type ExportOptions,
   type ExportReport,
@@ -70,6 +71,7 @@ export {
   type ImportExportOptions,
   type ImportExportReport,
   isExportV2,
+  type ResolvedExportOptions,
   resolveExportOptions,
 } from "./export.ts";
 export type {
