@@ -428,17 +428,17 @@ async function* conversationIds(
   }
 }
 
-async function* messagesOf(
+async function* pagesOf(
   repos: CoreRepositories,
   id: string,
-): AsyncGenerator<Message> {
+): AsyncGenerator<Message[]> {
   let cursor: string | undefined;
   do {
     const page = await repos.conversations.listMessages(id, {
       limit: 1000,
       ...(cursor === undefined ? {} : { cursor }),
     });
-    yield* page.items;
+    yield page.items;
     cursor = page.nextCursor;
   } while (cursor !== undefined);
 }
@@ -637,26 +637,26 @@ export async function writeExport(
       );
     }
     let n = 0;
-    for await (const m of messagesOf(src.repositories, id)) {
-      if (json) {
-        await sink.write(
-          (n > 0 ? ",\n" : "\n") + JSON.stringify({
+    for await (const page of pagesOf(src.repositories, id)) {
+      // One write per page: the text of 1,000 messages at most.
+      const parts = new Array<string>(page.length);
+      for (let i = 0; i < page.length; i++) {
+        const m = page[i]!;
+        parts[i] = json
+          ? (n + i > 0 ? ",\n" : "\n") + JSON.stringify({
             seq: m.seq,
             role: m.role,
             content: m.content,
             createdAt: m.createdAt,
             model: m.model ?? null,
             sourceKey: sources.messages.get(m.id) ?? null,
-          }),
-        );
-      } else {
-        await sink.write(
-          `\n**${m.role}** · ${shortDate(m.createdAt)}${
+          })
+          : `\n**${m.role}** · ${shortDate(m.createdAt)}${
             m.model === undefined ? "" : ` · ${m.model}`
-          }\n\n${m.content}\n`,
-        );
+          }\n\n${m.content}\n`;
       }
-      n++;
+      await sink.write(parts.join(""));
+      n += page.length;
     }
     if (json) await sink.write("]}");
     conversations++;
