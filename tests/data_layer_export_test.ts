@@ -293,6 +293,27 @@ Deno.test("exportData() scopes: one user (profile and conversations) and one con
     await assert.rejects(Deno.stat(`${tmp}/none.json`), Deno.errors.NotFound);
     await rejectsWith(a.exportData(`${tmp}/c3.json`), "ALREADY_EXISTS");
     await rejectsWith(
+      a.exportData(`${tmp}/nobody.json`, { scope: { user: "nobody" } }),
+      "NOT_FOUND",
+    );
+    await assert.rejects(Deno.stat(`${tmp}/nobody.json`), Deno.errors.NotFound);
+    // An aborted export leaves no file behind.
+    const ac = new AbortController();
+    ac.abort(new Error("stop"));
+    await assert.rejects(
+      a.exportData(`${tmp}/aborted.json`, { signal: ac.signal }),
+      /stop/,
+    );
+    await assert.rejects(
+      Deno.stat(`${tmp}/aborted.json`),
+      Deno.errors.NotFound,
+    );
+    assert.equal(
+      (await a.audit.list({ kind: "export" })).length,
+      2,
+      "only the exports that were written are audited",
+    );
+    await rejectsWith(
       a.exportData(`${tmp}/x.json`, { format: "pdf" as "json" }),
       "INVALID_INPUT",
     );
@@ -387,6 +408,21 @@ Deno.test("a sealed export opened with a wrong passphrase or key gives WRONG_KEY
       0,
       "a refused import is no restore",
     );
+  });
+});
+
+Deno.test("a sealed export made before a key rotation opens with the passphrase", async () => {
+  await withDir(async (tmp) => {
+    await using a = await open(`${tmp}/a`, "pw-a", true);
+    await seed(a);
+    const before = await snapshot(a);
+    await a.exportData(`${tmp}/s`);
+    await a.rotateKey("pw-a");
+    assert.equal(await a.conversations.deleteConversation("c1"), true);
+    // The folder's key changed: the embedded key file (the old key) opens it.
+    await rejectsWith(a.importExport(`${tmp}/s`), "WRONG_KEY");
+    await a.importExport(`${tmp}/s`, { passphrase: "pw-a" });
+    assert.deepEqual(await snapshot(a), before);
   });
 });
 
