@@ -343,152 +343,175 @@ export async function restoreDocument(
   let clock = 0;
   const now = () => clock;
   let used: Transaction | undefined;
-  await target.storage.transaction(async (tx) => {
-    used = tx;
-    const bound: RepositoryStorage = {
-      execute: (stmt, args) => tx.execute(stmt, args),
-      batch: (stmts) => tx.batch(stmts),
-      transaction: async (fn) => await fn(tx),
-      sealedColumn: (table, column, o) =>
-        target.storage.sealedColumn(table, column, o),
-    };
-    const ro = { changes: deferred, now };
-    const users = createUserService(bound, ro);
-    const config = createConfigRepository(bound, ro);
-    const plugins = createPluginStateRepository(bound, ro);
-    const conversations = createConversationRepository(bound, ro);
-    const exists = async (sql: string, args: (string | number)[]) =>
-      (await tx.execute({ sql, args })).rows.length > 0;
-    const known = new Set<string>();
-    for (const u of doc.users) {
-      if (await exists("SELECT 1 AS x FROM users WHERE id = ?", [u.id])) {
-        counts.skipped++;
+  // What is being written, for an error the store refuses (a value the
+  // repositories do not accept): it names the record, and nothing is stored.
+  let where = "";
+  try {
+    await target.storage.transaction(async (tx) => {
+      used = tx;
+      const bound: RepositoryStorage = {
+        execute: (stmt, args) => tx.execute(stmt, args),
+        batch: (stmts) => tx.batch(stmts),
+        transaction: async (fn) => await fn(tx),
+        sealedColumn: (table, column, o) =>
+          target.storage.sealedColumn(table, column, o),
+      };
+      const ro = { changes: deferred, now };
+      const users = createUserService(bound, ro);
+      const config = createConfigRepository(bound, ro);
+      const plugins = createPluginStateRepository(bound, ro);
+      const conversations = createConversationRepository(bound, ro);
+      const exists = async (sql: string, args: (string | number)[]) =>
+        (await tx.execute({ sql, args })).rows.length > 0;
+      const known = new Set<string>();
+      for (const u of doc.users) {
+        if (await exists("SELECT 1 AS x FROM users WHERE id = ?", [u.id])) {
+          counts.skipped++;
+          known.add(u.id);
+          continue;
+        }
+        where = `user "${u.id}"`;
+        clock = u.createdAt;
+        await users.createUser({ id: u.id, profile: u.profile });
+        if (u.updatedAt !== u.createdAt) {
+          clock = u.updatedAt;
+          await users.updateProfile(u.id, u.profile);
+        }
         known.add(u.id);
-        continue;
+        counts.usersAdded++;
       }
-      clock = u.createdAt;
-      await users.createUser({ id: u.id, profile: u.profile });
-      if (u.updatedAt !== u.createdAt) {
-        clock = u.updatedAt;
-        await users.updateProfile(u.id, u.profile);
-      }
-      known.add(u.id);
-      counts.usersAdded++;
-    }
-    for (const c of doc.config) {
-      if ((await config.getEntry(c.namespace, c.key)) !== undefined) {
-        counts.skipped++;
-        continue;
-      }
-      clock = c.updatedAt;
-      await config.set(c.namespace, c.key, c.value, { secret: c.secret });
-      counts.configAdded++;
-    }
-    for (const p of doc.plugins) {
-      const fresh = (await plugins.getPlugin(p.name)) === undefined;
-      if (fresh) {
-        clock = p.installedAt;
-        await plugins.registerPlugin({
-          name: p.name,
-          version: p.version,
-          enabled: p.enabled,
-          metadata: p.metadata,
-        });
-        counts.pluginsAdded++;
-      } else counts.skipped++;
-      for (const s of p.state) {
-        if ((await plugins.getState(p.name, s.key)) !== undefined) {
+      for (const c of doc.config) {
+        where = `config "${c.namespace}/${c.key}"`;
+        if ((await config.getEntry(c.namespace, c.key)) !== undefined) {
           counts.skipped++;
           continue;
         }
-        clock = s.updatedAt;
-        await plugins.setState(p.name, s.key, s.value);
-        counts.pluginStateAdded++;
-      }
-      if (fresh && p.updatedAt !== p.installedAt) {
-        clock = p.updatedAt;
-        await plugins.setEnabled(p.name, p.enabled);
-      }
-    }
-    const sources = await exists(
-      "SELECT 1 AS x FROM sqlite_schema WHERE type = 'table' AND name = 'import_sources'",
-      [],
-    );
-    const userOk = async (u: string | null): Promise<string | undefined> => {
-      if (u === null) return options.userId;
-      if (known.has(u)) return u;
-      if (await exists("SELECT 1 AS x FROM users WHERE id = ?", [u])) {
-        known.add(u);
-        return u;
-      }
-      return options.userId;
-    };
-    for (const c of doc.conversations) {
-      options.signal?.throwIfAborted();
-      const row = (await tx.execute({
-        sql: "SELECT last_seq FROM conversations WHERE id = ?",
-        args: [c.id],
-      })).rows[0];
-      let last = 0;
-      if (row === undefined) {
-        const userId = await userOk(c.userId);
-        clock = c.createdAt;
-        await conversations.createConversation({
-          id: c.id,
-          ...(userId === undefined ? {} : { userId }),
-          ...(c.title === null ? {} : { title: c.title }),
-          metadata: c.metadata,
-          createdAt: c.createdAt,
-          updatedAt: c.createdAt,
-        });
-        counts.conversationsAdded++;
-      } else {
-        last = Number(row.last_seq);
-        counts.skipped++;
-      }
-      const todo = c.messages.filter((m) => m.seq > last);
-      counts.skipped += c.messages.length - todo.length;
-      if (todo.length > 0) {
         clock = c.updatedAt;
-        const values = todo.map((m): NewMessage => ({
-          role: m.role,
-          content: m.content,
-          createdAt: m.createdAt,
-          ...(m.model === null ? {} : { model: m.model }),
-        }));
-        const r = await conversations.appendMessages(c.id, values);
-        counts.messagesAdded += todo.length;
-        if (sources) {
-          for (let i = 0; i < todo.length; i++) {
-            const key = todo[i]!.sourceKey;
-            if (key === null) continue;
-            await tx.execute({
-              sql:
-                "INSERT INTO import_sources (source_key, conversation_id, message_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-              args: [key, c.id, r.firstId + i],
-            });
+        await config.set(c.namespace, c.key, c.value, { secret: c.secret });
+        counts.configAdded++;
+      }
+      for (const p of doc.plugins) {
+        where = `plugin "${p.name}"`;
+        const fresh = (await plugins.getPlugin(p.name)) === undefined;
+        if (fresh) {
+          clock = p.installedAt;
+          await plugins.registerPlugin({
+            name: p.name,
+            version: p.version,
+            enabled: p.enabled,
+            metadata: p.metadata,
+          });
+          counts.pluginsAdded++;
+        } else counts.skipped++;
+        for (const s of p.state) {
+          where = `plugin "${p.name}" state "${s.key}"`;
+          if ((await plugins.getState(p.name, s.key)) !== undefined) {
+            counts.skipped++;
+            continue;
+          }
+          clock = s.updatedAt;
+          await plugins.setState(p.name, s.key, s.value);
+          counts.pluginStateAdded++;
+        }
+        if (fresh && p.updatedAt !== p.installedAt) {
+          clock = p.updatedAt;
+          await plugins.setEnabled(p.name, p.enabled);
+        }
+      }
+      const sources = await exists(
+        "SELECT 1 AS x FROM sqlite_schema WHERE type = 'table' AND name = 'import_sources'",
+        [],
+      );
+      const userOk = async (u: string | null): Promise<string | undefined> => {
+        if (u === null) return options.userId;
+        if (known.has(u)) return u;
+        if (await exists("SELECT 1 AS x FROM users WHERE id = ?", [u])) {
+          known.add(u);
+          return u;
+        }
+        return options.userId;
+      };
+      for (const c of doc.conversations) {
+        options.signal?.throwIfAborted();
+        where = `conversation "${c.id}"`;
+        const row = (await tx.execute({
+          sql: "SELECT last_seq FROM conversations WHERE id = ?",
+          args: [c.id],
+        })).rows[0];
+        let last = 0;
+        if (row === undefined) {
+          const userId = await userOk(c.userId);
+          clock = c.createdAt;
+          await conversations.createConversation({
+            id: c.id,
+            ...(userId === undefined ? {} : { userId }),
+            ...(c.title === null ? {} : { title: c.title }),
+            metadata: c.metadata,
+            createdAt: c.createdAt,
+            updatedAt: c.createdAt,
+          });
+          counts.conversationsAdded++;
+        } else {
+          last = Number(row.last_seq);
+          counts.skipped++;
+        }
+        const todo = c.messages.filter((m) => m.seq > last);
+        counts.skipped += c.messages.length - todo.length;
+        if (todo.length > 0) {
+          clock = c.updatedAt;
+          const values = todo.map((m): NewMessage => ({
+            role: m.role,
+            content: m.content,
+            createdAt: m.createdAt,
+            ...(m.model === null ? {} : { model: m.model }),
+          }));
+          const r = await conversations.appendMessages(c.id, values);
+          counts.messagesAdded += todo.length;
+          if (sources) {
+            for (let i = 0; i < todo.length; i++) {
+              const key = todo[i]!.sourceKey;
+              if (key === null) continue;
+              await tx.execute({
+                sql:
+                  "INSERT INTO import_sources (source_key, conversation_id, message_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                args: [key, c.id, r.firstId + i],
+              });
+            }
+          }
+        }
+        if (row === undefined) {
+          // Appending moved updated_at to the newest message: put it back.
+          await tx.execute({
+            sql: "UPDATE conversations SET updated_at = ? WHERE id = ?",
+            args: [c.updatedAt, c.id],
+          });
+          if (sources) {
+            for (const key of c.sourceKeys) {
+              await tx.execute({
+                sql:
+                  "INSERT INTO import_sources (source_key, conversation_id, message_id) VALUES (?, ?, NULL) ON CONFLICT DO NOTHING",
+                args: [key, c.id],
+              });
+            }
           }
         }
       }
-      if (row === undefined) {
-        // Appending moved updated_at to the newest message: put it back.
-        await tx.execute({
-          sql: "UPDATE conversations SET updated_at = ? WHERE id = ?",
-          args: [c.updatedAt, c.id],
-        });
-        if (sources) {
-          for (const key of c.sourceKeys) {
-            await tx.execute({
-              sql:
-                "INSERT INTO import_sources (source_key, conversation_id, message_id) VALUES (?, ?, NULL) ON CONFLICT DO NOTHING",
-              args: [key, c.id],
-            });
-          }
-        }
-      }
+      options.signal?.throwIfAborted();
+    }, "write");
+  } catch (err) {
+    if (
+      isAicoDataError(err, "INVALID_INPUT") ||
+      isAicoDataError(err, "ALREADY_EXISTS") ||
+      isAicoDataError(err, "NOT_FOUND")
+    ) {
+      throw new AicoDataError(
+        "IMPORT_INVALID",
+        `Cannot import "${file}": ${where} is refused: ${err.message}`,
+        { cause: err },
+      );
     }
-    options.signal?.throwIfAborted();
-  }, "write");
+    throw err;
+  }
   if (used !== undefined) changes.committed(used);
   return { file, sealed, ...counts };
 }

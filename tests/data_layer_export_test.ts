@@ -381,6 +381,16 @@ Deno.test("a truncated or tampered sealed export gives a typed error and imports
     doc.conversations[3].messages[0].role = "robot";
     await Deno.writeTextFile(`${tmp}/bad.json`, JSON.stringify(doc));
     await rejectsWith(b.importExport(`${tmp}/bad.json`), "IMPORT_INVALID");
+    // A value the store refuses (a malformed config key, late in the
+    // document) is IMPORT_INVALID too, and rolls back what came before it.
+    const doc2 = JSON.parse(await Deno.readTextFile(`${tmp}/plain`));
+    doc2.config.at(-1).key = "bad key!";
+    await Deno.writeTextFile(`${tmp}/bad2.json`, JSON.stringify(doc2));
+    await rejectsWith(b.importExport(`${tmp}/bad2.json`), "IMPORT_INVALID");
+    doc2.config.at(-1).key = "fine";
+    doc2.plugins[0].name = "Bad-Name";
+    await Deno.writeTextFile(`${tmp}/bad3.json`, JSON.stringify(doc2));
+    await rejectsWith(b.importExport(`${tmp}/bad3.json`), "IMPORT_INVALID");
     assert.equal(
       Number(
         (await b.storage.execute("SELECT COUNT(*) AS n FROM users")).rows[0]!.n,
