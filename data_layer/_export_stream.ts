@@ -196,6 +196,10 @@ export async function openSealedBody(
   if (lines.length === 0) {
     throw damaged(file, "the sealed export has no chunks (truncated)");
   }
+  if (!body.endsWith("\n")) {
+    // Every chunk line ends with a newline: the file was cut inside one.
+    throw damaged(file, "the sealed export is truncated (cut inside a chunk)");
+  }
   const parts: Uint8Array[] = [];
   let size = 0;
   for (let i = 0; i < lines.length; i++) {

@@ -291,7 +291,7 @@ Deno.test("a truncated or tampered sealed export gives a typed error and imports
       [
         "cut inside a line",
         text.slice(0, Math.floor(text.length / 2)),
-        "AUTH_FAILED",
+        "IMPORT_INVALID",
       ],
       ["cut inside the header", text.slice(0, 40), "IMPORT_INVALID"],
       [
@@ -355,6 +355,26 @@ Deno.test("a truncated or tampered sealed export gives a typed error and imports
         },
       );
     }
+    // Cut anywhere (about 100 places): a typed error every time, and the
+    // folder keeps exactly what it had (c1 deleted: an import that wrote
+    // anything would bring it back).
+    assert.equal(await a.conversations.deleteConversation("c1"), true);
+    const had = await snapshot(a);
+    const step = Math.floor(text.length / 97);
+    for (let cut = 1; cut < text.length; cut += step) {
+      await Deno.writeTextFile(`${tmp}/cut`, text.slice(0, cut));
+      await assert.rejects(
+        a.importExport(`${tmp}/cut`), // this folder's key: no Argon2id per try
+        (err: { code?: string }) => {
+          assert.ok(
+            err.code === "IMPORT_INVALID" || err.code === "AUTH_FAILED",
+            `cut at ${cut}: ${String(err)}`,
+          );
+          return true;
+        },
+      );
+    }
+    assert.deepEqual(await snapshot(a), had);
     assert.equal((await b.conversations.listConversations()).items.length, 0);
     assert.equal(
       Number(
@@ -378,7 +398,7 @@ Deno.test("a truncated or tampered sealed export gives a typed error and imports
         }),
       ),
     );
-    doc.conversations[3].messages[0].role = "robot";
+    doc.conversations.at(-1).messages[0].role = "robot";
     await Deno.writeTextFile(`${tmp}/bad.json`, JSON.stringify(doc));
     await rejectsWith(b.importExport(`${tmp}/bad.json`), "IMPORT_INVALID");
     // A value the store refuses (a malformed config key, late in the
