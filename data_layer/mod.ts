@@ -55,3 +55,10 @@ export {
   type RotateKeyOptions,
 } from "./data_layer.ts";
 export type { ComponentContext, DataLayerComponent } from "./components.ts";
+export type {
+  EraseKind,
+  EraseOptions,
+  EraseReport,
+  EraseScope,
+  RetentionPolicy,
+} from "./erase.ts";
