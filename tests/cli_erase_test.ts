@@ -170,3 +170,94 @@ Deno.test({
     });
   },
 });
+
+const hasScript = Deno.build.os === "linux" &&
+  new Deno.Command("sh", {
+    args: ["-c", "command -v script >/dev/null"],
+    stdout: "null",
+    stderr: "null",
+  }).outputSync().success;
+
+/** Runs the CLI on a pseudo-terminal (util-linux `script`), typing `answer`. */
+async function onTerminal(
+  args: string[],
+  answer: string,
+): Promise<{ code: number; output: string }> {
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const command = [
+    Deno.execPath(),
+    "run",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-ffi",
+    "--allow-sys",
+    MAIN,
+    ...args,
+  ].map(quote).join(" ");
+  const child = new Deno.Command("script", {
+    args: ["-qfec", command, "/dev/null"],
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: Deno.env.get("HOME") ?? "/root",
+      NO_COLOR: "1",
+      TERM: "xterm",
+    },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  let output = "";
+  const decoder = new TextDecoder();
+  const reading = (async () => {
+    for await (const chunk of child.stdout) {
+      output += decoder.decode(chunk, { stream: true });
+    }
+  })();
+  const writer = child.stdin.getWriter();
+  for (let i = 0; i < 800 && !output.includes("[y/N] "); i++) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  await writer.write(new TextEncoder().encode(answer));
+  await writer.close().catch(() => {});
+  const status = await child.status;
+  await reading;
+  return { code: status.code, output };
+}
+
+Deno.test({
+  name: "aico-data erase asks on the terminal: no cancels, yes erases",
+  ignore: !hasScript,
+  fn: async () => {
+    await withDir(async (tmp) => {
+      const dir = `${tmp}/data`;
+      const pw = `${tmp}/pw.txt`;
+      await Deno.writeTextFile(pw, `${PASSPHRASE}\n`);
+      const p = ["--dir", dir, "--passphrase-file", pw];
+      assert.equal((await cli(["init", ...p])).code, 0);
+      await Deno.writeTextFile(
+        `${tmp}/in.jsonl`,
+        JSON.stringify({ conversation: "c", role: "user", content: "hi" }) +
+          "\n",
+      );
+      assert.equal((await cli(["import", ...p, `${tmp}/in.jsonl`])).code, 0);
+      const [conv] = JSON.parse((await cli(["list", ...p, "--json"])).out);
+      const args = ["erase", ...p, "--conversation", conv.id];
+      const no = await onTerminal(args, "n\r");
+      assert.equal(no.code, 1, no.output);
+      assert.match(no.output, /\[y\/N\]/);
+      assert.equal(
+        JSON.parse((await cli(["list", ...p, "--json"])).out).length,
+        1,
+      );
+      const yes = await onTerminal(args, "y\r");
+      assert.equal(yes.code, 0, yes.output);
+      assert.match(yes.output, /erased 1 messages, 1 conversations/);
+      assert.deepEqual(
+        JSON.parse((await cli(["list", ...p, "--json"])).out),
+        [],
+      );
+    }, "aico_cli_erase_tty_");
+  },
+});
