@@ -234,7 +234,8 @@ Deno.test("erase({ all: true }) removes every row of every store and keeps only 
         module: "test",
         message: `log line ${marker}`,
       });
-      await data.memory!.indexPending();
+      await data.changes.drain(); // the indexer took the appends
+      assert.ok(await data.memory!.indexPending() >= 3);
       await data.analytics!.refresh({ text: true });
       assert.equal((await data.users.getUser(user.id)).profile.name, marker);
       await data.recentMessages(chat.id, 5);
