@@ -89,10 +89,10 @@ export function resolveRetention(
   }
   const minutes = policy.intervalMinutes ?? 60;
   if (
-    typeof minutes !== "number" || !Number.isFinite(minutes) || minutes < 1 ||
-    minutes > 10_080
+    typeof minutes !== "number" || !Number.isFinite(minutes) ||
+    minutes < 1 / 60 || minutes > 10_080
   ) {
-    throw invalid('"intervalMinutes" must be 1 to 10080');
+    throw invalid('"intervalMinutes" must be one second (1/60) to 10080');
   }
   const now = policy.now ?? Date.now;
   if (typeof now !== "function") throw invalid('"now" must be a function');

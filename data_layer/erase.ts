@@ -102,8 +102,9 @@ export interface RetentionPolicy {
    */
   readonly logs?: { readonly olderThanDays: number };
   /**
-   * Minutes between two applications after the one at open (the timer is
-   * unref'd: it never keeps the process alive, and `close()` clears it).
+   * Minutes between two applications after the one at open, from one
+   * second (`1 / 60`) to a week (the timer is unref'd: it never keeps the
+   * process alive, and `close()` clears it).
    *
    * @default {60}
    */

@@ -559,5 +559,35 @@ Deno.test("retention erases old messages (per role) and old logs at open and on 
     );
     // Nothing left: a third application erases nothing.
     assert.equal((await data.applyRetention()).messages, 0);
+    // The schedule applies it again without being asked.
+    await data.conversations.appendMessage(chatId, {
+      role: "tool",
+      content: "soon old",
+      createdAt: clock,
+    });
+    await data.close();
+    await using scheduled = await openDataLayer(dir, {
+      passphrase: PW,
+      memory: false,
+      analytics: false,
+      retention: { ...retention, intervalMinutes: 1 / 60 },
+    });
+    clock += 31 * DAY;
+    const deadline = Date.now() + 20_000;
+    while (
+      (await scheduled.conversations.listMessages(chatId)).items.some((m) =>
+        m.content === "soon old"
+      )
+    ) {
+      assert.ok(Date.now() < deadline, "the schedule never ran");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Open, two on demand and the third above, the next open, the
+    // scheduled run, and this one (queued after the scheduled run).
+    assert.equal((await scheduled.applyRetention()).messages, 0);
+    assert.ok(
+      (await scheduled.audit.list({ kind: "retention", limit: 1000 })).length >=
+        6,
+    );
   }, "aico_retention_");
 });
