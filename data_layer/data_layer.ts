@@ -393,6 +393,32 @@ export interface DataLayer extends AsyncDisposable {
    *
    * @returns The counts (all 0 without a policy).
    * @throws {AicoDataError} `STORE_CLOSED`.
+   *
+   * @example Tool output older than a week goes
+   * ```ts
+   * import { openDataLayer } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * try {
+   *   const kdf = { memoryKiB: 19456, iterations: 2 };
+   *   const now = Date.UTC(2026, 5, 1);
+   *   await using data = await openDataLayer(dir, {
+   *     passphrase: "pw", create: true, kdf, memory: false, analytics: false,
+   *     retention: { messages: { olderThanDays: 7, roles: ["tool"] }, now: () => now },
+   *   });
+   *   const chat = await data.conversations.createConversation();
+   *   await data.conversations.appendMessages(chat.id, [
+   *     { role: "tool", content: "old output", createdAt: now - 8 * 86_400_000 },
+   *     { role: "user", content: "old question", createdAt: now - 8 * 86_400_000 },
+   *   ]);
+   *   assert.equal((await data.applyRetention()).messages, 1);
+   *   const { items } = await data.conversations.listMessages(chat.id);
+   *   assert.deepEqual(items.map((m) => m.content), ["old question"]);
+   * } finally {
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
    */
   applyRetention(): Promise<EraseReport>;
   /** Flushes logs and closes every component in reverse order; safe to call twice. */
@@ -619,7 +645,15 @@ class DataLayerImpl implements DataLayer {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#eraser.erase(scope, options.keyring);
+    // A running key rotation replaces the cache: erase after it.
+    const rotating = this.#rotating;
+    if (rotating === undefined) {
+      return this.#eraser.erase(scope, options.keyring);
+    }
+    return rotating.catch(() => {}).then(() => {
+      this.#guard("erase");
+      return this.#eraser.erase(scope, options.keyring);
+    });
   }
 
   applyRetention(): Promise<EraseReport> {
