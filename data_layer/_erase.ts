@@ -73,6 +73,21 @@ export function emptyRemoved(): Removed {
 }
 
 const ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+/**
+ * Tables whose owners delete their own rows (repositories, the indexer) or
+ * that must stay (the audit trail, the feed).
+ */
+const OWNED_TABLES: ReadonlySet<string> = new Set([
+  "messages",
+  "conversations",
+  "users",
+  "user_credentials",
+  "message_gaps",
+  "memory_items",
+  "audit_events",
+  "change_events",
+  "change_cursors",
+]);
 const KEY_CHUNK = 500;
 const LOG_CHUNK = 10_000;
 
@@ -211,6 +226,8 @@ export class Eraser {
         "INSERT INTO memory_fts (memory_fts) VALUES ('optimize')",
       );
     }
+    // Rows of other tables (plugins, the importer's sources) naming them.
+    await this.#dependents(db, removed);
     // 4. Change-feed rows about the erased rows.
     const changeEvents = await this.#cleanFeed(db, kind, removed);
     // 5. Copies outside the store (the cache).
@@ -403,6 +420,45 @@ export class Eraser {
       if (used !== undefined) feed.committed(used);
       total += n;
       if (n < LOG_CHUNK) return total;
+    }
+  }
+
+  /**
+   * Deletes the rows of any other table that name an erased conversation
+   * (`conversation_id`), message (`message_id`) or user (`user_id`): plugin
+   * state about them, the importer's `import_sources` (so that importing
+   * the same export again brings an erased conversation back, and no source
+   * id of it stays behind).
+   */
+  async #dependents(db: LocalStorage, r: Removed): Promise<void> {
+    const tables = (await db.execute(
+      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' " +
+        "AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name",
+    )).rows.map((row) => String(row.name)).filter((t) =>
+      !OWNED_TABLES.has(t) && /^[A-Za-z_][A-Za-z0-9_]*$/.test(t)
+    );
+    const byColumn: [string, readonly string[]][] = [
+      ["conversation_id", r.conversationIds],
+      ["message_id", r.messageIds],
+      ["user_id", r.userIds],
+    ];
+    for (const table of tables) {
+      const columns = new Set(
+        (await db.execute({
+          sql: "SELECT name FROM pragma_table_info(?)",
+          args: [table],
+        })).rows.map((row) => String(row.name)),
+      );
+      for (const [column, keys] of byColumn) {
+        if (!columns.has(column) || keys.length === 0) continue;
+        for (let s = 0; s < keys.length; s += KEY_CHUNK) {
+          await db.execute({
+            sql:
+              `DELETE FROM "${table}" WHERE CAST("${column}" AS TEXT) IN (SELECT value FROM json_each(?))`,
+            args: [JSON.stringify(keys.slice(s, s + KEY_CHUNK))],
+          });
+        }
+      }
     }
   }
 

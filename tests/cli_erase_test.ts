@@ -89,6 +89,22 @@ Deno.test("aico-data erase asks, refuses without a terminal, erases with --yes a
     assert.equal((await cli(["show", ...p, secret.id])).code, 1);
     const scan = await scanFor(dir, [marker]);
     assert.equal(scan.hits[marker], 0);
+    // No trace of it is left in the importer's sources either: importing
+    // the same file again brings the erased conversation back, only it.
+    const again = await cli(["import", ...p, "--json", `${tmp}/in.jsonl`]);
+    assert.equal(again.code, 0, again.err);
+    const [reimported] = JSON.parse(again.out);
+    assert.equal(reimported.conversationsAdded, 1);
+    assert.equal(reimported.messagesAdded, 2);
+    const back = await cli([
+      "search",
+      ...p,
+      marker,
+      "--mode",
+      "keyword",
+      "--json",
+    ]);
+    assert.equal(JSON.parse(back.out).length >= 1, true);
 
     // --all without a reachable keyring says so; the backup list survives.
     const all = await cli(["erase", ...p, "--all", "--yes"], {
@@ -103,7 +119,7 @@ Deno.test("aico-data erase asks, refuses without a terminal, erases with --yes a
       ],
     });
     assert.equal(all.code, 0, all.err);
-    assert.match(all.out, /erased 1 messages, 1 conversations, \d+ users/);
+    assert.match(all.out, /erased 3 messages, 2 conversations, \d+ users/);
     assert.match(all.out, /not reached: .*keyring/);
     assert.match(all.out, /1 backups made earlier still hold the erased data/);
     assert.match(all.out, /copies you made yourself/);
