@@ -591,3 +591,43 @@ Deno.test("retention erases old messages (per role) and old logs at open and on 
     );
   }, "aico_retention_");
 });
+
+Deno.test("a component's erased hook runs after every erase and reports what it could not reach", async () => {
+  await withDir(async (dir) => {
+    const seen: string[] = [];
+    await using data = await openDataLayer(dir, {
+      passphrase: PW,
+      create: true,
+      kdf,
+      memory: false,
+      analytics: false,
+      cache: false,
+      components: [{
+        name: "mirror",
+        schemas: [],
+        open: () => Promise.resolve({ copies: 1 }),
+        close: () => Promise.resolve(),
+        erased(instance: { copies: number }, ctx, unreached) {
+          // The rows are gone from the store when the hook runs.
+          return ctx.storage.execute("SELECT COUNT(*) AS n FROM messages")
+            .then((rs) => {
+              seen.push(`messages=${rs.rows[0]?.n}`);
+              unreached("a copy on the phone");
+              return { copies: instance.copies - 1 };
+            });
+        },
+      }],
+    });
+    const chat = await data.conversations.createConversation();
+    await data.conversations.appendMessage(chat.id, {
+      role: "user",
+      content: "x",
+    });
+    const report = await data.erase({ conversation: chat.id });
+    assert.deepEqual(seen, ["messages=0"]);
+    assert.deepEqual(report.unreached, ["mirror: a copy on the phone"]);
+    assert.deepEqual(data.component<{ copies: number }>("mirror"), {
+      copies: 0,
+    });
+  }, "aico_erase_hook_");
+});
