@@ -142,14 +142,16 @@ export function applyRetention(
 export function scheduleRetention(
   intervalMs: number,
   run: () => Promise<unknown>,
+  onError: (err: unknown) => void,
 ): { stop(): void } {
   let running = false;
   const id = setInterval(() => {
     if (running) return;
     running = true;
-    run().catch(() => {
-      // Reported by the next run's audit trail gap; a failed run erases
-      // nothing half-way (each step is its own transaction) and is retried.
+    run().catch((err) => {
+      // No caller to tell: reported to the log; each step of a run is its
+      // own transaction, and the next run retries what is left.
+      onError(err);
     }).finally(() => {
       running = false;
     });

@@ -636,6 +636,18 @@ class DataLayerImpl implements DataLayer {
     await this.applyRetention();
     this.#schedule = scheduleRetention(policy.intervalMs, async () => {
       if (!this.#closed) await this.applyRetention();
+    }, (err) => {
+      if (this.#closed) return;
+      try {
+        this.bus.publish("log.warn", {
+          module: "aico.retention",
+          message: `Cannot apply retention: ${
+            isAicoDataError(err) ? err.code : "ERROR"
+          }`,
+        });
+      } catch {
+        // The bus is closing: nothing to report to.
+      }
     });
   }
 
