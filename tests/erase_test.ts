@@ -631,3 +631,33 @@ Deno.test("a component's erased hook runs after every erase and reports what it 
     });
   }, "aico_erase_hook_");
 });
+
+Deno.test("erase() says when another handle keeps the cache open, and still erases the rows", async () => {
+  await withDir(async (dir) => {
+    await using data = await openDataLayer(dir, {
+      passphrase: PW,
+      create: true,
+      kdf,
+      memory: false,
+      analytics: false,
+    });
+    const { openCache } = await import("../cache/mod.ts");
+    // A second handle on the same cache, as another process would hold it.
+    await using other = await openCache({
+      path: `${dir}/cache`,
+      key: data.key,
+    });
+    const chat = await data.conversations.createConversation();
+    await data.conversations.appendMessage(chat.id, {
+      role: "user",
+      content: "x",
+    });
+    await data.recentMessages(chat.id, 5);
+    const report = await data.erase({ conversation: chat.id });
+    assert.equal(report.messages, 1);
+    assert.equal(report.unreached.length, 1);
+    assert.match(report.unreached[0]!, /^cache: another process/);
+    assert.equal(other.namespace("recent").get(`${chat.id}/5`), undefined);
+    assert.deepEqual(await data.recentMessages(chat.id, 5), []);
+  }, "aico_erase_shared_cache_");
+});
