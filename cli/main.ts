@@ -15,6 +15,7 @@
  * aico-data passwd | rotate-key | remember | forget
  * aico-data migrate | plan | rollback SCHEMA VERSION
  * aico-data demo
+ * aico-data erase --message ID | --conversation ID | --user ID | --all
  * ```
  *
  * The data folder is `--dir`, else `AICO_DATA_DIR`, else the platform's user
@@ -53,6 +54,7 @@ import { forget, remember } from "./commands/keyring.ts";
 import { demo } from "./commands/demo.ts";
 import { inventory } from "./commands/inventory.ts";
 import { audit } from "./commands/audit.ts";
+import { erase } from "./commands/erase.ts";
 
 const COMMANDS: readonly Command[] = [
   init,
@@ -77,6 +79,7 @@ const COMMANDS: readonly Command[] = [
   demo,
   inventory,
   audit,
+  erase,
 ];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 

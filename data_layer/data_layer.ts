@@ -78,6 +78,19 @@ import {
   type DataLayerAnalyticsOptions,
 } from "./_analytics.ts";
 import type { Analytics } from "../analytics/mod.ts";
+import type {
+  EraseOptions,
+  EraseReport,
+  EraseScope,
+  RetentionPolicy,
+} from "./erase.ts";
+import { Eraser } from "./_erase.ts";
+import {
+  applyRetention,
+  type ResolvedRetention,
+  resolveRetention,
+  scheduleRetention,
+} from "./_retention.ts";
 import {
   type ExportOptions,
   type ExportReport,
@@ -169,6 +182,14 @@ export interface DataLayerOptions {
    * @default {[]}
    */
   readonly components?: readonly DataLayerComponent[];
+  /**
+   * A retention policy: messages and logs older than a number of days are
+   * erased at open and then on an unref'd schedule, through the same path
+   * as {@linkcode DataLayer.erase} (see {@linkcode RetentionPolicy}).
+   *
+   * @default {undefined} (everything is kept)
+   */
+  readonly retention?: RetentionPolicy;
 }
 
 /** Options of {@linkcode DataLayer.rotateKey}. */
@@ -323,6 +344,95 @@ export interface DataLayer extends AsyncDisposable {
     readonly storage: VerifyReport;
     readonly audit: AuditVerifyReport;
   }>;
+  /**
+   * Erases a message, a conversation, a user (with their conversations and
+   * credentials) or everything, from every store of the folder, and
+   * resolves only once it is gone everywhere:
+   *
+   * - the database rows, with `PRAGMA secure_delete` in effect (freed cells
+   *   and pages are zeroed), then the WAL checkpointed with `TRUNCATE`, so
+   *   no old page stays in `data.db` or `data.db-wal`;
+   * - the keyword index and the vectors, by draining the memory indexer,
+   *   then FTS5 `optimize` (the contentless index keeps a deleted row's
+   *   tokens behind a tombstone until its segments are merged);
+   * - the analytics copy, by draining its refresher;
+   * - the LMDB cache: closed, its file overwritten with zeros and removed,
+   *   reopened empty (lmdb-js leaves freed pages' ciphertext in the file);
+   * - the change-feed rows about the erased rows, once every consumer is
+   *   past them;
+   * - for `{ all: true }`: also logs, configuration and plugin state, and
+   *   the OS keyring's copies of the data key.
+   *
+   * One message keeps its conversation's numbering: its `seq` is recorded
+   * as a gap (position only), so `listMessages` still proves that nothing
+   * else is missing. The erase is audited as `erase` with its kind and
+   * counts only. The audit trail itself is kept, also by `{ all: true }`:
+   * it holds no content, and a trail that vanished could not be told from
+   * one an attacker removed. Backups and copies made earlier are not
+   * reached (the CLI lists the backups it made).
+   *
+   * @param scope `{ message: id }`, `{ conversation: id }`, `{ user: id }`
+   * or `{ all: true }`.
+   * @param options `keyring` for `{ all: true }`.
+   * @returns The counts, and what could not be reached.
+   * @throws {AicoDataError} `INVALID_INPUT` for a malformed scope,
+   * `STORE_CLOSED`.
+   *
+   * @example Erasing a conversation
+   * ```ts
+   * import { openDataLayer } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * try {
+   *   const kdf = { memoryKiB: 19456, iterations: 2 };
+   *   await using data = await openDataLayer(dir, { passphrase: "pw", create: true, kdf, analytics: false });
+   *   const chat = await data.conversations.createConversation({ title: "Secrets" });
+   *   await data.conversations.appendMessage(chat.id, { role: "user", content: "my bank PIN is 4711" });
+   *   const report = await data.erase({ conversation: chat.id });
+   *   assert.equal(report.messages, 1);
+   *   assert.deepEqual(await data.search("PIN", { mode: "keyword" }), []);
+   *   assert.equal((await data.conversations.listConversations()).items.length, 0);
+   * } finally {
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  erase(scope: EraseScope, options?: EraseOptions): Promise<EraseReport>;
+  /**
+   * Applies the layer's retention policy now (it also runs at open and on
+   * its schedule), through the erase path; audited as `retention`.
+   *
+   * @returns The counts (all 0 without a policy).
+   * @throws {AicoDataError} `STORE_CLOSED`.
+   *
+   * @example Tool output older than a week goes
+   * ```ts
+   * import { openDataLayer } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * try {
+   *   const kdf = { memoryKiB: 19456, iterations: 2 };
+   *   const now = Date.UTC(2026, 5, 1);
+   *   await using data = await openDataLayer(dir, {
+   *     passphrase: "pw", create: true, kdf, memory: false, analytics: false,
+   *     retention: { messages: { olderThanDays: 7, roles: ["tool"] }, now: () => now },
+   *   });
+   *   const chat = await data.conversations.createConversation();
+   *   await data.conversations.appendMessages(chat.id, [
+   *     { role: "tool", content: "old output", createdAt: now - 8 * 86_400_000 },
+   *     { role: "user", content: "old question", createdAt: now - 8 * 86_400_000 },
+   *   ]);
+   *   assert.equal((await data.applyRetention()).messages, 1);
+   *   const { items } = await data.conversations.listMessages(chat.id);
+   *   assert.deepEqual(items.map((m) => m.content), ["old question"]);
+   * } finally {
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  applyRetention(): Promise<EraseReport>;
   /**
    * Exports the user's data as the documented `aico-data-export` JSON
    * format (version 2, `docs/EXPORT_FORMAT.md`: users' profiles without
@@ -522,6 +632,19 @@ function builtInComponents(
       await old.close();
       return await openCacheFor(ctx);
     },
+    async erased(old, ctx, unreached) {
+      // Invalidation alone leaves the entries' encrypted pages in LMDB's
+      // free list: the file is zeroed and removed, and the cache reopens.
+      await old.clear().catch(() => 0);
+      await old.close();
+      const { wipeClosedCache } = await import("../cache/mod.ts");
+      if (!await wipeClosedCache(`${dir}/${DATA_LAYER_FILES.cache}`)) {
+        unreached(
+          "another process has the cache open: its entries were invalidated, but LMDB's free pages may keep their encrypted bytes until reused",
+        );
+      }
+      return await openCacheFor(ctx);
+    },
   };
   const changes: DataLayerComponent<ChangeFeed> = {
     name: "changes",
@@ -588,6 +711,9 @@ class DataLayerImpl implements DataLayer {
   readonly #routed: ReturnType<typeof routeReads>;
   #closed = false;
   #rotating: Promise<string> | undefined;
+  readonly #eraser: Eraser;
+  readonly #retention: ResolvedRetention | undefined;
+  #schedule: { stop(): void } | undefined;
 
   constructor(
     dir: string,
@@ -599,6 +725,8 @@ class DataLayerImpl implements DataLayer {
       applied: MigrationStepReport[];
       extra?: readonly string[];
     },
+    options: DataLayerOptions,
+    retention: ResolvedRetention | undefined,
   ) {
     this.dir = dir;
     this.#set = set;
@@ -606,6 +734,75 @@ class DataLayerImpl implements DataLayer {
     this.#state = state;
     const repos = set.get<CoreRepositories>("repositories");
     this.#routed = routeReads(repos, () => set.get<Cache | undefined>("cache"));
+    this.#retention = retention;
+    this.#eraser = new Eraser({
+      storage: () => set.get<LocalStorage>("storage"),
+      changes: () => set.get<ChangeFeed>("changes"),
+      audit: () => set.get<AuditLog>("audit"),
+      conversations: () =>
+        set.get<CoreRepositories>("repositories").conversations,
+      users: () => set.get<CoreRepositories>("repositories").users,
+      logPersistence: () => set.get<LogComponent>("logs").persistence,
+      erasedHooks: () => set.erased(),
+      keyFile: `${dir}/${DATA_LAYER_FILES.keyFile}`,
+      keyring: options.keyring,
+    });
+  }
+
+  /** At open: applies the retention policy once, then on its schedule. */
+  async startRetention(): Promise<void> {
+    const policy = this.#retention;
+    if (policy === undefined) return;
+    await this.applyRetention();
+    this.#schedule = scheduleRetention(policy.intervalMs, async () => {
+      if (!this.#closed) await this.applyRetention();
+    }, (err) => {
+      if (this.#closed) return;
+      try {
+        this.bus.publish("log.warn", {
+          module: "aico.retention",
+          message: `Cannot apply retention: ${
+            isAicoDataError(err) ? err.code : "ERROR"
+          }`,
+        });
+      } catch {
+        // The bus is closing: nothing to report to.
+      }
+    });
+  }
+
+  erase(scope: EraseScope, options: EraseOptions = {}): Promise<EraseReport> {
+    try {
+      this.#guard("erase");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // A running key rotation replaces the cache: erase after it.
+    const rotating = this.#rotating;
+    if (rotating === undefined) {
+      return this.#eraser.erase(scope, options.keyring);
+    }
+    return rotating.catch(() => {}).then(() => {
+      this.#guard("erase");
+      return this.#eraser.erase(scope, options.keyring);
+    });
+  }
+
+  applyRetention(): Promise<EraseReport> {
+    try {
+      this.#guard("apply retention");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const policy = this.#retention;
+    return policy === undefined
+      ? this.#eraser.run("retention", () => Promise.resolve())
+      : applyRetention(
+        this.#eraser,
+        policy,
+        () => this.storage,
+        () => this.#set.get<CoreRepositories>("repositories").conversations,
+      );
   }
 
   get key(): DataKey {
@@ -935,7 +1132,9 @@ class DataLayerImpl implements DataLayer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#schedule?.stop();
     if (this.#rotating !== undefined) await this.#rotating.catch(() => {});
+    await this.#eraser.idle();
     this.#abort.abort(
       new AicoDataError("STORE_CLOSED", "The data layer is closing"),
     );
@@ -1006,6 +1205,7 @@ export async function openDataLayer(
       "Cannot open data layer: the folder must be a path",
     );
   }
+  const retention = resolveRetention(options.retention);
   if (options.create) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   let keys: UnlockResult;
   try {
@@ -1054,5 +1254,12 @@ export async function openDataLayer(
     await set.close();
     throw err;
   }
-  return new DataLayerImpl(dir, set, abort, state);
+  const data = new DataLayerImpl(dir, set, abort, state, options, retention);
+  try {
+    await data.startRetention();
+  } catch (err) {
+    await data.close().catch(() => {});
+    throw err;
+  }
+  return data;
 }
