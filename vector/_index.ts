@@ -126,6 +126,10 @@ export class VectorIndex {
     return this.#slots;
   }
   #quant = new Int16Array(0);
+  /** 1 where the slot's int16 copy and scale are loaded (open loads them after the codes). */
+  #ready = new Uint8Array(0);
+  /** Slots whose int16 copy is not loaded yet. */
+  #missing = 0;
   #scale = new Float32Array(0);
   #norm = new Float64Array(0);
   #centre: Float32Array;
@@ -261,6 +265,9 @@ export class VectorIndex {
     const quant = new Int16Array(cap * this.dims);
     quant.set(this.#quant.subarray(0, this.#n * this.dims));
     this.#quant = quant;
+    const ready = new Uint8Array(cap);
+    ready.set(this.#ready.subarray(0, this.#n));
+    this.#ready = ready;
     const scale = new Float32Array(cap);
     scale.set(this.#scale.subarray(0, this.#n));
     this.#scale = scale;
@@ -394,6 +401,8 @@ export class VectorIndex {
     } else {
       this.#rows[slot] = entry.row;
       this.#metas[slot] = entry.metadata;
+      // Replaced before its old vector was loaded: the new one is here.
+      if (this.#ready[slot] === 0) this.#missing--;
     }
     const q = entry.quant;
     const sb = this.#scaleBytes;
@@ -404,6 +413,7 @@ export class VectorIndex {
     this.#scale[slot] = this.#scaleView[0]!;
     new Uint8Array(this.#quant.buffer, slot * this.dims * 2, this.dims * 2)
       .set(q.subarray(4, 4 + 2 * this.dims));
+    this.#ready[slot] = 1;
     this.#norm[slot] = entry.norm;
     if (code !== null && code !== undefined && this.#frozen) {
       this.#views();
@@ -436,8 +446,8 @@ export class VectorIndex {
     row: number,
     ids: readonly string[],
     norms: Float64Array,
-    scales: Float32Array,
-    q16: Uint8Array,
+    scales: Float32Array | null,
+    q16: Uint8Array | null,
     metas: readonly Metadata[],
     codes: Uint8Array | null,
   ): void {
@@ -451,10 +461,20 @@ export class VectorIndex {
       this.#metas.push(metas[i]!);
     }
     this.#n += k;
-    this.#scale.set(scales, first);
     this.#norm.set(norms, first);
-    new Uint8Array(this.#quant.buffer, first * this.dims * 2, k * this.dims * 2)
-      .set(q16);
+    if (scales !== null && q16 !== null) {
+      this.#scale.set(scales, first);
+      new Uint8Array(
+        this.#quant.buffer,
+        first * this.dims * 2,
+        k * this.dims * 2,
+      ).set(q16);
+      this.#ready.fill(1, first, first + k);
+    } else {
+      // Loaded later by fillSegment() (the codes suffice to shortlist).
+      this.#ready.fill(0, first, first + k);
+      this.#missing += k;
+    }
     if (codes !== null && this.#frozen) {
       this.#views();
       this.#prefixValid = false;
@@ -481,6 +501,7 @@ export class VectorIndex {
     if (slot === undefined) return false;
     const last = this.#n - 1;
     this.#slotOf.delete(id);
+    if (this.#ready[slot] === 0) this.#missing--;
     if (slot !== last) {
       const lastId = this.#ids[last]!;
       this.#ids[slot] = lastId;
@@ -489,6 +510,7 @@ export class VectorIndex {
       this.#slotOf.set(lastId, slot);
       const d = this.dims;
       this.#quant.copyWithin(slot * d, last * d, last * d + d);
+      this.#ready[slot] = this.#ready[last]!;
       this.#scale[slot] = this.#scale[last]!;
       this.#norm[slot] = this.#norm[last]!;
       this.#views();
@@ -506,12 +528,99 @@ export class VectorIndex {
   /** Removes everything. */
   clear(): void {
     this.#n = 0;
+    this.#missing = 0;
     this.#ids = [];
     this.#rows = [];
     this.#metas = [];
     this.#slots = new Map();
     this.#centredAt = 0;
     this.#centre.fill(0);
+  }
+
+  /** How many records wait for their int16 copy (see fillSegment()). */
+  get missing(): number {
+    return this.#missing;
+  }
+
+  /**
+   * Loads the int16 copies of segment `row`'s records (its ids and its
+   * `quant` column as stored) into the slots still waiting for them; records
+   * gone or moved to another segment since are skipped. Returns how many
+   * were filled.
+   */
+  fillSegment(
+    row: number,
+    ids: readonly string[],
+    scales: Float32Array,
+    q16: Uint8Array,
+  ): number {
+    if (this.#missing === 0) return 0;
+    const d = this.dims;
+    const src = new Int16Array(
+      q16.buffer,
+      q16.byteOffset,
+      q16.byteLength >>> 1,
+    );
+    let filled = 0;
+    // Usually the segment's records still sit in consecutive slots, all
+    // waiting: one copy.
+    const first = this.#slotOf.get(ids[0]!);
+    if (first !== undefined && first + ids.length <= this.#n) {
+      let whole = true;
+      for (let i = 0; i < ids.length && whole; i++) {
+        const s = first + i;
+        whole = this.#ids[s] === ids[i] && this.#rows[s] === row &&
+          this.#ready[s] === 0;
+      }
+      if (whole) {
+        this.#quant.set(src.subarray(0, ids.length * d), first * d);
+        this.#scale.set(scales.subarray(0, ids.length), first);
+        this.#ready.fill(1, first, first + ids.length);
+        this.#missing -= ids.length;
+        return ids.length;
+      }
+    }
+    for (let i = 0; i < ids.length; i++) {
+      const slot = this.#slotOf.get(ids[i]!);
+      if (
+        slot === undefined || this.#rows[slot] !== row ||
+        this.#ready[slot] === 1
+      ) continue;
+      this.#quant.set(src.subarray(i * d, i * d + d), slot * d);
+      this.#scale[slot] = scales[i]!;
+      this.#ready[slot] = 1;
+      this.#missing--;
+      filled++;
+    }
+    return filled;
+  }
+
+  /**
+   * The segments (rows) of the candidates a search for `q` would rescore
+   * that still wait for their int16 copy.
+   */
+  unreadyRowsFor(
+    q: Float32Array,
+    shortlist: number,
+    pred: FilterPredicate | undefined,
+  ): number[] {
+    if (this.#missing === 0 || this.#n === 0) return [];
+    this.#views();
+    const rows = new Set<number>();
+    for (const slot of this.#shortlist(q, Math.min(shortlist, this.#n), pred)) {
+      if (this.#ready[slot] === 0) rows.add(this.#rows[slot]!);
+    }
+    return [...rows];
+  }
+
+  /** The segments (rows) of every record still waiting for its int16 copy. */
+  unreadyRows(): number[] {
+    const rows = new Set<number>();
+    if (this.#missing === 0) return [];
+    for (let s = 0; s < this.#n; s++) {
+      if (this.#ready[s] === 0) rows.add(this.#rows[s]!);
+    }
+    return [...rows];
   }
 
   /**
@@ -534,7 +643,10 @@ export class VectorIndex {
     let qn2 = 0;
     for (let i = 0; i < d; i++) qn2 += q[i]! * q[i]!;
     const scored: Candidate[] = [];
+    const ready = this.#ready;
     for (const slot of slots) {
+      // Never ranked by a copy not loaded yet (the store loads them first).
+      if (ready[slot] === 0) continue;
       const base = slot * d;
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       let i = 0;
