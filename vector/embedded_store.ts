@@ -1154,8 +1154,12 @@ async function loadIndex(
  * from 50k records first over 128-bit prefixes, which pick eight times as
  * many candidates for the full codes; with a filter, the nearest matching
  * ones, four times as many) and ranks them by their int16 vectors. The centre is fixed (and codes persisted)
- * once a collection has 4096 records. Open reads the segment rows (about
- * `2 × dimensions + 80` bytes per record), never one row per record.
+ * once a collection has 4096 records. Open reads the compact segment
+ * columns (ids, norms, metadata and codes: about `dimensions / 8 + 60`
+ * bytes per record), never one row per record; the int16 vectors
+ * (`2 × dimensions` bytes per record) load in the background after open,
+ * and a query before that first loads the segments of its own candidates
+ * (see `whenLoaded()`).
  * Memory: about `2.2 × dimensions` bytes per record plus ids and metadata.
  *
  * **One writer.** Keep one open store per collection (in every process):
