@@ -100,6 +100,15 @@ export function norm(v: Float32Array | readonly number[]): number {
   return Math.sqrt(s);
 }
 
+/**
+ * The metadata of a segment's records, parsed on first use (open leaves
+ * them as the stored JSON: most are never needed before a filter or a hit).
+ */
+export interface LazyMetadata {
+  /** The records' metadata, in segment order (parsed once). */
+  get(): readonly Metadata[];
+}
+
 /** The in-memory index of one collection. */
 export class VectorIndex {
   readonly dims: number;
@@ -110,7 +119,10 @@ export class VectorIndex {
   #n = 0;
   #ids: string[] = [];
   #rows: number[] = [];
-  #metas: Metadata[] = [];
+  /** Metadata by slot; `undefined` while it is still in `#lazy`. */
+  #metas: (Metadata | undefined)[] = [];
+  #lazy: (LazyMetadata | undefined)[] = [];
+  #lazyAt: number[] = [];
   /** Slot by id, built on first use (open does not need it). */
   #slots: Map<string, number> | undefined = new Map();
 
@@ -191,16 +203,26 @@ export class VectorIndex {
     return this.#ids.slice(0, this.#n);
   }
 
+  /** The metadata of slot `s` (parsing its segment's on first use). */
+  #meta(s: number): Metadata {
+    const m = this.#metas[s];
+    if (m !== undefined) return m;
+    const v = this.#lazy[s]!.get()[this.#lazyAt[s]!]!;
+    this.#metas[s] = v;
+    this.#lazy[s] = undefined;
+    return v;
+  }
+
   metadataOf(id: string): Metadata | undefined {
     const s = this.#slotOf.get(id);
-    return s === undefined ? undefined : this.#metas[s];
+    return s === undefined ? undefined : this.#meta(s);
   }
 
   /** Ids and rows of the records whose metadata match. */
   matching(pred: FilterPredicate | undefined): { id: string; row: number }[] {
     const out: { id: string; row: number }[] = [];
     for (let s = 0; s < this.#n; s++) {
-      if (pred === undefined || pred(this.#metas[s]!)) {
+      if (pred === undefined || pred(this.#meta(s))) {
         out.push({ id: this.#ids[s]!, row: this.#rows[s]! });
       }
     }
@@ -210,7 +232,7 @@ export class VectorIndex {
   count(pred: FilterPredicate | undefined): number {
     if (pred === undefined) return this.#n;
     let c = 0;
-    for (let s = 0; s < this.#n; s++) if (pred(this.#metas[s]!)) c++;
+    for (let s = 0; s < this.#n; s++) if (pred(this.#meta(s))) c++;
     return c;
   }
 
@@ -397,10 +419,13 @@ export class VectorIndex {
       this.#ids.push(entry.id);
       this.#rows.push(entry.row);
       this.#metas.push(entry.metadata);
+      this.#lazy.push(undefined);
+      this.#lazyAt.push(0);
       this.#slotOf.set(entry.id, slot);
     } else {
       this.#rows[slot] = entry.row;
       this.#metas[slot] = entry.metadata;
+      this.#lazy[slot] = undefined;
       // Replaced before its old vector was loaded: the new one is here.
       if (this.#ready[slot] === 0) this.#missing--;
     }
@@ -448,7 +473,7 @@ export class VectorIndex {
     norms: Float64Array,
     scales: Float32Array | null,
     q16: Uint8Array | null,
-    metas: readonly Metadata[],
+    metas: readonly Metadata[] | LazyMetadata,
     codes: Uint8Array | null,
   ): void {
     const k = ids.length;
@@ -458,7 +483,14 @@ export class VectorIndex {
     for (let i = 0; i < k; i++) {
       this.#ids.push(ids[i]!);
       this.#rows.push(row);
-      this.#metas.push(metas[i]!);
+      if (Array.isArray(metas)) {
+        this.#metas.push(metas[i]!);
+        this.#lazy.push(undefined);
+      } else {
+        this.#metas.push(undefined);
+        this.#lazy.push(metas as LazyMetadata);
+      }
+      this.#lazyAt.push(i);
     }
     this.#n += k;
     this.#norm.set(norms, first);
@@ -506,7 +538,9 @@ export class VectorIndex {
       const lastId = this.#ids[last]!;
       this.#ids[slot] = lastId;
       this.#rows[slot] = this.#rows[last]!;
-      this.#metas[slot] = this.#metas[last]!;
+      this.#metas[slot] = this.#metas[last];
+      this.#lazy[slot] = this.#lazy[last];
+      this.#lazyAt[slot] = this.#lazyAt[last]!;
       this.#slotOf.set(lastId, slot);
       const d = this.dims;
       this.#quant.copyWithin(slot * d, last * d, last * d + d);
@@ -521,6 +555,8 @@ export class VectorIndex {
     this.#ids.pop();
     this.#rows.pop();
     this.#metas.pop();
+    this.#lazy.pop();
+    this.#lazyAt.pop();
     this.#n--;
     return true;
   }
@@ -532,6 +568,8 @@ export class VectorIndex {
     this.#ids = [];
     this.#rows = [];
     this.#metas = [];
+    this.#lazy = [];
+    this.#lazyAt = [];
     this.#slots = new Map();
     this.#centredAt = 0;
     this.#centre.fill(0);
@@ -666,7 +704,7 @@ export class VectorIndex {
       scored.push({
         slot,
         id: this.#ids[slot]!,
-        metadata: this.#metas[slot]!,
+        metadata: this.#meta(slot),
         row: this.#rows[slot]!,
         approx,
       });
@@ -751,10 +789,9 @@ export class VectorIndex {
     for (let b = 0; b < hist.length; b++) start[b + 1] = start[b]! + hist[b]!;
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[start[dist[i]!]!++] = i;
-    const metas = this.#metas;
     for (let j = 0; j < n && out.length < want; j++) {
       const slot = order[j]!;
-      if (pred(metas[slot]!)) out.push(slot);
+      if (pred(this.#meta(slot))) out.push(slot);
     }
     return out;
   }

@@ -4,7 +4,7 @@
 import { AicoDataError } from "../errors.ts";
 import type { Transaction, Value } from "../storage/mod.ts";
 import type { Metadata } from "./types.ts";
-import { quantBytes } from "./_index.ts";
+import { type LazyMetadata, quantBytes } from "./_index.ts";
 
 /** The most records one segment holds. */
 export const SEGMENT_MAX = 128;
@@ -244,7 +244,8 @@ export async function deleteSegment(
 export interface SegmentHead {
   readonly ids: string[];
   readonly norms: Float64Array;
-  readonly metas: Metadata[];
+  /** Parsed on first use (throws `CORRUPT_STORE` then when damaged). */
+  readonly metas: LazyMetadata;
   readonly codes: Uint8Array | null;
 }
 
@@ -254,11 +255,10 @@ export function decodeHead(
   dims: number,
 ): SegmentHead {
   const n = num(row.n);
+  const sid = String(row.sid);
   let ids: unknown;
-  let metas: unknown;
   try {
     ids = jsonCell(row.ids);
-    metas = jsonCell(row.metadata);
   } catch (err) {
     throw new AicoDataError(
       "CORRUPT_STORE",
@@ -267,12 +267,13 @@ export function decodeHead(
     );
   }
   const normBytes = row.norms;
+  const metaCell = row.metadata;
   if (
-    !Array.isArray(ids) || ids.length !== n || !Array.isArray(metas) ||
-    metas.length !== n || !(normBytes instanceof Uint8Array) ||
-    normBytes.length !== 8 * n
+    !Array.isArray(ids) || ids.length !== n ||
+    !(normBytes instanceof Uint8Array) || normBytes.length !== 8 * n ||
+    !(metaCell instanceof Uint8Array || typeof metaCell === "string")
   ) {
-    throw damaged(`segment ${String(row.sid)} has inconsistent sizes`);
+    throw damaged(`segment ${sid} has inconsistent sizes`);
   }
   const codes = row.codes;
   const codeLen = Math.ceil(dims / 64) * 8;
@@ -280,17 +281,37 @@ export function decodeHead(
     codes !== null && codes !== undefined &&
     (!(codes instanceof Uint8Array) || codes.length !== n * codeLen)
   ) {
-    throw damaged(`segment ${String(row.sid)} has inconsistent codes`);
+    throw damaged(`segment ${sid} has inconsistent codes`);
   }
   const aligned = normBytes.byteOffset % 8 === 0
     ? normBytes
     : normBytes.slice();
+  let parsed: Metadata[] | undefined;
   return {
     ids: ids as string[],
     norms: new Float64Array(aligned.buffer, aligned.byteOffset, n),
-    metas: (metas as (Metadata | null)[]).map((m) =>
-      m === null ? EMPTY : Object.freeze(m)
-    ),
+    metas: {
+      get(): readonly Metadata[] {
+        if (parsed !== undefined) return parsed;
+        let metas: unknown;
+        try {
+          metas = jsonCell(metaCell);
+        } catch (err) {
+          throw new AicoDataError(
+            "CORRUPT_STORE",
+            "Cannot read vector segment: bad JSON",
+            { cause: err },
+          );
+        }
+        if (!Array.isArray(metas) || metas.length !== n) {
+          throw damaged(`segment ${sid} has inconsistent metadata`);
+        }
+        parsed = (metas as (Metadata | null)[]).map((m) =>
+          m === null ? EMPTY : Object.freeze(m)
+        );
+        return parsed;
+      },
+    },
     codes: codes instanceof Uint8Array ? codes : null,
   };
 }

@@ -260,6 +260,18 @@ Deno.test("a reopened large collection answers at once, the same as fully loaded
       Promise.resolve("loading"),
     ]);
     assert.equal(state, "loading", "open returns before every vector is read");
+    // Metadata (parsed on first use) answers filters and hits.
+    assert.equal(await store.count({ even: true }), 5500);
+    const filtered = await store.query({
+      vector: queries[0]!,
+      k: 5,
+      filter: { even: false },
+    });
+    assert.equal(filtered.length, 5);
+    for (const h of filtered) {
+      assert.equal(h.metadata.even, false);
+      assert.equal(Number(h.id.slice(1)) % 2, 1);
+    }
     // Queries at once give what the fully loaded index gave.
     for (let i = 0; i < queries.length; i++) {
       const hits = await store.query({ vector: queries[i]!, k: 10 });
