@@ -229,6 +229,23 @@ export class VectorIndex {
     return out;
   }
 
+  /**
+   * The sign-bit codes of records `ids` (in that order, concatenated), or
+   * `undefined` when one is unknown or the centre is not fixed.
+   */
+  codesOf(ids: readonly string[]): Uint8Array | undefined {
+    if (!this.#frozen) return undefined;
+    this.#views();
+    const b = this.#codeBytes();
+    const out = new Uint8Array(ids.length * b);
+    for (let i = 0; i < ids.length; i++) {
+      const s = this.#slotOf.get(ids[i]!);
+      if (s === undefined) return undefined;
+      out.set(this.#u8.subarray(s * b, s * b + b), i * b);
+    }
+    return out;
+  }
+
   count(pred: FilterPredicate | undefined): number {
     if (pred === undefined) return this.#n;
     let c = 0;

@@ -631,7 +631,10 @@ class EmbeddedStore implements EmbeddedVectorStore {
         if (n === 0) this.#segments.delete(sid);
         else this.#segments.set(sid, n);
       }
-      if (candidate !== undefined) index.freeze(candidate);
+      if (candidate !== undefined) {
+        index.freeze(candidate);
+        await this.#persistCodes();
+      }
       for (let i = 0; i < prepared.length; i++) {
         const p = prepared[i]!;
         const sid = sids[i]!;
@@ -649,6 +652,30 @@ class EmbeddedStore implements EmbeddedVectorStore {
         );
       }
       if (merged !== undefined) this.#applyMerge(merged);
+    });
+  }
+
+  /**
+   * Writes the codes of segments stored before the centre was fixed, so
+   * that open can copy them instead of reading those vectors to compute
+   * them. Its own transaction: a crash before it only leaves open to
+   * compute them, as before.
+   */
+  async #persistCodes(): Promise<void> {
+    const { rows } = await this.#storage.execute(
+      "SELECT sid, ids FROM vector_segments WHERE cid = ? AND codes IS NULL",
+      [this.#cid],
+    );
+    if (rows.length === 0) return;
+    await this.#storage.transaction(async (tx) => {
+      for (const r of rows) {
+        const codes = this.#index.codesOf(jsonCell(r.ids) as string[]);
+        if (codes === undefined) continue;
+        await tx.execute(
+          "UPDATE vector_segments SET codes = ? WHERE sid = ? AND codes IS NULL",
+          [codes, num(r.sid)],
+        );
+      }
     });
   }
 

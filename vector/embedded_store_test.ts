@@ -253,6 +253,11 @@ Deno.test("a reopened large collection answers at once, the same as fully loaded
         );
       }
     }
+    // Fixing the centre wrote the codes of the segments stored before it.
+    const noCodes = await ctx.storage().execute(
+      "SELECT count(*) AS n FROM vector_segments WHERE codes IS NULL",
+    );
+    assert.equal(Number(noCodes.rows[0]!.n), 0);
     const storage = await ctx.reopen();
     await using store = await openEmbeddedVectorStore(storage, opts);
     const state = await Promise.race([
