@@ -123,6 +123,8 @@ export class VectorIndex {
   #metas: (Metadata | undefined)[] = [];
   #lazy: (LazyMetadata | undefined)[] = [];
   #lazyAt: number[] = [];
+  /** Slots whose metadata is still unparsed. */
+  #lazyLeft = 0;
   /** Slot by id, built on first use (open does not need it). */
   #slots: Map<string, number> | undefined = new Map();
 
@@ -210,7 +212,16 @@ export class VectorIndex {
     const v = this.#lazy[s]!.get()[this.#lazyAt[s]!]!;
     this.#metas[s] = v;
     this.#lazy[s] = undefined;
+    this.#lazyLeft--;
     return v;
+  }
+
+  /** Every slot's metadata, parsed (for the scans of a filter). */
+  #allMetas(): readonly Metadata[] {
+    if (this.#lazyLeft > 0) {
+      for (let s = 0; s < this.#n; s++) this.#meta(s);
+    }
+    return this.#metas as Metadata[];
   }
 
   metadataOf(id: string): Metadata | undefined {
@@ -221,8 +232,9 @@ export class VectorIndex {
   /** Ids and rows of the records whose metadata match. */
   matching(pred: FilterPredicate | undefined): { id: string; row: number }[] {
     const out: { id: string; row: number }[] = [];
+    const metas = this.#allMetas();
     for (let s = 0; s < this.#n; s++) {
-      if (pred === undefined || pred(this.#meta(s))) {
+      if (pred === undefined || pred(metas[s]!)) {
         out.push({ id: this.#ids[s]!, row: this.#rows[s]! });
       }
     }
@@ -249,7 +261,8 @@ export class VectorIndex {
   count(pred: FilterPredicate | undefined): number {
     if (pred === undefined) return this.#n;
     let c = 0;
-    for (let s = 0; s < this.#n; s++) if (pred(this.#meta(s))) c++;
+    const metas = this.#allMetas();
+    for (let s = 0; s < this.#n; s++) if (pred(metas[s]!)) c++;
     return c;
   }
 
@@ -441,6 +454,7 @@ export class VectorIndex {
       this.#slotOf.set(entry.id, slot);
     } else {
       this.#rows[slot] = entry.row;
+      if (this.#metas[slot] === undefined) this.#lazyLeft--;
       this.#metas[slot] = entry.metadata;
       this.#lazy[slot] = undefined;
       // Replaced before its old vector was loaded: the new one is here.
@@ -506,6 +520,7 @@ export class VectorIndex {
       } else {
         this.#metas.push(undefined);
         this.#lazy.push(metas as LazyMetadata);
+        this.#lazyLeft++;
       }
       this.#lazyAt.push(i);
     }
@@ -551,6 +566,7 @@ export class VectorIndex {
     const last = this.#n - 1;
     this.#slotOf.delete(id);
     if (this.#ready[slot] === 0) this.#missing--;
+    if (this.#metas[slot] === undefined) this.#lazyLeft--;
     if (slot !== last) {
       const lastId = this.#ids[last]!;
       this.#ids[slot] = lastId;
@@ -587,6 +603,7 @@ export class VectorIndex {
     this.#metas = [];
     this.#lazy = [];
     this.#lazyAt = [];
+    this.#lazyLeft = 0;
     this.#slots = new Map();
     this.#centredAt = 0;
     this.#centre.fill(0);
@@ -806,9 +823,10 @@ export class VectorIndex {
     for (let b = 0; b < hist.length; b++) start[b + 1] = start[b]! + hist[b]!;
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[start[dist[i]!]!++] = i;
+    const metas = this.#allMetas();
     for (let j = 0; j < n && out.length < want; j++) {
       const slot = order[j]!;
-      if (pred(this.#meta(slot))) out.push(slot);
+      if (pred(metas[slot]!)) out.push(slot);
     }
     return out;
   }
