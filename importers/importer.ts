@@ -195,9 +195,9 @@ export interface Importer extends AsyncDisposable {
 const IN_CHUNK = 400;
 const ROW_CHUNK = 300;
 /** A batch is written once it holds this many messages... */
-const BATCH_MESSAGES = 2048;
+const BATCH_MESSAGES = 256;
 /** ...or this many conversations. */
-const BATCH_CONVERSATIONS = 256;
+const BATCH_CONVERSATIONS = 64;
 
 async function existingKeys(
   tx: Transaction,
@@ -519,7 +519,7 @@ class ImporterImpl implements Importer {
  * Memory vs transactions: each file is imported in ONE transaction (atomic:
  * a malformed file, Ctrl-C or a crash stores nothing of it, and the next run
  * imports it whole without duplicates). The parser holds one conversation at
- * a time, the writer a batch of new conversations (about 2,000 messages,
+ * a time, the writer a batch of new conversations (about 256 messages,
  * written with a few multi-row statements), and SQLite spills the
  * transaction's pages to its WAL, so memory stays bounded whatever the file
  * size; the cost is that an interrupted large file is imported again from
