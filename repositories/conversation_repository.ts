@@ -182,8 +182,10 @@ export interface Page<T> {
  * `conversations` changes (key: the id, scope: the user id when set) and
  * `messages` changes (keys: message ids as decimal strings, scope: the
  * conversation id): an append records a `messages` insert and a
- * `conversations` update; deleting a conversation records a `messages`
- * delete of every message it removes, then the `conversations` delete.
+ * `conversations` update; `createConversations` a `conversations` insert
+ * per user and a `messages` insert per conversation; deleting a
+ * conversation records a `messages` delete of every message it removes,
+ * then the `conversations` delete.
  */
 export type ConversationRepositoryOptions = RepositoryOptions;
 
