@@ -4,7 +4,8 @@
 // - ours: importers/ on a generated ChatGPT-format export of 200k messages
 //   (2,000 conversations of 100), streamed, one transaction, source ids kept.
 //   Goal: >= 30k messages/s and peak RSS < 256 MiB, whatever the file size
-//   (also run on a quarter of the file: the peak must not grow with it).
+//   (also run on half and on twice the file: the peak must not grow with
+//   it; the three peaks are printed together at the end).
 // - baseline: the previous CLI import of the same messages as JSON Lines
 //   (whole-file read, split, grouped in memory, one append per conversation).
 //
@@ -18,10 +19,12 @@ const CHILD = fileURLToPath(new URL("./_import_child.ts", import.meta.url));
 
 const dir = await Deno.makeTempDir({ prefix: "aico_import_bench_" });
 const big = `${dir}/conversations.json`;
-const quarter = `${dir}/quarter.json`;
+const half = `${dir}/half.json`;
+const double = `${dir}/double.json`;
 const jsonl = `${dir}/messages.jsonl`;
 const bigBytes = await writeChatgptExport(big, MESSAGES / PER, PER);
-await writeChatgptExport(quarter, MESSAGES / PER / 4, PER);
+await writeChatgptExport(half, MESSAGES / PER / 2, PER);
+await writeChatgptExport(double, (MESSAGES / PER) * 2, PER);
 {
   // The same messages as JSON Lines for the baseline.
   const f = await Deno.open(jsonl, {
@@ -46,6 +49,9 @@ await writeChatgptExport(quarter, MESSAGES / PER / 4, PER);
   f.close();
 }
 
+/** Peak RSS (MiB) of each streaming import, by message count. */
+const peaks = new Map<number, number[]>();
+
 async function child(mode: string, file: string): Promise<void> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CHILD, mode, file],
@@ -54,6 +60,11 @@ async function child(mode: string, file: string): Promise<void> {
   }).output();
   if (!out.success) throw new Error(`${mode} import failed`);
   const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  if (mode === "stream") {
+    const list = peaks.get(r.messages) ?? [];
+    list.push(r.peakRssMiB);
+    peaks.set(r.messages, list);
+  }
   // deno-lint-ignore no-console
   console.log(
     `  ${mode} ${file.split("/").pop()}: ${r.messages} messages, ${
@@ -80,12 +91,22 @@ Deno.bench({
 });
 
 Deno.bench({
-  name: "import a quarter of it (peak RSS must not grow with size)",
-  group: "import-quarter",
+  name: "import half of it (peak RSS must not grow with size)",
+  group: "import-size",
   n: 1,
   warmup: 0,
   async fn() {
-    await child("stream", quarter);
+    await child("stream", half);
+  },
+});
+
+Deno.bench({
+  name: "import twice as much (peak RSS must not grow with size)",
+  group: "import-size",
+  n: 1,
+  warmup: 0,
+  async fn() {
+    await child("stream", double);
   },
 });
 
@@ -101,5 +122,10 @@ Deno.bench({
 });
 
 globalThis.addEventListener("unload", () => {
+  const line = [...peaks].sort((a, b) => a[0] - b[0]).map(([n, list]) =>
+    `${n} messages: ${Math.max(...list).toFixed(0)} MiB`
+  ).join(", ");
+  // deno-lint-ignore no-console
+  console.log(`import peak RSS (highest of the runs; goal < 256 MiB): ${line}`);
   Deno.removeSync(dir, { recursive: true });
 });

@@ -4,7 +4,12 @@
 import { openOsKeyring } from "./_keyring.ts";
 import { join } from "node:path";
 import { type DataLayer, openDataLayer } from "../data_layer/mod.ts";
-import { type DataKey, unlockKeys, unlockWithKeyring } from "../crypto/mod.ts";
+import {
+  type DataKey,
+  type KdfOptions,
+  unlockKeys,
+  unlockWithKeyring,
+} from "../crypto/mod.ts";
 import { type LocalStorage, openStorage } from "../storage/mod.ts";
 import {
   type ConversationRepository,
@@ -79,8 +84,13 @@ export interface Context {
     question: string,
     options?: { confirm?: boolean },
   ): Promise<string>;
-  /** Opens the folder (with --keyring: through the OS keyring). */
-  open(options?: { create?: boolean; passphrase?: string }): Promise<DataLayer>;
+  /**
+   * Opens the folder (with --keyring: through the OS keyring); `create`
+   * makes it, with `kdf` for its new key file.
+   */
+  open(
+    options?: { create?: boolean; passphrase?: string; kdf?: KdfOptions },
+  ): Promise<DataLayer>;
   /** Opens the folder for reading; works on a read-only folder too. */
   openRead(): Promise<ReadView>;
 }
@@ -296,7 +306,11 @@ export function createContext(
         // A command is short-lived: vectors are made by `aico-data index`.
         memory: { background: false },
         ...(options.create ? { create: true } : {}),
-        ...(kdfForTests()),
+        // Only a new key file takes KDF settings (`init`); an existing
+        // one records its own, so opening needs none.
+        ...(options.create && options.kdf !== undefined
+          ? { kdf: options.kdf }
+          : {}),
       });
     },
     openRead: async () => {
@@ -351,18 +365,4 @@ export function createContext(
     },
   };
   return ctx;
-}
-
-/**
- * `AICO_DATA_TEST_KDF=weak` (tests only) creates key files with the lowest
- * Argon2id cost accepted (19 MiB, t=2) so that test runs stay fast.
- */
-function kdfForTests(): { kdf?: { memoryKiB: number; iterations: number } } {
-  try {
-    return Deno.env.get("AICO_DATA_TEST_KDF") === "weak"
-      ? { kdf: { memoryKiB: 19456, iterations: 2 } }
-      : {};
-  } catch {
-    return {};
-  }
 }

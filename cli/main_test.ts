@@ -143,6 +143,57 @@ Deno.test("aico-data warns about a weak passphrase and refuses an initialised fo
   });
 });
 
+Deno.test("aico-data init records the Argon2id cost of its flags, refuses one below the minimum without --allow-weak-kdf, and no variable weakens it", async () => {
+  await withDir(async (tmp) => {
+    const cost = async (dir: string) => {
+      const k = JSON.parse(await Deno.readTextFile(`${dir}/key.json`)).kdf;
+      return [k.memoryKiB, k.iterations];
+    };
+    for (
+      const flags of [
+        ["--kdf-memory", "8"],
+        ["--kdf-iterations", "1"],
+        ["--kdf-memory", "abc"],
+        ["--kdf-memory", "99999"],
+      ]
+    ) {
+      const r = await cli(["init", "--dir", `${tmp}/refused`, ...flags], {
+        env,
+        weakKdf: false,
+      });
+      assert.equal(r.code, 2, flags.join(" "));
+      oneLine(r);
+      assert.equal(await exists(`${tmp}/refused`), false);
+    }
+    const weak = await cli([
+      "init",
+      "--dir",
+      `${tmp}/weak`,
+      "--kdf-memory",
+      "8",
+      "--kdf-iterations",
+      "1",
+      "--allow-weak-kdf",
+    ], { env, weakKdf: false });
+    assert.equal(weak.code, 0, weak.err);
+    assert.match(weak.err, /below the minimum/);
+    assert.deepEqual(await cost(`${tmp}/weak`), [8192, 1]);
+    // The key file records its cost: opening needs no flag.
+    const status = await cli(["status", "--dir", `${tmp}/weak`], { env });
+    assert.equal(status.code, 0, status.err);
+    // The test flags give the minimum; a variable of the old test hook
+    // changes nothing: without flags a key file gets the default cost.
+    assert.equal((await cli(["init", "--dir", `${tmp}/min`], { env })).code, 0);
+    assert.deepEqual(await cost(`${tmp}/min`), [19456, 2]);
+    const plain = await cli(["init", "--dir", `${tmp}/default`], {
+      env: { ...env, AICO_DATA_TEST_KDF: "weak" },
+      weakKdf: false,
+    });
+    assert.equal(plain.code, 0, plain.err);
+    assert.deepEqual(await cost(`${tmp}/default`), [65536, 3]);
+  });
+});
+
 Deno.test("aico-data passwd re-wraps the key and rotate-key says what older backups need", async () => {
   await withDir(async (tmp) => {
     const dir = `${tmp}/d`;

@@ -194,6 +194,10 @@ export interface Importer extends AsyncDisposable {
 
 const IN_CHUNK = 400;
 const ROW_CHUNK = 300;
+/** A batch is written once it holds this many messages... */
+const BATCH_MESSAGES = 256;
+/** ...or this many conversations. */
+const BATCH_CONVERSATIONS = 64;
 
 async function existingKeys(
   tx: Transaction,
@@ -209,6 +213,25 @@ async function existingKeys(
       args: part,
     });
     for (const r of rs.rows) found.add(String(r.source_key));
+  }
+  return found;
+}
+
+async function takenIds(
+  tx: Transaction,
+  ids: readonly string[],
+): Promise<Set<string>> {
+  const found = new Set<string>();
+  const unique = [...new Set(ids)];
+  for (let i = 0; i < unique.length; i += IN_CHUNK) {
+    const part = unique.slice(i, i + IN_CHUNK);
+    const rs = await tx.execute({
+      sql: `SELECT id FROM conversations WHERE id IN (${
+        part.map(() => "?").join(", ")
+      })`,
+      args: part,
+    });
+    for (const r of rs.rows) found.add(String(r.id));
   }
   return found;
 }
@@ -277,10 +300,23 @@ class ImporterImpl implements Importer {
         ...(options.unseal === undefined ? {} : { unseal: options.unseal }),
         onFormat: (f) => (format = f),
       });
+      // Conversations are written in batches (a few multi-row statements
+      // for many small conversations); the batch bounds what is held.
+      let pending: ImportedConversation[] = [];
+      let pendingMessages = 0;
       for await (const c of conversations) {
         counts.conversationsRead++;
         counts.messagesRead += c.messages.length;
-        await this.#write(tx, repo, c, counts);
+        pending.push(c);
+        pendingMessages += c.messages.length;
+        if (
+          pendingMessages >= BATCH_MESSAGES ||
+          pending.length >= BATCH_CONVERSATIONS
+        ) {
+          await this.#writeBatch(tx, repo, pending, counts);
+          pending = [];
+          pendingMessages = 0;
+        }
         options.signal?.throwIfAborted();
         options.onProgress?.({
           file,
@@ -288,9 +324,104 @@ class ImporterImpl implements Importer {
           messages: counts.messagesRead,
         });
       }
+      await this.#writeBatch(tx, repo, pending, counts);
     }, "write");
     if (changes !== undefined && used !== undefined) changes.committed(used);
     return { file, format, ...counts };
+  }
+
+  /**
+   * Writes a batch of conversations: those new to the store (the common
+   * case) in one `createConversations` call with their `import_sources`
+   * rows; any other (already imported, named by its own id, or whose key or
+   * id appeared earlier in the batch) one by one through `#write`, after
+   * what came before it was written, in file order.
+   */
+  async #writeBatch(
+    tx: Transaction,
+    repo: ReturnType<typeof repositoryIn>,
+    list: readonly ImportedConversation[],
+    counts: {
+      conversationsAdded: number;
+      messagesAdded: number;
+      messagesSkipped: number;
+    },
+  ): Promise<void> {
+    if (list.length === 0) return;
+    const known = await existingKeys(tx, list.map((c) => c.sourceKey));
+    const taken = await takenIds(tx, list.map((c) => c.preferredId));
+    const seenKeys = new Set<string>();
+    const seenIds = new Set<string>();
+    let group: { c: ImportedConversation; id: string }[] = [];
+    const flush = async () => {
+      if (group.length === 0) return;
+      const items = group;
+      group = [];
+      await this.#create(tx, repo, items, counts);
+    };
+    for (const c of list) {
+      const own = c.sourceKey.startsWith("jsonl:") ||
+        c.sourceKey.startsWith("aico:");
+      const fresh = !known.has(c.sourceKey) && !seenKeys.has(c.sourceKey) &&
+        !seenIds.has(c.preferredId) && !(own && taken.has(c.preferredId));
+      seenKeys.add(c.sourceKey);
+      seenIds.add(c.preferredId);
+      if (fresh) {
+        group.push({
+          c,
+          id: taken.has(c.preferredId) ? crypto.randomUUID() : c.preferredId,
+        });
+      } else {
+        await flush();
+        await this.#write(tx, repo, c, counts);
+      }
+    }
+    await flush();
+  }
+
+  /** Creates conversations new to the store, with their source rows. */
+  async #create(
+    tx: Transaction,
+    repo: ReturnType<typeof repositoryIn>,
+    group: readonly { c: ImportedConversation; id: string }[],
+    counts: {
+      conversationsAdded: number;
+      messagesAdded: number;
+      messagesSkipped: number;
+    },
+  ): Promise<void> {
+    const todos = group.map(({ c }) => {
+      // A key twice in one conversation (a malformed export) is stored once.
+      const seen = new Set<string>();
+      return c.messages.filter((m) =>
+        !seen.has(m.sourceKey) && (seen.add(m.sourceKey), true)
+      );
+    });
+    const results = await repo.createConversations(group.map(({ c, id }, k) => {
+      // A message without a time takes the one before it (or the conversation's).
+      let last = c.createdAt;
+      return {
+        conversation: newConversation(id, this.#o.userId, c),
+        messages: todos[k]!.map((m) => {
+          if (m.createdAt !== undefined) last = m.createdAt;
+          return newMessage(m, last);
+        }),
+      };
+    }));
+    const rows: (readonly [string, string, number | null])[] = [];
+    for (let k = 0; k < group.length; k++) {
+      const { c, id } = group[k]!;
+      const todo = todos[k]!;
+      const firstId = results[k]!.firstId;
+      rows.push([c.sourceKey, id, null]);
+      for (let i = 0; i < todo.length; i++) {
+        rows.push([todo[i]!.sourceKey, id, firstId + i]);
+      }
+      counts.conversationsAdded++;
+      counts.messagesAdded += todo.length;
+      counts.messagesSkipped += c.messages.length - todo.length;
+    }
+    await insertSources(tx, rows);
   }
 
   async #write(
@@ -388,9 +519,11 @@ class ImporterImpl implements Importer {
  * Memory vs transactions: each file is imported in ONE transaction (atomic:
  * a malformed file, Ctrl-C or a crash stores nothing of it, and the next run
  * imports it whole without duplicates). The parser holds one conversation at
- * a time and SQLite spills the transaction's pages to its WAL, so memory
- * stays bounded whatever the file size; the cost is that an interrupted
- * large file is imported again from its start.
+ * a time, the writer a batch of new conversations (about 256 messages,
+ * written with a few multi-row statements), and SQLite spills the
+ * transaction's pages to its WAL, so memory stays bounded whatever the file
+ * size; the cost is that an interrupted large file is imported again from
+ * its start.
  *
  * Permissions: those of the store, and `--allow-read` on the files.
  *

@@ -232,3 +232,73 @@ Deno.test("resolveImporterOptions() accepts the defaults and refuses malformed o
     }
   }
 });
+
+Deno.test("importFile() of a file naming one conversation twice and reusing an id stores each message once", async () => {
+  await using store = await openTestStore();
+  await using importer = await openImporter(store.storage);
+  const repo = createConversationRepository(store.storage);
+  await repo.createConversation({ id: "taken" });
+  const node = (id: string, parent: string | null, text: string | null) => ({
+    id,
+    parent,
+    children: [],
+    message: text === null ? null : {
+      id,
+      author: { role: id.startsWith("u") ? "user" : "assistant" },
+      create_time: 1_700_000_000,
+      content: { content_type: "text", parts: [text] },
+    },
+  });
+  const conversation = (id: string, texts: string[]) => ({
+    id,
+    title: id,
+    current_node: texts.length === 0
+      ? "root"
+      : `${texts.length % 2 ? "u" : "a"}${texts.length}`,
+    mapping: Object.fromEntries([
+      ["root", node("root", null, null)],
+      ...texts.map((t, i) => {
+        const key = `${(i + 1) % 2 ? "u" : "a"}${i + 1}`;
+        const parent = i === 0 ? "root" : `${i % 2 ? "u" : "a"}${i}`;
+        return [key, node(key, parent, t)];
+      }),
+    ]),
+  });
+  const file = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify([
+        conversation("twice", ["one", "two"]),
+        conversation("taken", ["mine"]),
+        conversation("other", ["x"]),
+        // The same conversation again, grown by one message.
+        conversation("twice", ["one", "two", "three"]),
+      ]),
+    );
+    const r = await importer.importFile(file);
+    assert.equal(r.conversationsRead, 4);
+    assert.equal(r.conversationsAdded, 3);
+    assert.equal(r.messagesAdded, 5);
+    assert.equal(r.messagesSkipped, 2);
+    assert.deepEqual(await contents(repo, "twice"), ["one", "two", "three"]);
+    assert.deepEqual(await contents(repo, "taken"), []);
+    assert.deepEqual(await contents(repo, "other"), ["x"]);
+    const renamed = (await repo.listConversations()).items.filter((c) =>
+      c.title === "taken"
+    );
+    assert.equal(renamed.length, 1);
+    assert.notEqual(renamed[0]!.id, "taken");
+    assert.deepEqual(await contents(repo, renamed[0]!.id), ["mine"]);
+    const again = await importer.importFile(file);
+    assert.equal(again.messagesAdded, 0);
+    assert.equal(again.conversationsAdded, 0);
+    assert.deepEqual(await totals(store.storage), {
+      conversations: 4,
+      messages: 5,
+      sources: 8,
+    });
+  } finally {
+    await Deno.remove(file);
+  }
+});

@@ -5,7 +5,7 @@
  * @module
  */
 import { AicoDataError, isAicoDataError } from "../errors.ts";
-import type { InValue, ResultSet, Row } from "../storage/types.ts";
+import type { InValue, ResultSet, Row, Transaction } from "../storage/types.ts";
 import type { RepositoryStorage } from "./_storage.ts";
 import { bytes, jsonObject, num, optBytes, optStr, str } from "./_rows.ts";
 import { checkMessageRun } from "./_integrity.ts";
@@ -137,6 +137,20 @@ export interface AppendResult {
   readonly count: number;
 }
 
+/** One conversation of {@linkcode ConversationRepository.createConversations}. */
+export interface NewConversationWithMessages {
+  /** The conversation, as for {@linkcode ConversationRepository.createConversation}. */
+  readonly conversation: NewConversation;
+  /** Its messages, in order (may be empty). */
+  readonly messages: readonly NewMessage[];
+}
+
+/** What {@linkcode ConversationRepository.createConversations} returns per conversation. */
+export interface CreatedConversation extends AppendResult {
+  /** The conversation id. */
+  readonly id: string;
+}
+
 /** Paging of list calls. */
 export interface PageQuery {
   /** Page size, 1 to 1000; default 100. */
@@ -170,8 +184,10 @@ export interface Page<T> {
  * `conversations` changes (key: the id, scope: the user id when set) and
  * `messages` changes (keys: message ids as decimal strings, scope: the
  * conversation id): an append records a `messages` insert and a
- * `conversations` update; deleting a conversation records a `messages`
- * delete of every message it removes, then the `conversations` delete.
+ * `conversations` update; `createConversations` a `conversations` insert
+ * per user and a `messages` insert per conversation; deleting a
+ * conversation records a `messages` delete of every message it removes,
+ * then the `conversations` delete.
  */
 export type ConversationRepositoryOptions = RepositoryOptions;
 
@@ -269,6 +285,25 @@ export interface ConversationRepository {
     messages: readonly NewMessage[],
   ): Promise<AppendResult>;
   /**
+   * Creates conversations together with their messages in one transaction
+   * (all or nothing): the bulk form of {@linkcode createConversation}
+   * followed by {@linkcode appendMessages} (importers use it), with the
+   * same checks and the same stored rows, in a few multi-row statements.
+   * Records one `conversations` insert per user and one `messages` insert
+   * per conversation that has messages.
+   *
+   * @param items The conversations and their messages, at most
+   *   {@linkcode MAX_APPEND_BATCH} messages in all.
+   * @returns Per conversation, in order: its id and the `seq` and id
+   *   ranges of its messages (`count` 0 and `lastId` = `firstId - 1` when
+   *   it has none).
+   * @throws {AicoDataError} `INVALID_INPUT` (nothing stored), `ALREADY_EXISTS`
+   *   for an id stored already or given twice, `NOT_FOUND` for an unknown user.
+   */
+  createConversations(
+    items: readonly NewConversationWithMessages[],
+  ): Promise<CreatedConversation[]>;
+  /**
    * Lists a conversation's messages by `seq`.
    *
    * @param conversationId The conversation.
@@ -345,6 +380,27 @@ function multiInsert(rows: number): string {
     Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?)").join(", ");
 }
 
+/** Columns of one conversation row. */
+const CONV_INSERT_HEAD =
+  "INSERT INTO conversations (id, user_id, title, metadata, last_seq, message_count, created_at, updated_at) VALUES ";
+/** Conversation rows per multi-row INSERT statement. */
+const CONV_CHUNK = 64;
+
+function multiConvInsert(rows: number): string {
+  return CONV_INSERT_HEAD +
+    Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ") +
+    " ON CONFLICT (id) DO NOTHING";
+}
+
+interface CheckedConversation {
+  readonly id: string;
+  readonly userId: string | null;
+  readonly title: string | undefined;
+  readonly metadata: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
 interface CheckedMessage {
   readonly role: MessageRole;
   readonly content: string;
@@ -358,6 +414,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
   #titles: ColumnSealer;
   #contents: ColumnSealer;
   #chunkSql = multiInsert(CHUNK);
+  #convChunkSql = multiConvInsert(CONV_CHUNK);
 
   constructor(
     db: RepositoryStorage,
@@ -389,11 +446,12 @@ class ConversationRepositoryImpl implements ConversationRepository {
     };
   }
 
-  async createConversation(
-    conversation: NewConversation = {},
-  ): Promise<Conversation> {
-    const what = "create conversation";
-    const c = checkObject(conversation, "conversation", what);
+  #checkConversation(conversation: unknown, what: string): CheckedConversation {
+    const c = checkObject(
+      conversation,
+      "conversation",
+      what,
+    ) as NewConversation;
     const id = c.id === undefined
       ? crypto.randomUUID()
       : checkId(c.id, "id", what);
@@ -418,23 +476,40 @@ class ConversationRepositoryImpl implements ConversationRepository {
     if (updatedAt < createdAt) {
       throw invalid(what, '"updatedAt" must not be before "createdAt"');
     }
+    return { id, userId, title, metadata, createdAt, updatedAt };
+  }
+
+  async #checkUsers(
+    tx: Transaction,
+    userIds: Iterable<string>,
+    what: string,
+  ): Promise<void> {
+    for (const userId of userIds) {
+      const u = await tx.execute({
+        sql: "SELECT 1 AS x FROM users WHERE id = ?",
+        args: [userId],
+      });
+      if (u.rows.length === 0) {
+        throw new AicoDataError(
+          "NOT_FOUND",
+          `Cannot ${what}: user "${userId}" not found`,
+        );
+      }
+    }
+  }
+
+  async createConversation(
+    conversation: NewConversation = {},
+  ): Promise<Conversation> {
+    const what = "create conversation";
+    const { id, userId, title, metadata, createdAt, updatedAt } = this
+      .#checkConversation(conversation, what);
     const sealedTitle = title === undefined
       ? null
       : await this.#titles.seal(id, title);
     const changes = this.#o.changes;
     await writeTx(this.#db, this.#o, async (tx) => {
-      if (userId !== null) {
-        const u = await tx.execute({
-          sql: "SELECT 1 AS x FROM users WHERE id = ?",
-          args: [userId],
-        });
-        if (u.rows.length === 0) {
-          throw new AicoDataError(
-            "NOT_FOUND",
-            `Cannot create conversation: user "${userId}" not found`,
-          );
-        }
-      }
+      if (userId !== null) await this.#checkUsers(tx, [userId], what);
       const rs = await tx.execute({
         sql:
           "INSERT INTO conversations (id, user_id, title, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) " +
@@ -810,39 +885,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
             "COALESCE((SELECT MAX(id) FROM messages), 0)) AS m",
         )).rows[0]?.m,
       );
-      // Seal and insert stage by stage: memory stays bounded by SEAL_STAGE.
-      for (let start = 0; start < n; start += SEAL_STAGE) {
-        const end = Math.min(n, start + SEAL_STAGE);
-        const items = new Array<{ rowKey: number; value: string }>(
-          end - start,
-        );
-        for (let i = start; i < end; i++) {
-          items[i - start] = {
-            rowKey: idBase + i + 1,
-            value: checked[i]!.content,
-          };
-        }
-        const sealed = await this.#contents.sealBatch(items);
-        for (let c = start; c < end; c += CHUNK) {
-          const stop = Math.min(end, c + CHUNK);
-          const args: InValue[] = new Array((stop - c) * 7);
-          let k = 0;
-          for (let i = c; i < stop; i++) {
-            const m = checked[i]!;
-            args[k++] = idBase + i + 1;
-            args[k++] = conversationId;
-            args[k++] = base + i + 1;
-            args[k++] = m.role;
-            args[k++] = sealed[i - start]!;
-            args[k++] = m.createdAt;
-            args[k++] = m.model;
-          }
-          await tx.execute({
-            sql: stop - c === CHUNK ? this.#chunkSql : multiInsert(stop - c),
-            args,
-          });
-        }
-      }
+      await this.#insertMessages(tx, idBase, conversationId, base, checked);
       let latest = now;
       for (const m of checked) if (m.createdAt > latest) latest = m.createdAt;
       await tx.execute({
@@ -875,6 +918,225 @@ class ConversationRepositoryImpl implements ConversationRepository {
       };
     });
     return result;
+  }
+
+  async createConversations(
+    items: readonly NewConversationWithMessages[],
+  ): Promise<CreatedConversation[]> {
+    const what = "create conversations";
+    if (!Array.isArray(items)) {
+      throw invalid(what, "expected an array of conversations");
+    }
+    checkDense(items, what);
+    const now = this.#o.now();
+    const convs = new Array<CheckedConversation>(items.length);
+    const lists = new Array<CheckedMessage[]>(items.length);
+    const ids = new Set<string>();
+    let total = 0;
+    for (let k = 0; k < items.length; k++) {
+      const at = `${what} (conversation ${k})`;
+      const item = checkObject(items[k], "item", at) as Partial<
+        NewConversationWithMessages
+      >;
+      const c = this.#checkConversation(item.conversation ?? {}, at);
+      if (ids.has(c.id)) {
+        throw new AicoDataError(
+          "ALREADY_EXISTS",
+          `Cannot ${what}: "${c.id}" is given twice`,
+        );
+      }
+      ids.add(c.id);
+      const messages = item.messages;
+      if (!Array.isArray(messages)) {
+        throw invalid(at, '"messages" must be an array');
+      }
+      checkDense(messages, at);
+      total += messages.length;
+      if (total > MAX_APPEND_BATCH) {
+        throw invalid(what, `at most ${MAX_APPEND_BATCH} messages per call`);
+      }
+      convs[k] = c;
+      lists[k] = messages.map((m, i) =>
+        this.#checkMessage(m, `${at} (message ${i})`, now)
+      );
+    }
+    if (items.length === 0) return [];
+    const titled = convs.filter((c) => c.title !== undefined);
+    const sealedTitles = new Map<string, Uint8Array>();
+    if (titled.length > 0) {
+      const sealed = await this.#titles.sealBatch(
+        titled.map((c) => ({ rowKey: c.id, value: c.title! })),
+      );
+      titled.forEach((c, i) => sealedTitles.set(c.id, sealed[i]!));
+    }
+    const changes = this.#o.changes;
+    return await writeTx(this.#db, this.#o, async (tx) => {
+      const users = new Set<string>();
+      for (const c of convs) if (c.userId !== null) users.add(c.userId);
+      await this.#checkUsers(tx, users, what);
+      const idBase = num(
+        (await tx.execute(
+          "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), " +
+            "COALESCE((SELECT MAX(id) FROM messages), 0)) AS m",
+        )).rows[0]?.m,
+      );
+      // The conversation rows first (messages reference them), with the
+      // counts and time their messages give them (as an append would).
+      for (let start = 0; start < convs.length; start += CONV_CHUNK) {
+        const stop = Math.min(convs.length, start + CONV_CHUNK);
+        const part = convs.slice(start, stop);
+        const taken = await tx.execute({
+          sql: `SELECT id FROM conversations WHERE id IN (${
+            part.map(() => "?").join(", ")
+          })`,
+          args: part.map((c) => c.id),
+        });
+        const first = taken.rows[0];
+        if (first !== undefined) {
+          throw new AicoDataError(
+            "ALREADY_EXISTS",
+            `Cannot create conversation "${str(first.id)}": it exists already`,
+          );
+        }
+        const args: InValue[] = [];
+        for (let k = start; k < stop; k++) {
+          const c = convs[k]!;
+          const list = lists[k]!;
+          let updatedAt = c.updatedAt;
+          if (list.length > 0) {
+            updatedAt = now;
+            for (const m of list) {
+              if (m.createdAt > updatedAt) updatedAt = m.createdAt;
+            }
+          }
+          args.push(
+            c.id,
+            c.userId,
+            sealedTitles.get(c.id) ?? null,
+            c.metadata,
+            list.length,
+            list.length,
+            c.createdAt,
+            updatedAt,
+          );
+        }
+        const rs = await tx.execute({
+          sql: stop - start === CONV_CHUNK
+            ? this.#convChunkSql
+            : multiConvInsert(stop - start),
+          args,
+        });
+        if (rs.rowsAffected !== stop - start) {
+          throw new AicoDataError(
+            "ALREADY_EXISTS",
+            `Cannot ${what}: a conversation exists already`,
+          );
+        }
+      }
+      // Then every message, in conversation order: ids consecutive from
+      // idBase (past the AUTOINCREMENT high-water mark), seq from 1 in each.
+      const owner = new Array<string>(total);
+      const seqs = new Array<number>(total);
+      const flat = new Array<CheckedMessage>(total);
+      let g = 0;
+      for (let k = 0; k < convs.length; k++) {
+        const list = lists[k]!;
+        for (let i = 0; i < list.length; i++) {
+          owner[g] = convs[k]!.id;
+          seqs[g] = i + 1;
+          flat[g++] = list[i]!;
+        }
+      }
+      await this.#insertMessages(tx, idBase, owner, seqs, flat);
+      const results = new Array<CreatedConversation>(convs.length);
+      const recorded: ChangeInput[] = [];
+      const byUser = new Map<string | null, string[]>();
+      let next = idBase + 1;
+      for (let k = 0; k < convs.length; k++) {
+        const c = convs[k]!;
+        const n = lists[k]!.length;
+        results[k] = {
+          id: c.id,
+          firstSeq: 1,
+          lastSeq: n,
+          firstId: next,
+          lastId: next + n - 1,
+          count: n,
+        };
+        const group = byUser.get(c.userId);
+        if (group === undefined) byUser.set(c.userId, [c.id]);
+        else group.push(c.id);
+        next += n;
+      }
+      if (changes !== undefined) {
+        for (const [userId, keys] of byUser) {
+          recorded.push({
+            table: "conversations",
+            op: "insert",
+            keys,
+            ...(userId === null ? {} : { scope: userId }),
+          });
+        }
+        for (const r of results) {
+          if (r.count === 0) continue;
+          const keys = new Array<string>(r.count);
+          for (let i = 0; i < r.count; i++) keys[i] = String(r.firstId + i);
+          recorded.push({
+            table: "messages",
+            op: "insert",
+            keys,
+            scope: r.id,
+          });
+        }
+        await changes.record(tx, recorded);
+      }
+      return results;
+    });
+  }
+
+  /**
+   * Seals and inserts messages stage by stage (memory bounded by
+   * SEAL_STAGE): message `g` gets row id `idBase + g + 1`, conversation
+   * `owner[g]` and `seq[g]`.
+   */
+  async #insertMessages(
+    tx: Transaction,
+    idBase: number,
+    owner: string | readonly string[],
+    seq: number | readonly number[],
+    checked: readonly CheckedMessage[],
+  ): Promise<void> {
+    const n = checked.length;
+    for (let start = 0; start < n; start += SEAL_STAGE) {
+      const end = Math.min(n, start + SEAL_STAGE);
+      const items = new Array<{ rowKey: number; value: string }>(end - start);
+      for (let i = start; i < end; i++) {
+        items[i - start] = {
+          rowKey: idBase + i + 1,
+          value: checked[i]!.content,
+        };
+      }
+      const sealed = await this.#contents.sealBatch(items);
+      for (let c = start; c < end; c += CHUNK) {
+        const stop = Math.min(end, c + CHUNK);
+        const args: InValue[] = new Array((stop - c) * 7);
+        let k = 0;
+        for (let i = c; i < stop; i++) {
+          const m = checked[i]!;
+          args[k++] = idBase + i + 1;
+          args[k++] = typeof owner === "string" ? owner : owner[i]!;
+          args[k++] = typeof seq === "number" ? seq + i + 1 : seq[i]!;
+          args[k++] = m.role;
+          args[k++] = sealed[i - start]!;
+          args[k++] = m.createdAt;
+          args[k++] = m.model;
+        }
+        await tx.execute({
+          sql: stop - c === CHUNK ? this.#chunkSql : multiInsert(stop - c),
+          args,
+        });
+      }
+    }
   }
 
   async listMessages(

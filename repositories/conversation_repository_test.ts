@@ -340,3 +340,130 @@ Deno.test("resolveConversationRepositoryOptions() applies defaults and refuses a
     (e) => isAicoDataError(e, "INVALID_INPUT"),
   );
 });
+
+Deno.test("createConversations() stores what createConversation() and appendMessages() store, in one transaction", async () => {
+  await using store = await openTestStore();
+  const now = 5_000;
+  const recorded: {
+    table: string;
+    op: string;
+    keys: readonly string[];
+    scope?: string;
+  }[] = [];
+  const conversations = createConversationRepository(store.storage, {
+    now: () => now,
+    changes: {
+      record: (_tx, changes) => (recorded.push(...changes), Promise.resolve()),
+      committed: () => {},
+    },
+  });
+  const users = createUserService(store.storage, {
+    argon2: { memoryKiB: 64, iterations: 1 },
+    allowWeakArgon2: true,
+  });
+  await users.createUser({ id: "u" });
+  await conversations.createConversation({ id: "before" });
+  await conversations.appendMessages("before", msgs(2));
+  recorded.length = 0;
+  const made = await conversations.createConversations([
+    {
+      conversation: {
+        id: "a",
+        title: "Tea 🍵",
+        createdAt: 100,
+        updatedAt: 200,
+      },
+      messages: msgs(3),
+    },
+    { conversation: { id: "empty", userId: "u", createdAt: 50 }, messages: [] },
+    { conversation: { id: "b", userId: "u" }, messages: msgs(130, 3) },
+  ]);
+  assert.deepEqual(
+    made.map((
+      r,
+    ) => [r.id, r.firstSeq, r.lastSeq, r.firstId, r.lastId, r.count]),
+    [
+      ["a", 1, 3, 3, 5, 3],
+      ["empty", 1, 0, 6, 5, 0],
+      ["b", 1, 130, 6, 135, 130],
+    ],
+  );
+  const a = await conversations.getConversation("a");
+  assert.deepEqual(a, {
+    id: "a",
+    userId: undefined,
+    title: "Tea 🍵",
+    metadata: {},
+    messageCount: 3,
+    lastSeq: 3,
+    createdAt: 100,
+    // As an append sets it: the newest of now and the messages' times.
+    updatedAt: now,
+  });
+  const empty = await conversations.getConversation("empty");
+  assert.equal(empty.messageCount, 0);
+  assert.equal(empty.updatedAt, 50);
+  const b = await conversations.listMessages("b", { limit: 1000 });
+  assert.deepEqual(
+    b.items.map((m) => [m.id, m.seq, m.role, m.content, m.createdAt]),
+    msgs(130, 3).map((m, i) => [6 + i, i + 1, m.role, m.content, m.createdAt]),
+  );
+  assert.deepEqual(
+    recorded.map((c) => [c.table, c.op, c.scope, c.keys.length]),
+    [
+      ["conversations", "insert", undefined, 1],
+      ["conversations", "insert", "u", 2],
+      ["messages", "insert", "a", 3],
+      ["messages", "insert", "b", 130],
+    ],
+  );
+  assert.deepEqual(recorded[2]!.keys, ["3", "4", "5"]);
+  // A later append continues the seq and the ids.
+  const next = await conversations.appendMessages("a", msgs(1));
+  assert.deepEqual([next.firstSeq, next.firstId], [4, 136]);
+});
+
+Deno.test("createConversations() stores nothing when one conversation is refused", async () => {
+  await using store = await openTestStore();
+  const conversations = createConversationRepository(store.storage);
+  await conversations.createConversation({ id: "taken" });
+  const count = async () =>
+    Number(
+      (await store.storage.execute(
+        "SELECT (SELECT count(*) FROM conversations) + (SELECT count(*) FROM messages) AS n",
+      )).rows[0]?.n,
+    );
+  const before = await count();
+  for (
+    const [items, code] of [
+      [[{ conversation: { id: "x" }, messages: msgs(2) }, {
+        conversation: { id: "taken" },
+        messages: msgs(1),
+      }], "ALREADY_EXISTS"],
+      [[{ conversation: { id: "y" }, messages: [] }, {
+        conversation: { id: "y" },
+        messages: [],
+      }], "ALREADY_EXISTS"],
+      [
+        [{ conversation: { id: "z", userId: "ghost" }, messages: msgs(1) }],
+        "NOT_FOUND",
+      ],
+      [[{
+        conversation: { id: "w" },
+        messages: [{ role: "robot", content: "x" }],
+      }], "INVALID_INPUT"],
+      [
+        [{ conversation: { id: "v", title: "t".repeat(2000) }, messages: [] }],
+        "INVALID_INPUT",
+      ],
+      [[{ conversation: { id: "bad id!" }, messages: [] }], "INVALID_INPUT"],
+    ] as const
+  ) {
+    await assert.rejects(
+      conversations.createConversations(items as never),
+      (e) => isAicoDataError(e, code),
+    );
+  }
+  assert.equal(await count(), before);
+  assert.deepEqual(await conversations.createConversations([]), []);
+});

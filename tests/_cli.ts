@@ -19,6 +19,23 @@ export const README_FLAGS: readonly string[] = [
 ];
 /** A passphrase for tests. */
 export const PASSPHRASE = "correct horse battery staple 7";
+/**
+ * The `init` flags of test folders: the lowest Argon2id cost accepted
+ * without --allow-weak-kdf (19 MiB, t=2), so that test runs stay fast.
+ */
+export const TEST_KDF_FLAGS: readonly string[] = [
+  "--kdf-memory",
+  "19",
+  "--kdf-iterations",
+  "2",
+];
+
+/** `args` with {@linkcode TEST_KDF_FLAGS} after an `init` command. */
+export function withTestKdf(args: readonly string[]): string[] {
+  return args[0] === "init"
+    ? ["init", ...TEST_KDF_FLAGS, ...args.slice(1)]
+    : [...args];
+}
 
 /** What a run printed. */
 export interface Run {
@@ -32,7 +49,7 @@ export interface CliOptions {
   readonly env?: Record<string, string>;
   readonly flags?: readonly string[];
   readonly stdin?: string | Uint8Array;
-  /** Use the low-cost KDF for key files (default true). */
+  /** `init` with {@linkcode TEST_KDF_FLAGS} (default true). */
   readonly weakKdf?: boolean;
 }
 
@@ -42,12 +59,13 @@ export async function cli(
   options: CliOptions = {},
 ): Promise<Run> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(options.flags ?? README_FLAGS), MAIN, ...args],
-    env: {
-      NO_COLOR: "1",
-      ...(options.weakKdf === false ? {} : { AICO_DATA_TEST_KDF: "weak" }),
-      ...options.env,
-    },
+    args: [
+      "run",
+      ...(options.flags ?? README_FLAGS),
+      MAIN,
+      ...(options.weakKdf === false ? args : withTestKdf(args)),
+    ],
+    env: { NO_COLOR: "1", ...options.env },
     clearEnv: false,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",

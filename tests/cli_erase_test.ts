@@ -164,8 +164,8 @@ Deno.test({
       const run =
         `"${Deno.execPath()}" run --allow-read --allow-write --allow-env --allow-ffi --allow-sys --allow-run=secret-tool "${MAIN}"`;
       const script = [
-        `export AICO_DATA_PASSPHRASE=pw AICO_DATA_TEST_KDF=weak`,
-        `${run} init --dir "${dir}/d" --remember || exit 11`,
+        `export AICO_DATA_PASSPHRASE=pw`,
+        `${run} init --kdf-memory 19 --kdf-iterations 2 --dir "${dir}/d" --remember || exit 11`,
         `(unset AICO_DATA_PASSPHRASE; ${run} status --keyring --dir "${dir}/d" </dev/null) || exit 12`,
         `${run} erase --all --yes --json --dir "${dir}/d" || exit 13`,
         `(unset AICO_DATA_PASSPHRASE; ${run} status --keyring --dir "${dir}/d" </dev/null) && exit 14`,

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { withDir } from "./_helpers.ts";
-import { PASSPHRASE, README_FLAGS } from "./_cli.ts";
+import { PASSPHRASE, README_FLAGS, withTestKdf } from "./_cli.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -35,7 +35,6 @@ Deno.test("deno install -g -c deno.json -n aico-data installs a command that wor
         env: {
           PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}`,
           AICO_DATA_PASSPHRASE: PASSPHRASE,
-          AICO_DATA_TEST_KDF: "weak",
         },
         stdin: "null",
       }).output();
@@ -48,7 +47,7 @@ Deno.test("deno install -g -c deno.json -n aico-data installs a command that wor
     const v = await run(["--version"]);
     assert.equal(v.code, 0, v.err);
     assert.match(v.out, /^aico-data \d/);
-    const init = await run(["init", "--dir", `${tmp}/data`]);
+    const init = await run(withTestKdf(["init", "--dir", `${tmp}/data`]));
     assert.equal(init.code, 0, init.err);
     const imp = await run([
       "import",

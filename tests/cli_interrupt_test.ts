@@ -5,7 +5,7 @@ import { withDir } from "./_helpers.ts";
 import { cli, MAIN, PASSPHRASE, README_FLAGS } from "./_cli.ts";
 import { writeChatgptExport } from "../testdata/exports/generate.ts";
 
-const env = { AICO_DATA_PASSPHRASE: PASSPHRASE, AICO_DATA_TEST_KDF: "weak" };
+const env = { AICO_DATA_PASSPHRASE: PASSPHRASE };
 const CONVERSATIONS = 300;
 const PER = 100;
 

@@ -2,7 +2,7 @@
 // echo, Backspace removes a whole multi-byte character, Ctrl-C exits 130.
 import assert from "node:assert/strict";
 import { withDir } from "./_helpers.ts";
-import { cli, MAIN, README_FLAGS } from "./_cli.ts";
+import { cli, MAIN, README_FLAGS, withTestKdf } from "./_cli.ts";
 
 const hasScript = Deno.build.os === "linux" &&
   new Deno.Command("sh", {
@@ -30,7 +30,13 @@ interface Session {
 }
 
 function session(args: string[], redirect = ""): Session {
-  const command = [Deno.execPath(), "run", ...README_FLAGS, MAIN, ...args]
+  const command = [
+    Deno.execPath(),
+    "run",
+    ...README_FLAGS,
+    MAIN,
+    ...withTestKdf(args),
+  ]
     .map(quote).join(" ") + redirect;
   const child = new Deno.Command("script", {
     args: ["-qfec", command, "/dev/null"],
@@ -39,7 +45,6 @@ function session(args: string[], redirect = ""): Session {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
       HOME: Deno.env.get("HOME") ?? "/root",
       NO_COLOR: "1",
-      AICO_DATA_TEST_KDF: "weak",
       TERM: "xterm",
     },
     stdin: "piped",

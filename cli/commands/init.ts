@@ -1,8 +1,13 @@
 import { openOsKeyring } from "../_keyring.ts";
 import { join } from "node:path";
-import { rememberInKeyring } from "../../crypto/mod.ts";
-import { CliError } from "../_errors.ts";
-import type { Command } from "../_context.ts";
+import {
+  DEFAULT_KDF_COST,
+  type KdfOptions,
+  MIN_KDF_COST,
+  rememberInKeyring,
+} from "../../crypto/mod.ts";
+import { CliError, UsageError } from "../_errors.ts";
+import type { Command, Context } from "../_context.ts";
 
 /** Why a passphrase is weak, or undefined. */
 export function weakness(passphrase: string): string | undefined {
@@ -13,6 +18,75 @@ export function weakness(passphrase: string): string | undefined {
     return "letters only (add words, digits or symbols)";
   }
   return undefined;
+}
+
+/** The largest Argon2id memory accepted, in MiB (the KDF's own limit: 4 GiB). */
+const MAX_KDF_MEMORY_MIB = 4096;
+
+function whole(
+  value: unknown,
+  flag: string,
+  min: number,
+  max: number,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  const n = /^[0-9]{1,10}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(
+      `${flag} must be a whole number from ${min} to ${max}, got "${text}"`,
+      "init",
+    );
+  }
+  return n;
+}
+
+/**
+ * The Argon2id cost of the new key file from `--kdf-memory` (MiB) and
+ * `--kdf-iterations`: the library's default (64 MiB, t=3) when absent; a
+ * cost below OWASP's minimum (19 MiB, t=2) only with `--allow-weak-kdf`,
+ * with a warning. The key file records the cost, so nothing is needed to
+ * open it later; no environment variable changes it.
+ */
+export function kdfOf(ctx: Pick<Context, "values" | "note">): KdfOptions {
+  const memoryMiB = whole(
+    ctx.values["kdf-memory"],
+    "--kdf-memory",
+    1,
+    MAX_KDF_MEMORY_MIB,
+  );
+  const iterations = whole(
+    ctx.values["kdf-iterations"],
+    "--kdf-iterations",
+    1,
+    1000,
+  );
+  const memoryKiB = memoryMiB === undefined
+    ? DEFAULT_KDF_COST.memoryKiB
+    : memoryMiB * 1024;
+  const t = iterations ?? DEFAULT_KDF_COST.iterations;
+  const weak = memoryKiB < MIN_KDF_COST.memoryKiB ||
+    t < MIN_KDF_COST.iterations;
+  if (weak) {
+    const cost = `${memoryKiB / 1024} MiB, t=${t}`;
+    const minimum = `${
+      MIN_KDF_COST.memoryKiB / 1024
+    } MiB, t=${MIN_KDF_COST.iterations}`;
+    if (ctx.values["allow-weak-kdf"] !== true) {
+      throw new UsageError(
+        `the Argon2id cost ${cost} is below the minimum ${minimum}; pass --allow-weak-kdf to accept a key file that is cheaper to guess`,
+        "init",
+      );
+    }
+    ctx.note(
+      `warning: the key file is made with Argon2id ${cost}, below the minimum ${minimum}: a stolen key.json is cheaper to guess; \`aico-data passwd\` re-wraps it at the default cost`,
+    );
+  }
+  return {
+    memoryKiB,
+    iterations: t,
+    ...(weak ? { allowWeakParams: true } : {}),
+  };
 }
 
 async function kind(path: string): Promise<"file" | "dir" | undefined> {
@@ -27,16 +101,31 @@ async function kind(path: string): Promise<"file" | "dir" | undefined> {
 export const init: Command = {
   name: "init",
   summary: "create an encrypted data folder (asks for a new passphrase twice)",
-  usage: "init [--dir DIR] [--remember] [--passphrase-file FILE]",
+  usage:
+    "init [--dir DIR] [--remember] [--passphrase-file FILE] [--kdf-memory MIB] [--kdf-iterations N]",
   help:
     `Creates key.json (the data key, wrapped by your passphrase with Argon2id
 64 MiB, t=3) and data.db (the encrypted database) in the folder. Refuses a
 folder that is initialised already.
 
-  --remember   also keep the data key in the OS keyring (then --keyring unlocks)`,
-  options: { remember: { type: "boolean" } },
+  --remember            also keep the data key in the OS keyring (then
+                        --keyring unlocks)
+  --kdf-memory MIB      Argon2id memory of the key file (default 64)
+  --kdf-iterations N    Argon2id passes (default 3)
+  --allow-weak-kdf      accept a cost below OWASP's minimum (19 MiB, t=2);
+                        for throwaway test folders only
+
+key.json records its Argon2id cost: opening the folder needs no flag, and
+\`aico-data passwd\` re-wraps the key at the default cost.`,
+  options: {
+    remember: { type: "boolean" },
+    "kdf-memory": { type: "string" },
+    "kdf-iterations": { type: "string" },
+    "allow-weak-kdf": { type: "boolean" },
+  },
   positionals: [0, 0],
   async run(ctx) {
+    const kdf = kdfOf(ctx);
     const dir = ctx.dir();
     const k = await kind(dir);
     if (k === "file") {
@@ -67,7 +156,7 @@ folder that is initialised already.
         `warning: weak passphrase (${weak}); consider \`aico-data passwd\``,
       );
     }
-    await using data = await ctx.open({ create: true, passphrase });
+    await using data = await ctx.open({ create: true, passphrase, kdf });
     let remembered = false;
     if (ctx.values.remember === true) {
       await rememberInKeyring(
