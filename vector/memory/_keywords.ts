@@ -33,8 +33,13 @@ const STOPWORDS: ReadonlySet<string> = new Set(
 
 /** Folds case and diacritics like the FTS5 tokenizer does. */
 export function fold(word: string): string {
-  return word.normalize("NFD").replace(/\p{M}+/gu, "").toLowerCase();
+  // ASCII has nothing to decompose: lower case is the whole fold.
+  return ASCII.test(word)
+    ? word.toLowerCase()
+    : word.normalize("NFD").replace(/\p{M}+/gu, "").toLowerCase();
 }
+
+const ASCII = /^[\x00-\x7f]*$/;
 
 /** The content words of a text, folded, in order, without duplicates. */
 export function contentWords(text: string): string[] {
@@ -79,6 +84,25 @@ export function indexText(text: string, lang: Lang): string {
 /** The language a message is indexed in: guessed from it and its neighbour, else English. */
 export function indexLanguage(text: string, neighbour: string): Lang {
   return guessLanguage(words(`${text} ${neighbour}`)) ?? "en";
+}
+
+/**
+ * A message's keyword row: its language ({@linkcode indexLanguage}) and the
+ * {@linkcode indexText} of its text and of its neighbour, splitting each text
+ * once.
+ */
+export function indexRow(
+  text: string,
+  neighbour: string,
+): { lang: Lang; body: string; context: string } {
+  const own = words(text);
+  const near = words(neighbour);
+  const lang = guessLanguage(own.concat(near)) ?? "en";
+  return {
+    lang,
+    body: own.map((w) => stem(w, lang)).join(" "),
+    context: near.map((w) => stem(w, lang)).join(" "),
+  };
 }
 
 /**

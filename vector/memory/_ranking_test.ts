@@ -5,6 +5,7 @@ import {
   fold,
   ftsQuery,
   indexLanguage,
+  indexRow,
   indexText,
 } from "./_keywords.ts";
 import { guessLanguage, stem } from "./_stem.ts";
@@ -114,4 +115,25 @@ Deno.test("the stemmer maps inflected forms of en/de/es words to one stem", () =
   assert.equal(guessLanguage(["okafor"]), undefined);
   assert.equal(indexLanguage("Okay", "Wo ist der Bahnhof?"), "de");
   assert.equal(indexText("Die Kinder spielen", "de"), "die kind spiel");
+});
+
+Deno.test("indexRow() is indexLanguage() and indexText() of the text and its neighbour", () => {
+  for (
+    const [text, near] of [
+      ["Die Kinder spielen", "Okay"],
+      ["Okay", "Wo ist der Bahnhof?"],
+      ["¿Dónde está la estación?", ""],
+      ["Café NAÏVE façade, e\u0301 decomposed", "running runners ran"],
+      ["", ""],
+    ]
+  ) {
+    const lang = indexLanguage(text!, near!);
+    assert.deepEqual(indexRow(text!, near!), {
+      lang,
+      body: indexText(text!, lang),
+      context: indexText(near!, lang),
+    });
+  }
+  assert.equal(fold("ABC"), "abc");
+  assert.equal(fold("Éé"), "ee");
 });

@@ -21,12 +21,7 @@ import type {
   VectorStore,
 } from "../types.ts";
 import { compileFilter, storeFilter } from "./_filter_sql.ts";
-import {
-  ANALYZER_VERSION,
-  ftsQuery,
-  indexLanguage,
-  indexText,
-} from "./_keywords.ts";
+import { ANALYZER_VERSION, ftsQuery, indexRow } from "./_keywords.ts";
 import { fuseRanks, recencyFactor, selectMmr } from "./_fusion.ts";
 import {
   contentColumn,
@@ -360,6 +355,16 @@ const MAX_QUERY_CHARS = 10_000;
 const MAX_K = 1000;
 const NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
 const BACKFILL_PAGE = 500;
+/** Messages read, opened and indexed at once by the change handler. */
+const INDEX_SLICE = 500;
+/** Rows of one multi-row statement of the keyword index. */
+const ROWS_PER_STATEMENT = 100;
+
+function* slices<T>(list: readonly T[], n: number): Generator<T[]> {
+  for (let i = 0; i < list.length; i += n) yield list.slice(i, i + n);
+}
+const marks = (n: number) => new Array(n).fill("?").join(", ");
+const tuples = (n: number, one: string) => new Array(n).fill(one).join(", ");
 
 function invalid(what: string, detail: string): AicoDataError {
   return new AicoDataError("INVALID_INPUT", `Cannot ${what}: ${detail}`);
@@ -566,35 +571,57 @@ class SemanticMemoryImpl implements SemanticMemory {
   async #indexKeywords(items: readonly MessageInContext[]): Promise<void> {
     if (items.length === 0) return;
     const mode = this.#o.context;
+    // Multi-row statements, ROWS_PER_STATEMENT rows each: the same rows as
+    // one statement per message, at a fraction of the per-statement cost.
+    const ids: number[] = [];
+    const empty: number[] = [];
+    const fts: (number | string)[] = [];
+    const rows: (number | string)[] = [];
+    for (const it of items) {
+      const m = it.message;
+      ids.push(m.id);
+      if (m.content.trim() === "") {
+        // Nothing to find: no keyword row, no vector.
+        empty.push(m.id);
+        continue;
+      }
+      // Stemmed tokens, not the text (the table is contentless anyway).
+      const neighbour = neighbourText(it, mode);
+      const row = indexRow(m.content, neighbour);
+      fts.push(m.id, row.body, row.context);
+      rows.push(m.id, m.conversationId, m.seq, m.role, m.createdAt);
+    }
     await this.#db.transaction(async (tx) => {
-      for (const it of items) {
-        const m = it.message;
+      for (const part of slices(ids, ROWS_PER_STATEMENT)) {
         await tx.execute({
-          sql: "DELETE FROM memory_fts WHERE rowid = ?",
-          args: [m.id],
+          sql: `DELETE FROM memory_fts WHERE rowid IN (${marks(part.length)})`,
+          args: part,
         });
-        if (m.content.trim() === "") {
-          // Nothing to find: no keyword row, no vector.
-          await tx.execute({
-            sql: "DELETE FROM memory_items WHERE message_id = ?",
-            args: [m.id],
-          });
-          continue;
-        }
-        // Stemmed tokens, not the text (the table is contentless anyway).
-        const neighbour = neighbourText(it, mode);
-        const lang = indexLanguage(m.content, neighbour);
+      }
+      for (const part of slices(empty, ROWS_PER_STATEMENT)) {
         await tx.execute({
-          sql: "INSERT INTO memory_fts (rowid, body, context) VALUES (?, ?, ?)",
-          args: [m.id, indexText(m.content, lang), indexText(neighbour, lang)],
+          sql: `DELETE FROM memory_items WHERE message_id IN (${
+            marks(part.length)
+          })`,
+          args: part,
         });
+      }
+      for (const part of slices(fts, 3 * ROWS_PER_STATEMENT)) {
+        await tx.execute({
+          sql: "INSERT INTO memory_fts (rowid, body, context) VALUES " +
+            tuples(part.length / 3, "(?, ?, ?)"),
+          args: part,
+        });
+      }
+      for (const part of slices(rows, 5 * ROWS_PER_STATEMENT)) {
         await tx.execute({
           sql:
             "INSERT INTO memory_items (message_id, conversation_id, seq, role, created_at, embedded, version) " +
-            "VALUES (?, ?, ?, ?, ?, 0, 0) ON CONFLICT (message_id) DO UPDATE SET " +
+            "VALUES " + tuples(part.length / 5, "(?, ?, ?, ?, ?, 0, 0)") +
+            " ON CONFLICT (message_id) DO UPDATE SET " +
             "conversation_id = excluded.conversation_id, seq = excluded.seq, role = excluded.role, " +
             "created_at = excluded.created_at, embedded = 0, version = version + 1",
-          args: [m.id, m.conversationId, m.seq, m.role, m.createdAt],
+          args: part,
         });
       }
     }, "write");
@@ -659,7 +686,26 @@ class SemanticMemoryImpl implements SemanticMemory {
       id
     );
     abortIf(ctx.signal, "index messages");
-    await this.#lock.run(async () => {
+    // One event may name many messages (an import batch records one event
+    // per conversation): index them a slice at a time, so that memory holds
+    // one slice of texts, whatever the batch.
+    if (deletes.length > 0) {
+      await this.#lock.run(() => this.#removeAndIndex(deletes, []));
+    }
+    for (let i = 0; i < upserts.length; i += INDEX_SLICE) {
+      abortIf(ctx.signal, "index messages");
+      await this.#lock.run(() =>
+        this.#removeAndIndex([], upserts.slice(i, i + INDEX_SLICE))
+      );
+    }
+    this.#kick();
+  }
+
+  async #removeAndIndex(
+    deletes: readonly number[],
+    upserts: readonly number[],
+  ): Promise<void> {
+    {
       const around = await this.#remove(deletes);
       const found = await readMessages(this.#db, this.#column, upserts);
       // A row gone since the event was recorded was deleted: remove it too.
@@ -688,8 +734,7 @@ class SemanticMemoryImpl implements SemanticMemory {
         );
       }
       await this.#indexKeywords(withCtx);
-    });
-    this.#kick();
+    }
   }
 
   async #state(key: string): Promise<string | undefined> {
@@ -800,10 +845,10 @@ class SemanticMemoryImpl implements SemanticMemory {
         });
         if (m.content.trim() === "") continue;
         const neighbour = neighbourText(it, mode);
-        const lang = indexLanguage(m.content, neighbour);
+        const row = indexRow(m.content, neighbour);
         await tx.execute({
           sql: "INSERT INTO memory_fts (rowid, body, context) VALUES (?, ?, ?)",
-          args: [m.id, indexText(m.content, lang), indexText(neighbour, lang)],
+          args: [m.id, row.body, row.context],
         });
       }
     }, "write");
