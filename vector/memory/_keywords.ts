@@ -33,13 +33,13 @@ const STOPWORDS: ReadonlySet<string> = new Set(
 
 /** Folds case and diacritics like the FTS5 tokenizer does. */
 export function fold(word: string): string {
-  // ASCII has nothing to decompose: lower case is the whole fold.
+  // ASCII letters and digits have nothing to decompose: lower case is the whole fold.
   return ASCII.test(word)
     ? word.toLowerCase()
     : word.normalize("NFD").replace(/\p{M}+/gu, "").toLowerCase();
 }
 
-const ASCII = /^[\x00-\x7f]*$/;
+const ASCII = /^[A-Za-z0-9]*$/;
 
 /** The content words of a text, folded, in order, without duplicates. */
 export function contentWords(text: string): string[] {
