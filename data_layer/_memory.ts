@@ -145,6 +145,17 @@ export function memoryComponent(
       }
     },
     close: (instance) => instance.release(),
+    erased(instance, _ctx, unreached) {
+      // The indexer took the deletes (through the store's API). A store the
+      // caller gave keeps files this layer cannot see: say so.
+      if (options !== false && options?.store !== undefined) {
+        unreached(
+          `the vector store "${options.store.info.name}" given as memory.store keeps its own files: ` +
+            "the erased records were deleted through its API, but a server such as Chroma keeps ids, vectors and filterable metadata in its own log until it purges it (docs/NOTES.md)",
+        );
+      }
+      return Promise.resolve(instance);
+    },
   };
 }
 

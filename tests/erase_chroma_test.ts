@@ -84,6 +84,11 @@ Deno.test({
 
         const report = await data.erase({ conversation: secret.id });
         assert.equal(report.messages, 6);
+        // What Chroma's own files keep is reported, not hidden.
+        assert.ok(
+          report.unreached.some((u) => /memory\.store.*own log/.test(u)),
+          report.unreached.join("; "),
+        );
         assert.equal(await store.count({ conversationId: secret.id }), 0);
         assert.equal(await store.count({ conversationId: keep.id }), kept);
         const after = await data.search("the lighthouse keeper", {
