@@ -78,6 +78,14 @@ import {
   type DataLayerAnalyticsOptions,
 } from "./_analytics.ts";
 import type { Analytics } from "../analytics/mod.ts";
+import {
+  type DataLayerSyncOptions,
+  type DataSync,
+  syncComponent,
+  type SyncRunReport,
+} from "./_sync.ts";
+
+export type { DataLayerSyncOptions, DataSync, SyncRunReport };
 
 export type { DataLayerAnalyticsOptions, DataLayerMemoryOptions };
 
@@ -157,6 +165,14 @@ export interface DataLayerOptions {
    * @default {[]}
    */
   readonly components?: readonly DataLayerComponent[];
+  /**
+   * End-to-end encrypted sync with the user's other devices (opt-in): the
+   * device journal in `<dir>/sync`, a durable feed consumer staging every
+   * committed change of the core tables, and `DataLayer.sync.run()`.
+   *
+   * @default {undefined} (no sync)
+   */
+  readonly sync?: false | DataLayerSyncOptions;
 }
 
 /** Options of {@linkcode DataLayer.rotateKey}. */
@@ -311,6 +327,11 @@ export interface DataLayer extends AsyncDisposable {
     readonly storage: VerifyReport;
     readonly audit: AuditVerifyReport;
   }>;
+  /**
+   * Device sync, when opened with `sync` (else `undefined`): `run()`
+   * stages, pushes and pulls.
+   */
+  readonly sync: DataSync | undefined;
   /** Flushes logs and closes every component in reverse order; safe to call twice. */
   close(): Promise<void>;
 }
@@ -458,6 +479,7 @@ function builtInComponents(
     auditComponent(keys.method),
     memoryComponent(options.memory),
     analyticsComponent(options.analytics),
+    syncComponent(options.sync),
   ];
 }
 
@@ -535,6 +557,9 @@ class DataLayerImpl implements DataLayer {
   }
   get analytics(): Analytics | undefined {
     return this.#set.get<Analytics | undefined>("analytics");
+  }
+  get sync(): DataSync | undefined {
+    return this.#set.get<DataSync | undefined>("sync");
   }
   get memory(): SemanticMemory | undefined {
     return this.#set.get<MemoryComponent | undefined>("memory")?.memory;

@@ -1,0 +1,264 @@
+// Sync over the REAL data layer: three data folders sharing one key (the
+// key file fetched from the target) make concurrent changes through the
+// repositories — messages in the same conversation, edits of the same
+// config key, a conversation deleted on one device while another appends
+// to it — and sync in seeded random orders through a folder target and a
+// real WebDAV server (rclone). They converge to the same content hash over
+// every synced core table; the target holds no plaintext; tampering and
+// replays are refused with nothing applied.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { DataLayer } from "../data_layer/mod.ts";
+import { openFolderTarget, type SyncTarget } from "../sync/mod.ts";
+import { rejectsWith, withDir } from "./_helpers.ts";
+import { scanFor } from "./_scan.ts";
+import { seeded, shuffle } from "./_sync_random.ts";
+import {
+  contentHash,
+  contents,
+  firstDevice,
+  joinDevice,
+} from "./_sync_store.ts";
+import { hasRclone, startWebDavServer } from "./_webdav_server.ts";
+
+const MARKER = "QUOKKA-MARKER-7f3e";
+
+async function syncAll(
+  devices: DataLayer[],
+  rand: () => number,
+  rounds = 2,
+): Promise<void> {
+  for (let r = 0; r < rounds; r++) {
+    for (const d of shuffle(devices, rand)) await d.sync!.run();
+  }
+}
+
+async function scenario(
+  dir: string,
+  target: SyncTarget,
+  spec: SyncTarget | string,
+  seed: number,
+  scanRoot: string,
+): Promise<void> {
+  const rand = seeded(seed);
+  const a = await firstDevice(join(dir, "a"), "dev-a", target, spec);
+  const devices: DataLayer[] = [a];
+  try {
+    const user = await a.users.createUser({
+      id: "u1",
+      profile: { name: MARKER },
+    });
+    await a.conversations.createConversation({
+      id: "conv-1",
+      userId: user.id,
+      title: `Trip ${MARKER}`,
+    });
+    await a.conversations.createConversation({ id: "conv-2", title: "Doomed" });
+    await a.conversations.appendMessage("conv-2", {
+      role: "user",
+      content: `first in conv-2 ${MARKER}`,
+    });
+    await a.conversations.appendMessage("conv-1", {
+      role: "user",
+      content: `hello ${MARKER}`,
+    });
+    await a.config.set("ui", "theme", "dark");
+    await a.config.set("secrets", "token", `${MARKER}-secret`, {
+      secret: true,
+    });
+    await a.plugins.registerPlugin({ name: "weather", version: "1.0.0" });
+    await a.plugins.setState("weather", "city", MARKER);
+    await a.sync!.run();
+    devices.push(await joinDevice(join(dir, "b"), "dev-b", target, spec));
+    devices.push(await joinDevice(join(dir, "c"), "dev-c", target, spec));
+    const [, b, c] = devices as [DataLayer, DataLayer, DataLayer];
+    for (const d of [b, c]) {
+      const r = await d.sync!.run();
+      assert.ok(r.pulled.changes > 0);
+      assert.deepEqual(await contents(d, "conv-1"), [`hello ${MARKER}`]);
+      assert.equal(await d.config.get("secrets", "token"), `${MARKER}-secret`);
+    }
+
+    let appended = 1;
+    let erased = false;
+    let conv2AfterErase = 0;
+    for (let i = 0; i < 40; i++) {
+      const d = devices[Math.floor(rand() * 3)]!;
+      const r = rand();
+      if (r < 0.45) {
+        await d.conversations.appendMessage("conv-1", {
+          role: rand() < 0.5 ? "user" : "assistant",
+          content: `${MARKER} from ${d.sync!.deviceId} #${i}`,
+        });
+        appended++;
+      } else if (r < 0.65) {
+        await d.config.set("ui", "theme", `${MARKER}-${d.sync!.deviceId}-${i}`);
+      } else if (r < 0.72 && !erased) {
+        // a deletes conv-2 while b appends to it before hearing of it.
+        erased = true;
+        assert.equal(await a.conversations.deleteConversation("conv-2"), true);
+        await b.conversations.appendMessage("conv-2", {
+          role: "user",
+          content: `late append ${MARKER}`,
+        });
+        conv2AfterErase++;
+      } else if (r < 0.8) {
+        await d.plugins.setState("weather", "city", `city-${i}`);
+      } else {
+        await d.sync!.run();
+      }
+    }
+    if (!erased) {
+      assert.equal(await a.conversations.deleteConversation("conv-2"), true);
+      await b.conversations.appendMessage("conv-2", {
+        role: "user",
+        content: `late append ${MARKER}`,
+      });
+      conv2AfterErase++;
+    }
+    assert.ok(conv2AfterErase > 0);
+    await syncAll(devices, rand, 3);
+
+    const hashes = await Promise.all(devices.map((d) => contentHash(d)));
+    assert.equal(new Set(hashes).size, 1, `hashes differ: ${hashes}`);
+    for (const d of devices) {
+      const list = await contents(d, "conv-1");
+      assert.equal(list.length, appended, "no lost, no duplicated message");
+      assert.equal(new Set(list).size, list.length);
+      await rejectsWith(d.conversations.getConversation("conv-2"), "NOT_FOUND");
+    }
+    // Nothing echoes: a further round moves nothing.
+    for (const d of devices) {
+      const r = await d.sync!.run();
+      assert.equal(r.pushed.segments, 0);
+      assert.equal(r.pulled.changes, 0);
+    }
+    const scan = await scanFor(scanRoot, [MARKER, "conv-1", "ui/theme"]);
+    assert.ok(scan.files > 0);
+    assert.deepEqual(scan.hits, { [MARKER]: 0, "conv-1": 0, "ui/theme": 0 });
+  } finally {
+    for (const d of devices) await d.close();
+  }
+}
+
+Deno.test("three real data layers converge through a folder target", async () => {
+  await withDir(async (dir) => {
+    for (const seed of [7, 8, 9]) {
+      const d = join(dir, `seed-${seed}`);
+      await using target = await openFolderTarget(join(d, "target"));
+      await scenario(d, target, target, seed, join(d, "target"));
+    }
+  });
+});
+
+Deno.test({
+  name: "three real data layers converge through a real WebDAV server",
+  ignore: !hasRclone(),
+  async fn() {
+    const server = await startWebDavServer();
+    try {
+      await withDir(async (dir) => {
+        const { openWebDavTarget } = await import("../sync/mod.ts");
+        await using target = await openWebDavTarget({ url: server.url });
+        // The devices open the target from its URL text, as the CLI does.
+        await scenario(dir, target, server.url, 11, server.dir);
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test("a tampered, truncated, reordered or replayed target applies nothing", async () => {
+  await withDir(async (dir) => {
+    const tdir = join(dir, "target");
+    await using target = await openFolderTarget(tdir);
+    const a = await firstDevice(join(dir, "a"), "dev-a", target);
+    const b = await joinDevice(join(dir, "b"), "dev-b", target);
+    try {
+      await a.conversations.createConversation({ id: "c1" });
+      await a.conversations.appendMessage("c1", {
+        role: "user",
+        content: "one",
+      });
+      await a.sync!.run();
+      await b.sync!.run();
+      const before = await contentHash(b);
+      const names = async () => new Set(await target.list());
+      const segmentsOf = async (fn: () => Promise<void>) => {
+        const old = await names();
+        await fn();
+        return [...await names()].filter((n) => !old.has(n));
+      };
+      const newFiles = await segmentsOf(async () => {
+        for (let i = 0; i < 3; i++) {
+          await a.conversations.appendMessage("c1", {
+            role: "user",
+            content: `more ${i} ${"x".repeat(3000)}`,
+          });
+        }
+        await a.sync!.run();
+      });
+      const segs = newFiles.filter((n) => n.startsWith("s"));
+      assert.ok(segs.length >= 2, `segments: ${segs.length}`);
+      const path = (n: string) => join(tdir, n);
+      const original = new Map<string, Uint8Array>();
+      for (const n of segs) original.set(n, await Deno.readFile(path(n)));
+      const restore = async () => {
+        for (const [n, bytes] of original) await Deno.writeFile(path(n), bytes);
+      };
+      // Tampered: one flipped byte.
+      const t = new Uint8Array(original.get(segs[0]!)!);
+      t[t.length >> 1]! ^= 1;
+      await Deno.writeFile(path(segs[0]!), t);
+      await rejectsWith(b.sync!.run(), "AUTH_FAILED");
+      assert.equal((await b.sync!.verify()).problem?.code, "AUTH_FAILED");
+      assert.equal(await contentHash(b), before);
+      // Truncated.
+      await restore();
+      await Deno.writeFile(
+        path(segs[0]!),
+        original.get(segs[0]!)!.subarray(0, 100),
+      );
+      await rejectsWith(b.sync!.run(), "AUTH_FAILED");
+      assert.equal(await contentHash(b), before);
+      // Reordered: two segments swap names.
+      await restore();
+      await Deno.writeFile(path(segs[0]!), original.get(segs[1]!)!);
+      await Deno.writeFile(path(segs[1]!), original.get(segs[0]!)!);
+      await rejectsWith(b.sync!.run(), "AUTH_FAILED");
+      assert.equal(await contentHash(b), before);
+      // Intact again: it applies.
+      await restore();
+      await b.sync!.run();
+      assert.equal((await contents(b, "c1")).length, 4);
+      const applied = await contentHash(b);
+      // Replayed: a's older manifests put back in place of the newer ones.
+      const manifests = [...await names()].filter((n) => n.startsWith("m"));
+      const saved = new Map<string, Uint8Array>();
+      for (const n of manifests) saved.set(n, await Deno.readFile(path(n)));
+      const later = await segmentsOf(async () => {
+        for (let i = 0; i < 4; i++) {
+          await a.conversations.appendMessage("c1", {
+            role: "user",
+            content: `late ${i}`,
+          });
+          await a.sync!.run();
+        }
+      });
+      await b.sync!.run();
+      const applied2 = await contentHash(b);
+      assert.notEqual(applied2, applied);
+      for (const n of later.filter((n) => n.startsWith("m"))) {
+        await Deno.remove(path(n)).catch(() => {});
+      }
+      for (const [n, bytes] of saved) await Deno.writeFile(path(n), bytes);
+      await rejectsWith(b.sync!.run(), "SYNC_REPLAY");
+      assert.equal((await b.sync!.verify()).problem?.code, "SYNC_REPLAY");
+      assert.equal(await contentHash(b), applied2);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
