@@ -3,7 +3,11 @@
 // folder, the passphrase and an opened data layer.
 import { openOsKeyring } from "./_keyring.ts";
 import { join } from "node:path";
-import { type DataLayer, openDataLayer } from "../data_layer/mod.ts";
+import {
+  type DataLayer,
+  type DataLayerSyncOptions,
+  openDataLayer,
+} from "../data_layer/mod.ts";
 import { type DataKey, unlockKeys, unlockWithKeyring } from "../crypto/mod.ts";
 import { type LocalStorage, openStorage } from "../storage/mod.ts";
 import {
@@ -80,7 +84,13 @@ export interface Context {
     options?: { confirm?: boolean },
   ): Promise<string>;
   /** Opens the folder (with --keyring: through the OS keyring). */
-  open(options?: { create?: boolean; passphrase?: string }): Promise<DataLayer>;
+  open(
+    options?: {
+      create?: boolean;
+      passphrase?: string;
+      sync?: DataLayerSyncOptions;
+    },
+  ): Promise<DataLayer>;
   /** Opens the folder for reading; works on a read-only folder too. */
   openRead(): Promise<ReadView>;
 }
@@ -286,6 +296,7 @@ export function createContext(
           keyring: await openOsKeyring(),
           plugins,
           memory: { background: false },
+          ...(options.sync === undefined ? {} : { sync: options.sync }),
         });
       }
       const passphrase = options.passphrase ??
@@ -296,6 +307,7 @@ export function createContext(
         // A command is short-lived: vectors are made by `aico-data index`.
         memory: { background: false },
         ...(options.create ? { create: true } : {}),
+        ...(options.sync === undefined ? {} : { sync: options.sync }),
         ...(kdfForTests()),
       });
     },

@@ -14,6 +14,7 @@
  * aico-data passwd | rotate-key | remember | forget
  * aico-data migrate | plan | rollback SCHEMA VERSION
  * aico-data demo
+ * aico-data sync [init TARGET] [--watch]
  * ```
  *
  * The data folder is `--dir`, else `AICO_DATA_DIR`, else the platform's user
@@ -50,6 +51,7 @@ import { backup, restore } from "./commands/backup.ts";
 import { migrate, plan, rollback } from "./commands/migrate.ts";
 import { forget, remember } from "./commands/keyring.ts";
 import { demo } from "./commands/demo.ts";
+import { sync } from "./commands/sync.ts";
 
 const COMMANDS: readonly Command[] = [
   init,
@@ -72,6 +74,7 @@ const COMMANDS: readonly Command[] = [
   plan,
   rollback,
   demo,
+  sync,
 ];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 

@@ -24,7 +24,8 @@ export interface DataLayerSyncOptions {
    * The target: an open {@linkcode SyncTarget} (the caller closes it), or
    * its text (a folder path or an `http(s)://` WebDAV URL).
    *
-   * @default {undefined} (the target saved in the store by `sync init`)
+   * @default {undefined} (the target saved in the store by `sync init`;
+   * without one, sync stays off and `DataLayer.sync` is `undefined`)
    */
   readonly target?: SyncTarget | string;
   /**
@@ -174,6 +175,12 @@ export function syncComponent(
     schemas: [syncSchema],
     async open(ctx) {
       if (options === undefined || options === false) return undefined;
+      // Without a target (given or saved by `sync init`) sync stays off: no
+      // journal is made and no feed cursor starts keeping events.
+      if (
+        options.target === undefined &&
+        await loadTargetSpec(ctx.storage) === undefined
+      ) return undefined;
       const keys = await deriveSyncKeys(ctx.key);
       const device = await openSyncDevice(`${ctx.dir}/sync`, keys, {
         ...(options.deviceId === undefined

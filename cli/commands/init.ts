@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { rememberInKeyring } from "../../crypto/mod.ts";
 import { CliError } from "../_errors.ts";
 import type { Command } from "../_context.ts";
+import { joinFromSync } from "./sync.ts";
 
 /** Why a passphrase is weak, or undefined. */
 export function weakness(passphrase: string): string | undefined {
@@ -27,14 +28,21 @@ async function kind(path: string): Promise<"file" | "dir" | undefined> {
 export const init: Command = {
   name: "init",
   summary: "create an encrypted data folder (asks for a new passphrase twice)",
-  usage: "init [--dir DIR] [--remember] [--passphrase-file FILE]",
+  usage:
+    "init [--dir DIR] [--remember] [--passphrase-file FILE] [--from-sync TARGET]",
   help:
     `Creates key.json (the data key, wrapped by your passphrase with Argon2id
 64 MiB, t=3) and data.db (the encrypted database) in the folder. Refuses a
 folder that is initialised already.
 
-  --remember   also keep the data key in the OS keyring (then --keyring unlocks)`,
-  options: { remember: { type: "boolean" } },
+  --remember   also keep the data key in the OS keyring (then --keyring unlocks)
+  --from-sync TARGET
+               join your other devices: fetch the passphrase-wrapped key file
+               from the sync target (asks its passphrase), then pull everything`,
+  options: {
+    remember: { type: "boolean" },
+    "from-sync": { type: "string" },
+  },
   positionals: [0, 0],
   async run(ctx) {
     const dir = ctx.dir();
@@ -54,6 +62,9 @@ folder that is initialised already.
         `"${dir}" is initialised already`,
         "use it as it is, or choose another --dir",
       );
+    }
+    if (typeof ctx.values["from-sync"] === "string") {
+      return await joinFromSync(ctx, ctx.values["from-sync"], k === "dir");
     }
     const passphrase = await ctx.passphrase("new passphrase: ", {
       confirm: true,
