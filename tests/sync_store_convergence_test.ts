@@ -262,3 +262,60 @@ Deno.test("a tampered, truncated, reordered or replayed target applies nothing",
     }
   });
 });
+
+Deno.test("synced rows reach the cached reads and the change feed's other consumers", async () => {
+  await withDir(async (dir) => {
+    await using target = await openFolderTarget(join(dir, "target"));
+    const { openDataLayer } = await import("../data_layer/mod.ts");
+    const { publishKeyFile, fetchKeyFile } = await import("../sync/mod.ts");
+    const { KDF, PASS } = await import("./_sync_store.ts");
+    const open = (d: string, id: string) =>
+      openDataLayer(d, {
+        passphrase: PASS,
+        create: true,
+        kdf: KDF,
+        memory: { background: false },
+        analytics: false,
+        sync: { target, deviceId: id },
+      });
+    const a = await open(join(dir, "a"), "dev-a");
+    await publishKeyFile(target, join(dir, "a", "key.json"));
+    await Deno.mkdir(join(dir, "b"));
+    await fetchKeyFile(target, join(dir, "b", "key.json"), PASS);
+    const b = await open(join(dir, "b"), "dev-b");
+    try {
+      await a.conversations.createConversation({ id: "c1" });
+      await a.conversations.appendMessage("c1", {
+        role: "user",
+        content: "first",
+      });
+      await a.config.set("ui", "theme", "dark");
+      await a.sync!.run();
+      await b.sync!.run();
+      // Cached reads on b, then a change on a arrives.
+      assert.deepEqual(
+        (await b.recentMessages("c1", 10)).map((m) => m.content),
+        ["first"],
+      );
+      assert.equal(await b.config.get("ui", "theme"), "dark");
+      await a.conversations.appendMessage("c1", {
+        role: "user",
+        content: "zebra crossing",
+      });
+      await a.config.set("ui", "theme", "light");
+      await a.sync!.run();
+      await b.sync!.run();
+      assert.deepEqual(
+        (await b.recentMessages("c1", 10)).map((m) => m.content),
+        ["first", "zebra crossing"],
+      );
+      assert.equal(await b.config.get("ui", "theme"), "light");
+      // The memory index (another consumer of the feed) has the synced message.
+      const hits = await b.search("zebra", { mode: "keyword" });
+      assert.equal(hits[0]?.content, "zebra crossing");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
