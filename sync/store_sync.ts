@@ -413,8 +413,7 @@ class Wiring {
     for (;;) {
       const batch = await this.#storage.transaction(async (tx) => {
         const rs = await tx.execute({
-          sql:
-            "SELECT id FROM messages WHERE id > ? ORDER BY conversation_id, seq LIMIT 1000",
+          sql: "SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT 1000",
           args: [last],
         });
         if (rs.rows.length === 0) return undefined;

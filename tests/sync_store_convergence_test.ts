@@ -319,3 +319,44 @@ Deno.test("synced rows reach the cached reads and the change feed's other consum
     }
   });
 });
+
+Deno.test("a history written before sync was set up reaches a new device whole", async () => {
+  await withDir(async (dir) => {
+    await using target = await openFolderTarget(join(dir, "target"));
+    const { openDataLayer } = await import("../data_layer/mod.ts");
+    const { KDF, PASS } = await import("./_sync_store.ts");
+    {
+      await using plain = await openDataLayer(join(dir, "a"), {
+        passphrase: PASS,
+        create: true,
+        kdf: KDF,
+        cache: false,
+        memory: false,
+        analytics: false,
+      });
+      // Conversations whose ids sort otherwise than their message ids.
+      for (const id of ["z-last", "a-first", "m-mid", "b-2", "b-10"]) {
+        await plain.conversations.createConversation({ id, title: id });
+        await plain.conversations.appendMessages(
+          id,
+          Array.from({ length: 700 }, (_, i) => ({
+            role: "user" as const,
+            content: `${id} ${i}`,
+          })),
+        );
+      }
+      await plain.config.set("ui", "theme", "dark");
+    }
+    const a = await firstDevice(join(dir, "a"), "dev-a", target);
+    const b = await joinDevice(join(dir, "b"), "dev-b", target);
+    try {
+      await a.sync!.run();
+      await b.sync!.run();
+      assert.equal((await contents(b, "b-10")).length, 700);
+      assert.equal(await contentHash(b), await contentHash(a));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
