@@ -26,6 +26,13 @@ export interface TableSpec {
   remove(tx: SqlExecutor, key: string): Promise<boolean>;
   /** The row this one belongs to, if any. */
   parent(value: RowValue): RowRef | undefined;
+  /**
+   * The columns that make a new version when they change (default: all).
+   * A column left out is merged otherwise (conversations: `updated_at`,
+   * the greatest reading wins, so an append elsewhere never overrides a
+   * rename here).
+   */
+  fingerprint?(value: RowValue): RowValue;
   /** Keys of live rows after `after`, in key order (for the first snapshot). */
   list(
     tx: SqlExecutor,
@@ -396,7 +403,8 @@ export function createTableSpecs(storage: Storage): TableSpec[] {
         sql:
           "INSERT INTO conversations (id, user_id, title, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) " +
           "ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, title = excluded.title, " +
-          "metadata = excluded.metadata, created_at = excluded.created_at, updated_at = excluded.updated_at",
+          "metadata = excluded.metadata, created_at = excluded.created_at, " +
+          "updated_at = MAX(conversations.updated_at, excluded.updated_at)",
         args: [
           key,
           vsn("conversations", v, "user_id"),
@@ -422,6 +430,10 @@ export function createTableSpecs(storage: Storage): TableSpec[] {
       typeof v.user_id === "string"
         ? { table: "users", key: v.user_id }
         : undefined,
+    fingerprint: (v) => {
+      const { updated_at: _, ...rest } = v;
+      return rest;
+    },
     list: (tx, after, limit) =>
       listKeys(tx, "conversations", "id", after, limit),
   };

@@ -54,8 +54,9 @@ const OP_RANK: Record<SyncChange["op"], number> = {
 const CHUNK = 400;
 const INSERT_ROWS = 128;
 
-function hashOf(value: RowValue): string {
-  return createHash("sha256").update(canonicalJson(value)).digest("hex");
+function hashOf(spec: TableSpec, value: RowValue): string {
+  const v = spec.fingerprint === undefined ? value : spec.fingerprint(value);
+  return createHash("sha256").update(canonicalJson(v)).digest("hex");
 }
 
 function refText(r: RowRef): string {
@@ -182,7 +183,7 @@ class Wiring {
     const out: SyncChange[] = [];
     for (const key of unique) {
       const v = live.get(key);
-      const hash = v === undefined ? null : hashOf(v);
+      const hash = v === undefined ? null : hashOf(spec, v);
       const st = stored.get(key);
       const parent = v === undefined ? undefined : spec.parent(v);
       const same = st !== undefined && st.hash === hash &&
@@ -234,7 +235,8 @@ class Wiring {
       const part = ids.slice(i, i + CHUNK);
       const rs = await tx.execute({
         sql:
-          `SELECT id, conversation_id, role, content, created_at, model FROM messages WHERE id IN (${
+          `SELECT m.id, m.conversation_id, m.role, m.content, m.created_at, m.model, c.updated_at AS conv_updated_at ` +
+          `FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id IN (${
             part.map(() => "?").join(", ")
           })`,
         args: [...part],
@@ -256,6 +258,7 @@ class Wiring {
             content: decoder.decode(plain[k]!),
             created_at: toNumber(r.created_at),
             model: r.model === null ? null : r.model as string,
+            conv_updated_at: toNumber(r.conv_updated_at),
           },
         });
       });
@@ -503,7 +506,7 @@ class ApplyRun {
   async #version(spec: TableSpec, key: string): Promise<Stored | undefined> {
     const st = await this.#stored(spec.table, key);
     const v = (await spec.read(this.#tx, [key])).get(key);
-    const hash = v === undefined ? null : hashOf(v);
+    const hash = v === undefined ? null : hashOf(spec, v);
     if (st === undefined && v === undefined) return undefined;
     if (
       st !== undefined &&
@@ -602,7 +605,20 @@ class ApplyRun {
     if (spec === undefined) return; // a table this version does not sync
     await this.flush();
     const stored = await this.#version(spec, c.key);
-    if (!wins(stored, c)) return;
+    if (!wins(stored, c)) {
+      if (
+        c.op === "put" && spec.table === "conversations" &&
+        stored?.op === "put" && typeof c.value.updated_at === "number"
+      ) {
+        // Last activity merges by its greatest reading, whichever put wins.
+        await this.#tx.execute({
+          sql:
+            "UPDATE conversations SET updated_at = MAX(updated_at, ?) WHERE id = ?",
+          args: [c.value.updated_at, c.key],
+        });
+      }
+      return;
+    }
     if (c.op === "put" || c.op === "append") {
       const value = c.value as RowValue;
       const parent = spec.parent(value);
@@ -615,7 +631,7 @@ class ApplyRun {
       await setRow(this.#tx, spec.table, c.key, {
         op: "put",
         hlc: c.hlc,
-        hash: hashOf(value),
+        hash: hashOf(spec, value),
         local: null,
         parent: parent === undefined ? null : refText(parent),
       });
@@ -927,10 +943,16 @@ class ApplyRun {
         });
       }
     }
+    let activity = 0;
+    for (const x of inserts) {
+      const u = x.c.value.conv_updated_at;
+      if (typeof u === "number" && u > activity) activity = u;
+    }
     await tx.execute({
       sql:
-        "UPDATE conversations SET last_seq = last_seq + ?, message_count = message_count + ? WHERE id = ?",
-      args: [inserts.length, inserts.length, conv],
+        "UPDATE conversations SET last_seq = last_seq + ?, message_count = message_count + ?, " +
+        "updated_at = MAX(updated_at, ?) WHERE id = ?",
+      args: [inserts.length, inserts.length, activity, conv],
     });
     this.recorded.push({
       table: "messages",
@@ -963,6 +985,11 @@ class ApplyRun {
  *   on another device before or after the erase arrives (they are dropped
  *   on arrival); an erased user takes its conversations. An id erased is
  *   retired: a row created again under it stays local.
+ * - A conversation's columns are one last-writer-wins register, except
+ *   `updated_at` (last activity): appends do not make a new version of the
+ *   conversation (a rename here survives an append made meanwhile
+ *   elsewhere); each message carries its conversation's `updated_at` and
+ *   every device keeps the greatest reading it has seen.
  * - Config, plugins, plugin state: `put` / `delete`, last writer wins by
  *   clock reading.
  * - A change whose parent row has not arrived yet (a folder-sync tool

@@ -360,3 +360,38 @@ Deno.test("a history written before sync was set up reaches a new device whole",
     }
   });
 });
+
+Deno.test("a rename on one device survives an append made meanwhile on another", async () => {
+  await withDir(async (dir) => {
+    await using target = await openFolderTarget(join(dir, "target"));
+    const a = await firstDevice(join(dir, "a"), "dev-a", target);
+    const b = await joinDevice(join(dir, "b"), "dev-b", target);
+    try {
+      await a.conversations.createConversation({ id: "c1", title: "Draft" });
+      await a.sync!.run();
+      await b.sync!.run();
+      await a.conversations.updateConversation("c1", { title: "Trip to Rome" });
+      await new Promise((r) => setTimeout(r, 5));
+      // b appends after the rename (a later clock reading and updated_at).
+      await b.conversations.appendMessage("c1", {
+        role: "user",
+        content: "hi",
+      });
+      for (const d of [b, a, b]) await d.sync!.run();
+      for (const d of [a, b]) {
+        const c = await d.conversations.getConversation("c1");
+        assert.equal(c.title, "Trip to Rome");
+        assert.equal(c.messageCount, 1);
+      }
+      const [ca, cb] = [
+        await a.conversations.getConversation("c1"),
+        await b.conversations.getConversation("c1"),
+      ];
+      assert.equal(ca.updatedAt, cb.updatedAt);
+      assert.equal(await contentHash(a), await contentHash(b));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
