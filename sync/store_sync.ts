@@ -128,6 +128,29 @@ async function setRow(
   });
 }
 
+/** {@linkcode setRow} for many rows of one table, in multi-row statements. */
+async function setRows(
+  tx: SqlExecutor,
+  table: string,
+  rows: readonly { key: string; s: Stored }[],
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_ROWS) {
+    const part = rows.slice(i, i + INSERT_ROWS);
+    const args: InValue[] = [];
+    for (const r of part) {
+      args.push(table, r.key, r.s.op, r.s.hlc, r.s.hash, r.s.local, r.s.parent);
+    }
+    await tx.execute({
+      sql:
+        "INSERT INTO sync_rows (tbl, key, op, hlc, hash, local, parent) VALUES " +
+        part.map(() => "(?, ?, ?, ?, ?, ?, ?)").join(", ") +
+        " ON CONFLICT (tbl, key) DO UPDATE SET op = excluded.op, hlc = excluded.hlc, hash = excluded.hash, " +
+        "local = COALESCE(excluded.local, sync_rows.local), parent = COALESCE(excluded.parent, sync_rows.parent)",
+      args,
+    });
+  }
+}
+
 interface MessageRow {
   id: number;
   conversation: string;
@@ -338,8 +361,14 @@ class Wiring {
       }
       return out;
     }
-    const live = await this.#readMessages(tx, ids);
-    for (const id of ids) {
+    // Rows that arrived from another device are not read (nor opened).
+    const wanted = ids.filter((id) => {
+      const st = stamped.get(id);
+      return st === undefined || (st.op === "append" && this.#own(st.hlc));
+    });
+    const live = await this.#readMessages(tx, wanted);
+    const fresh: { key: string; s: Stored }[] = [];
+    for (const id of wanted) {
       const row = live.get(id);
       if (row === undefined) continue;
       const parent = { table: "conversations", key: row.conversation };
@@ -353,9 +382,8 @@ class Wiring {
           local: id,
           parent: refText(parent),
         };
-        await setRow(tx, "messages", st.key, st);
+        fresh.push({ key: st.key, s: st });
       }
-      if (st.op !== "append") continue;
       out.push({
         op: "append",
         table: "messages",
@@ -365,6 +393,7 @@ class Wiring {
         value: row.value,
       });
     }
+    await setRows(tx, "messages", fresh);
     return out;
   }
 
@@ -933,15 +962,20 @@ class ApplyRun {
           part.map(() => "(?, ?, ?, ?, ?, ?, ?)").join(", "),
         args,
       });
-      for (const x of part) {
-        await setRow(tx, "messages", x.c.key, {
-          op: "append",
-          hlc: x.c.hlc,
-          hash: null,
-          local: x.id,
-          parent: parentText,
-        });
-      }
+      await setRows(
+        tx,
+        "messages",
+        part.map((x) => ({
+          key: x.c.key,
+          s: {
+            op: "append",
+            hlc: x.c.hlc,
+            hash: null,
+            local: x.id,
+            parent: parentText,
+          },
+        })),
+      );
     }
     let activity = 0;
     for (const x of inserts) {
