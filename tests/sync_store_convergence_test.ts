@@ -395,3 +395,36 @@ Deno.test("a rename on one device survives an append made meanwhile on another",
     }
   });
 });
+
+Deno.test("a deleted user and a deleted config key are gone on every device", async () => {
+  await withDir(async (dir) => {
+    await using target = await openFolderTarget(join(dir, "target"));
+    const a = await firstDevice(join(dir, "a"), "dev-a", target);
+    const b = await joinDevice(join(dir, "b"), "dev-b", target);
+    try {
+      await a.users.createUser({ id: "u1", profile: { name: "Ada" } });
+      await a.conversations.createConversation({ id: "c1", userId: "u1" });
+      await a.conversations.appendMessage("c1", { role: "user", content: "x" });
+      await a.config.set("ui", "lang", "en");
+      await a.sync!.run();
+      await b.sync!.run();
+      assert.equal((await b.users.getUser("u1")).profile.name, "Ada");
+      // b appends while a deletes the user; b deletes the config key.
+      await b.conversations.appendMessage("c1", { role: "user", content: "y" });
+      assert.equal(await a.users.deleteUser("u1"), true);
+      assert.equal(await b.config.delete("ui", "lang"), true);
+      for (const d of [a, b, a]) await d.sync!.run();
+      for (const d of [a, b]) {
+        await rejectsWith(d.users.getUser("u1"), "NOT_FOUND");
+        await rejectsWith(d.conversations.getConversation("c1"), "NOT_FOUND");
+        assert.equal(await d.config.get("ui", "lang"), undefined);
+        const n = await d.storage.execute("SELECT COUNT(*) AS n FROM messages");
+        assert.equal(Number(n.rows[0]!.n), 0);
+      }
+      assert.equal(await contentHash(a), await contentHash(b));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
