@@ -1,7 +1,7 @@
 // Internal: the `sync` row of the component table: the device journal in
 // `<dir>/sync`, the store wiring (its consumer registered on the feed), and
 // `run()`: stage what is committed, push, pull.
-import { AicoDataError } from "../errors.ts";
+import { AicoDataError, isAicoDataError } from "../errors.ts";
 import type { ConsumerRegistration } from "../changes/mod.ts";
 import {
   createStoreSync,
@@ -182,14 +182,26 @@ export function syncComponent(
         await loadTargetSpec(ctx.storage) === undefined
       ) return undefined;
       const keys = await deriveSyncKeys(ctx.key);
-      const device = await openSyncDevice(`${ctx.dir}/sync`, keys, {
-        ...(options.deviceId === undefined
-          ? {}
-          : { deviceId: options.deviceId }),
-        ...(options.maxSegmentBytes === undefined
-          ? {}
-          : { maxSegmentBytes: options.maxSegmentBytes }),
-      });
+      let device: SyncDevice;
+      try {
+        device = await openSyncDevice(`${ctx.dir}/sync`, keys, {
+          ...(options.deviceId === undefined
+            ? {}
+            : { deviceId: options.deviceId }),
+          ...(options.maxSegmentBytes === undefined
+            ? {}
+            : { maxSegmentBytes: options.maxSegmentBytes }),
+        });
+      } catch (err) {
+        if (isAicoDataError(err, "WRONG_KEY")) {
+          throw new AicoDataError(
+            "WRONG_KEY",
+            "Cannot open sync: the data key was rotated after sync was set up; sync across a key rotation is not supported yet (open without sync, or move the sync folder away and set up sync on a new target)",
+            { cause: err },
+          );
+        }
+        throw err;
+      }
       try {
         const wiring = createStoreSync(ctx.storage, ctx.changes, device);
         const registration = await ctx.changes.register(wiring.consumer);
