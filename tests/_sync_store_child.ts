@@ -1,9 +1,9 @@
 // Child process of sync_store_crash_test.ts: opens a real data layer with
-// sync on a folder target and runs one sync (stage, push, pull, apply). It
+// sync on a folder or WebDAV target (its text) and runs one sync (stage, push, pull, apply). It
 // SIGKILLs itself at the k-th call to the target (k = -1: never); the
 // parent may also kill it at a random time. Not part of the package.
 import type { SyncTarget } from "../sync/mod.ts";
-import { openFolderTarget } from "../sync/mod.ts";
+import { openSyncTarget } from "../sync/mod.ts";
 import { openDevice } from "./_sync_store.ts";
 
 const [dir, targetDir, deviceId, killAtText] = Deno.args as [
@@ -13,7 +13,7 @@ const [dir, targetDir, deviceId, killAtText] = Deno.args as [
   string,
 ];
 const killAt = Number(killAtText);
-const inner = await openFolderTarget(targetDir);
+const inner = await openSyncTarget(targetDir);
 let calls = 0;
 const counted = <T>(result: Promise<T>): Promise<T> =>
   result.then((v) => {

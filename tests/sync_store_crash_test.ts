@@ -3,7 +3,8 @@
 // next run converges, with no lost and no duplicated message.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { openFolderTarget } from "../sync/mod.ts";
+import { openSyncTarget } from "../sync/mod.ts";
+import { hasRclone, startWebDavServer } from "./_webdav_server.ts";
 import { withDir } from "./_helpers.ts";
 import { seeded } from "./_sync_random.ts";
 import {
@@ -60,12 +61,11 @@ async function runChild(
   return "killed";
 }
 
-Deno.test("kill -9 during push and pull of real data layers: the next run converges", async () => {
-  await withDir(async (dir) => {
-    const tdir = join(dir, "target");
+async function crashRuns(dir: string, tdir: string): Promise<void> {
+  {
     const aDir = join(dir, "a"), bDir = join(dir, "b");
     {
-      await using target = await openFolderTarget(tdir);
+      await using target = await openSyncTarget(tdir);
       const a = await firstDevice(aDir, "dev-a", target);
       await a.conversations.createConversation({ id: "c1", title: "crash" });
       await a.sync!.run();
@@ -136,5 +136,22 @@ Deno.test("kill -9 during push and pull of real data layers: the next run conver
       killedPush + killedPull >= RUNS,
       `killed ${killedPush}+${killedPull}`,
     );
-  });
+  }
+}
+
+Deno.test("kill -9 during push and pull of real data layers: the next run converges", async () => {
+  await withDir((dir) => crashRuns(dir, join(dir, "target")));
+});
+
+Deno.test({
+  name: "kill -9 during push and pull over real WebDAV: the next run converges",
+  ignore: !hasRclone(),
+  async fn() {
+    const server = await startWebDavServer();
+    try {
+      await withDir((dir) => crashRuns(dir, server.url));
+    } finally {
+      await server.stop();
+    }
+  },
 });
