@@ -428,3 +428,62 @@ Deno.test("a deleted user and a deleted config key are gone on every device", as
     }
   });
 });
+
+Deno.test("rows whose parent has not arrived yet wait, sealed, and apply when it does", async () => {
+  await withDir(async (dir) => {
+    const tdir = join(dir, "target");
+    await using target = await openFolderTarget(tdir);
+    const a = await firstDevice(join(dir, "a"), "dev-a", target);
+    const b = await joinDevice(join(dir, "b"), "dev-b", target);
+    const c = await joinDevice(join(dir, "c"), "dev-c", target);
+    try {
+      for (const d of [a, b, c]) await d.sync!.run();
+      const names = async () => new Set(await target.list());
+      const before = await names();
+      await a.users.createUser({ id: "u1" });
+      await a.conversations.createConversation({ id: "c1", userId: "u1" });
+      await a.conversations.appendMessage("c1", {
+        role: "user",
+        content: "from a",
+      });
+      await a.sync!.run();
+      const aFiles = [...await names()].filter((n) =>
+        !before.has(n) && n.startsWith("s")
+      );
+      await b.sync!.run();
+      await b.conversations.appendMessage("c1", {
+        role: "assistant",
+        content: "from b",
+      });
+      await b.conversations.createConversation({ id: "c2", userId: "u1" });
+      await b.sync!.run();
+      // c sees b's segments before a's (a folder-sync tool still copying).
+      const held = join(dir, "held");
+      await Deno.mkdir(held);
+      for (const n of aFiles) await Deno.rename(join(tdir, n), join(held, n));
+      const partial = await c.sync!.run();
+      assert.deepEqual(partial.incomplete, ["dev-a"]);
+      await rejectsWith(c.conversations.getConversation("c1"), "NOT_FOUND");
+      const waiting = await c.storage.execute(
+        "SELECT COUNT(*) AS n FROM sync_pending",
+      );
+      assert.ok(Number(waiting.rows[0]!.n) >= 2);
+      for (const n of aFiles) await Deno.rename(join(held, n), join(tdir, n));
+      await c.sync!.run();
+      assert.deepEqual(await contents(c, "c1"), ["from a", "from b"]);
+      assert.equal(
+        (await c.conversations.getConversation("c2")).userId,
+        "u1",
+      );
+      const left = await c.storage.execute(
+        "SELECT COUNT(*) AS n FROM sync_pending",
+      );
+      assert.equal(Number(left.rows[0]!.n), 0);
+      for (const d of [a, b]) await d.sync!.run();
+      const hashes = await Promise.all([a, b, c].map((d) => contentHash(d)));
+      assert.equal(new Set(hashes).size, 1);
+    } finally {
+      for (const d of [a, b, c]) await d.close();
+    }
+  });
+});
