@@ -53,6 +53,8 @@ const OP_RANK: Record<SyncChange["op"], number> = {
 };
 const CHUNK = 400;
 const INSERT_ROWS = 128;
+// Lookups by local id name their index: without statistics SQLite prefers
+// the primary key's `tbl` prefix, a scan of every synced message.
 
 function hashOf(spec: TableSpec, value: RowValue): string {
   const v = spec.fingerprint === undefined ? value : spec.fingerprint(value);
@@ -298,7 +300,7 @@ class Wiring {
       const part = ids.slice(i, i + CHUNK);
       const rs = await tx.execute({
         sql:
-          `SELECT key, op, hlc, hash, local, parent FROM sync_rows WHERE tbl = 'messages' AND local IN (${
+          `SELECT key, op, hlc, hash, local, parent FROM sync_rows INDEXED BY sync_rows_local WHERE tbl = 'messages' AND local IN (${
             part.map(() => "?").join(", ")
           })`,
         args: [...part],
@@ -838,7 +840,7 @@ class ApplyRun {
     const unstamped = (await tx.execute({
       sql:
         "SELECT m.id FROM messages m WHERE m.conversation_id = ? AND NOT EXISTS " +
-        "(SELECT 1 FROM sync_rows s WHERE s.tbl = 'messages' AND s.local = m.id) ORDER BY m.seq",
+        "(SELECT 1 FROM sync_rows s INDEXED BY sync_rows_local WHERE s.tbl = 'messages' AND s.local = m.id) ORDER BY m.seq",
       args: [conv],
     })).rows.map((r) => toNumber(r.id));
     for (const id of unstamped) {
@@ -861,7 +863,7 @@ class ApplyRun {
     // the clock order on every device).
     const tailRows = (await tx.execute({
       sql:
-        "SELECT m.id, m.seq, s.hlc, s.key FROM messages m JOIN sync_rows s ON s.tbl = 'messages' AND s.local = m.id " +
+        "SELECT m.id, m.seq, s.hlc, s.key FROM messages m CROSS JOIN sync_rows s INDEXED BY sync_rows_local ON s.tbl = 'messages' AND s.local = m.id " +
         "WHERE m.conversation_id = ? AND s.hlc >= ? ORDER BY m.seq",
       args: [conv, first.hlc.slice(0, 16)],
     })).rows.map((r) => ({
@@ -876,7 +878,7 @@ class ApplyRun {
       : Math.min(...after.map((t) => t.seq));
     const tail = (await tx.execute({
       sql:
-        "SELECT m.id, m.seq, s.hlc, s.key FROM messages m LEFT JOIN sync_rows s ON s.tbl = 'messages' AND s.local = m.id " +
+        "SELECT m.id, m.seq, s.hlc, s.key FROM messages m LEFT JOIN sync_rows s INDEXED BY sync_rows_local ON s.tbl = 'messages' AND s.local = m.id " +
         "WHERE m.conversation_id = ? AND m.seq >= ? ORDER BY m.seq",
       args: [conv, fromSeq],
     })).rows.map((r) => ({

@@ -487,3 +487,39 @@ Deno.test("rows whose parent has not arrived yet wait, sealed, and apply when it
     }
   });
 });
+
+Deno.test("an older message arriving is placed before newer local ones on every device", async () => {
+  await withDir(async (dir) => {
+    await using target = await openFolderTarget(join(dir, "target"));
+    const a = await firstDevice(join(dir, "a"), "dev-a", target);
+    const b = await joinDevice(join(dir, "b"), "dev-b", target);
+    try {
+      await a.conversations.createConversation({ id: "c1" });
+      await a.conversations.appendMessage("c1", { role: "user", content: "x" });
+      await a.sync!.run();
+      await b.sync!.run();
+      await a.conversations.appendMessage("c1", {
+        role: "user",
+        content: "a1",
+      });
+      await a.sync!.run(); // a1 stamped and pushed first
+      await new Promise((r) => setTimeout(r, 5));
+      await b.conversations.appendMessages("c1", [
+        { role: "user", content: "b1" },
+        { role: "user", content: "b2" },
+      ]);
+      // b's local order is x, b1, b2 until a1 (older) arrives before them.
+      await b.sync!.run();
+      await a.sync!.run();
+      for (const d of [a, b]) {
+        assert.deepEqual(await contents(d, "c1"), ["x", "a1", "b1", "b2"]);
+        const c = await d.conversations.getConversation("c1");
+        assert.equal(c.lastSeq, 4);
+      }
+      assert.equal(await contentHash(a), await contentHash(b));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
