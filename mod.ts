@@ -49,7 +49,12 @@ export {
   type DataLayerComponent,
   type DataLayerMemoryOptions,
   type DataLayerOptions,
+  type EraseKind,
+  type EraseOptions,
+  type EraseReport,
+  type EraseScope,
   type LogComponent,
   openDataLayer,
+  type RetentionPolicy,
   type RotateKeyOptions,
 } from "./data_layer/mod.ts";

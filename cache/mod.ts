@@ -80,3 +80,4 @@
  * @module
  */
 export * from "./cache.ts";
+export { wipeClosedCache } from "./_wipe.ts";

@@ -9,12 +9,14 @@
  * aico-data list | show ID | search "TEXT" | index
  * aico-data report [--html FILE] sealed unless --plaintext
  * aico-data export [ID]           sealed unless --plaintext
+ * aico-data inventory | audit     what is stored; the security events
  * aico-data status | doctor
  * aico-data backup --to DIR | restore DIR
  * aico-data passwd | rotate-key | remember | forget
  * aico-data migrate | plan | rollback SCHEMA VERSION
  * aico-data demo
  * aico-data sync [init TARGET] [--watch]
+ * aico-data erase --message ID | --conversation ID | --user ID | --all
  * ```
  *
  * The data folder is `--dir`, else `AICO_DATA_DIR`, else the platform's user
@@ -52,6 +54,9 @@ import { migrate, plan, rollback } from "./commands/migrate.ts";
 import { forget, remember } from "./commands/keyring.ts";
 import { demo } from "./commands/demo.ts";
 import { sync } from "./commands/sync.ts";
+import { inventory } from "./commands/inventory.ts";
+import { audit } from "./commands/audit.ts";
+import { erase } from "./commands/erase.ts";
 
 const COMMANDS: readonly Command[] = [
   init,
@@ -75,6 +80,9 @@ const COMMANDS: readonly Command[] = [
   rollback,
   demo,
   sync,
+  inventory,
+  audit,
+  erase,
 ];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 

@@ -117,6 +117,21 @@ export class ComponentSet {
     }
   }
 
+  /** Runs every `erased` hook in table order; returns what they did not reach. */
+  async erased(): Promise<string[]> {
+    const unreached: string[] = [];
+    for (const row of this.#opened) {
+      if (row.erased === undefined) continue;
+      const next = await row.erased(
+        this.#instances.get(row.name),
+        this.context,
+        (what) => unreached.push(`${row.name}: ${what}`),
+      );
+      this.#instances.set(row.name, next);
+    }
+    return unreached;
+  }
+
   /** Closes every opened row in reverse order; collects the errors. */
   async close(): Promise<unknown[]> {
     const errors: unknown[] = [];

@@ -2,7 +2,8 @@
 // the messages (FTS5 keyword index + vectors in the encrypted store), its
 // indexer registered as a durable consumer of the change feed, and a lazy
 // default embedder (USE-lite loads on the first embedding, never at open).
-import type { Embedder, EmbedOptions } from "../vector/mod.ts";
+import type { Embedder, EmbedOptions, VectorStore } from "../vector/mod.ts";
+import { AicoDataError } from "../errors.ts";
 import { openEmbeddedVectorStore, vectorSchema } from "../vector/mod.ts";
 import {
   openUseLiteEmbedder,
@@ -41,6 +42,18 @@ export interface DataLayerMemoryOptions {
    * @default {true}
    */
   readonly background?: boolean;
+  /**
+   * Where the vectors are kept instead of the embedded store (for example
+   * a Chroma collection from `openChromaVectorStore()`, with `filterable`
+   * including `conversationId`, `role`, `createdAt` and `messageId`). Its
+   * collection must record the embedder's id and dimension. The caller
+   * opens and closes it. `erase()` and retention delete from it through
+   * the indexer, like from the embedded store; what the store's own files
+   * keep after a delete is its own (see `docs/NOTES.md` for Chroma).
+   *
+   * @default {undefined} (the embedded store inside the encrypted file)
+   */
+  readonly store?: VectorStore;
 }
 
 /** The instance of the `memory` component. */
@@ -90,13 +103,32 @@ export function memoryComponent(
       try {
         const embedder = o.embedder ?? lazyUseLite(o.useLite ?? {});
         if (o.embedder === undefined) opened.push(embedder as Closable);
-        const store = await openEmbeddedVectorStore(ctx.storage, {
-          name: "messages",
-          embedderId: embedder.id,
-          dimensions: embedder.dimensions,
-          create: true,
-        });
-        opened.push(store);
+        let store: VectorStore;
+        if (o.store !== undefined) {
+          store = o.store;
+          const info = store.info;
+          if (
+            info?.embedderId !== embedder.id ||
+            info?.dimensions !== embedder.dimensions
+          ) {
+            throw new AicoDataError(
+              "EMBEDDER_MISMATCH",
+              `Cannot open memory: the vector store holds vectors of "${
+                String(info?.embedderId)
+              }" (${
+                String(info?.dimensions)
+              }-d), the embedder is "${embedder.id}" (${embedder.dimensions}-d)`,
+            );
+          }
+        } else {
+          store = await openEmbeddedVectorStore(ctx.storage, {
+            name: "messages",
+            embedderId: embedder.id,
+            dimensions: embedder.dimensions,
+            create: true,
+          });
+          opened.push(store);
+        }
         const memory = await openSemanticMemory({
           storage: ctx.storage,
           embedder,

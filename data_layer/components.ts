@@ -99,4 +99,21 @@ export interface DataLayerComponent<T = unknown> {
    * @returns The instance to keep (a new one, or the same).
    */
   rotated?(instance: T, ctx: ComponentContext): Promise<T>;
+  /**
+   * Called after `erase()` (and each retention run) removed rows from the
+   * store and every change-feed consumer took the deletes, in table order:
+   * a component holding copies outside the store (a cache file, a remote
+   * vector store's log) drops them here, or reports through `unreached`
+   * what it could not reach.
+   *
+   * @param instance The current instance.
+   * @param ctx The context.
+   * @param unreached Call it with one sentence per copy left behind.
+   * @returns The instance to keep (a new one, or the same).
+   */
+  erased?(
+    instance: T,
+    ctx: ComponentContext,
+    unreached: (what: string) => void,
+  ): Promise<T>;
 }

@@ -86,6 +86,31 @@ import {
 } from "./_sync.ts";
 
 export type { DataLayerSyncOptions, DataSync, SyncRunReport };
+import type {
+  EraseOptions,
+  EraseReport,
+  EraseScope,
+  RetentionPolicy,
+} from "./erase.ts";
+import { Eraser } from "./_erase.ts";
+import {
+  applyRetention,
+  type ResolvedRetention,
+  resolveRetention,
+  scheduleRetention,
+} from "./_retention.ts";
+import {
+  type ExportOptions,
+  type ExportReport,
+  type ImportExportOptions,
+  type ImportExportReport,
+  resolveExportOptions,
+  writeExport,
+} from "./export.ts";
+import { readExportDocument, restoreDocument } from "./_restore.ts";
+import { type Inventory, takeInventory } from "./inventory.ts";
+import { requirePermission } from "../_internal/permissions.ts";
+import { PRIVATE_FILE_MODE } from "../_internal/fs.ts";
 
 export type { DataLayerAnalyticsOptions, DataLayerMemoryOptions };
 
@@ -173,6 +198,14 @@ export interface DataLayerOptions {
    * @default {undefined} (no sync)
    */
   readonly sync?: false | DataLayerSyncOptions;
+  /**
+   * A retention policy: messages and logs older than a number of days are
+   * erased at open and then on an unref'd schedule, through the same path
+   * as {@linkcode DataLayer.erase} (see {@linkcode RetentionPolicy}).
+   *
+   * @default {undefined} (everything is kept)
+   */
+  readonly retention?: RetentionPolicy;
 }
 
 /** Options of {@linkcode DataLayer.rotateKey}. */
@@ -332,6 +365,197 @@ export interface DataLayer extends AsyncDisposable {
    * stages, pushes and pulls.
    */
   readonly sync: DataSync | undefined;
+  /**
+   * Erases a message, a conversation, a user (with their conversations and
+   * credentials) or everything, from every store of the folder, and
+   * resolves only once it is gone everywhere:
+   *
+   * - the database rows, with `PRAGMA secure_delete` in effect (freed cells
+   *   and pages are zeroed), then the WAL checkpointed with `TRUNCATE`, so
+   *   no old page stays in `data.db` or `data.db-wal`;
+   * - the keyword index and the vectors, by draining the memory indexer,
+   *   then FTS5 `optimize` (the contentless index keeps a deleted row's
+   *   tokens behind a tombstone until its segments are merged);
+   * - the analytics copy, by draining its refresher;
+   * - the LMDB cache: closed, its file overwritten with zeros and removed,
+   *   reopened empty (lmdb-js leaves freed pages' ciphertext in the file);
+   * - the change-feed rows about the erased rows, once every consumer is
+   *   past them;
+   * - for `{ all: true }`: also logs, configuration and plugin state, and
+   *   the OS keyring's copies of the data key.
+   *
+   * One message keeps its conversation's numbering: its `seq` is recorded
+   * as a gap (position only), so `listMessages` still proves that nothing
+   * else is missing. The erase is audited as `erase` with its kind and
+   * counts only. The audit trail itself is kept, also by `{ all: true }`:
+   * it holds no content, and a trail that vanished could not be told from
+   * one an attacker removed. Backups and copies made earlier are not
+   * reached (the CLI lists the backups it made).
+   *
+   * @param scope `{ message: id }`, `{ conversation: id }`, `{ user: id }`
+   * or `{ all: true }`.
+   * @param options `keyring` for `{ all: true }`.
+   * @returns The counts, and what could not be reached.
+   * @throws {AicoDataError} `INVALID_INPUT` for a malformed scope,
+   * `STORE_CLOSED`.
+   *
+   * @example Erasing a conversation
+   * ```ts
+   * import { openDataLayer } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * try {
+   *   const kdf = { memoryKiB: 19456, iterations: 2 };
+   *   await using data = await openDataLayer(dir, { passphrase: "pw", create: true, kdf, analytics: false });
+   *   const chat = await data.conversations.createConversation({ title: "Secrets" });
+   *   await data.conversations.appendMessage(chat.id, { role: "user", content: "my bank PIN is 4711" });
+   *   const report = await data.erase({ conversation: chat.id });
+   *   assert.equal(report.messages, 1);
+   *   assert.deepEqual(await data.search("PIN", { mode: "keyword" }), []);
+   *   assert.equal((await data.conversations.listConversations()).items.length, 0);
+   * } finally {
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  erase(scope: EraseScope, options?: EraseOptions): Promise<EraseReport>;
+  /**
+   * Applies the layer's retention policy now (it also runs at open and on
+   * its schedule), through the erase path; audited as `retention`.
+   *
+   * @returns The counts (all 0 without a policy).
+   * @throws {AicoDataError} `STORE_CLOSED`.
+   *
+   * @example Tool output older than a week goes
+   * ```ts
+   * import { openDataLayer } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * try {
+   *   const kdf = { memoryKiB: 19456, iterations: 2 };
+   *   const now = Date.UTC(2026, 5, 1);
+   *   await using data = await openDataLayer(dir, {
+   *     passphrase: "pw", create: true, kdf, memory: false, analytics: false,
+   *     retention: { messages: { olderThanDays: 7, roles: ["tool"] }, now: () => now },
+   *   });
+   *   const chat = await data.conversations.createConversation();
+   *   await data.conversations.appendMessages(chat.id, [
+   *     { role: "tool", content: "old output", createdAt: now - 8 * 86_400_000 },
+   *     { role: "user", content: "old question", createdAt: now - 8 * 86_400_000 },
+   *   ]);
+   *   assert.equal((await data.applyRetention()).messages, 1);
+   *   const { items } = await data.conversations.listMessages(chat.id);
+   *   assert.deepEqual(items.map((m) => m.content), ["old question"]);
+   * } finally {
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  applyRetention(): Promise<EraseReport>;
+  /**
+   * Exports the user's data as the documented `aico-data-export` JSON
+   * format (version 2, `docs/EXPORT_FORMAT.md`: users' profiles without
+   * PIN or password hashes, configuration, plugins and their state,
+   * conversations, messages with roles, times, models and source ids) or
+   * as Markdown for reading. Sealed by default with the `export` purpose
+   * key in 64 KiB chunks, the folder's key file embedded so that the
+   * passphrase alone opens it elsewhere; plaintext only with
+   * `plaintext: true`. The file streams: memory holds a page of messages
+   * and one chunk, whatever the size. An `export` event (scope, format,
+   * sealed, counts; never content) enters the audit trail.
+   *
+   * @param to A new file (created with mode 0600; an existing file is
+   * refused) or a stream (closed at the end, aborted on failure).
+   * @param options Scope, format, `plaintext`, `embedKeyFile`, `signal`.
+   * @returns The counts written.
+   * @throws {AicoDataError} `INVALID_INPUT`, `ALREADY_EXISTS` for an
+   * existing file, `NOT_FOUND` for an unknown user or conversation,
+   * `PERMISSION_DENIED` (needs `--allow-write` on the file),
+   * `STORE_CLOSED`; the signal's reason (a file target is removed).
+   *
+   * @example Export sealed, read it back in another folder by the passphrase
+   * ```ts
+   * import { openDataLayer } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * try {
+   *   const kdf = { memoryKiB: 19456, iterations: 2 }; // the defaults are stronger
+   *   {
+   *     await using data = await openDataLayer(`${dir}/a`, { passphrase: "pw", create: true, kdf });
+   *     const chat = await data.conversations.createConversation({ title: "Tea" });
+   *     await data.conversations.appendMessage(chat.id, { role: "user", content: "I like green tea" });
+   *     const report = await data.exportData(`${dir}/export.aico`);
+   *     assert.equal(report.sealed, true);
+   *     assert.equal(report.messages, 1);
+   *   }
+   *   assert.ok(!(await Deno.readTextFile(`${dir}/export.aico`)).includes("green tea"));
+   *   await using other = await openDataLayer(`${dir}/b`, { passphrase: "other", create: true, kdf });
+   *   const back = await other.importExport(`${dir}/export.aico`, { passphrase: "pw" });
+   *   assert.equal(back.messagesAdded, 1);
+   *   const [chat] = (await other.conversations.listConversations()).items;
+   *   assert.equal((await other.conversations.listMessages(chat!.id)).items[0]?.content, "I like green tea");
+   * } finally {
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  exportData(
+    to: string | WritableStream<Uint8Array>,
+    options?: ExportOptions,
+  ): Promise<ExportReport>;
+  /**
+   * Reads an export of {@linkcode DataLayer.exportData} (JSON, plaintext or
+   * sealed) back, in one transaction: users, configuration, plugins and
+   * their state, conversations and messages with their times. What the
+   * store holds already (same id or key, messages up to a conversation's
+   * last seq) is kept as it is. A sealed export opens with this folder's
+   * key, else with `keyFile` or its embedded key file and the passphrase.
+   * Every chunk is checked before anything is written: a damaged or
+   * truncated file stores nothing. A `restore` event enters the audit trail.
+   *
+   * @param file The export file.
+   * @param options Passphrase, key file, fallback user, signal.
+   * @returns The counts stored.
+   * @throws {AicoDataError} `WRONG_KEY` for a wrong passphrase or key,
+   * `AUTH_FAILED` for an edited chunk, `IMPORT_INVALID` for a truncated
+   * or malformed file (naming the field), `NOT_FOUND`, `STORE_CLOSED`.
+   */
+  importExport(
+    file: string,
+    options?: ImportExportOptions,
+  ): Promise<ImportExportReport>;
+  /**
+   * What the folder keeps: per store and table the rows, bytes (`dbstat`),
+   * oldest and newest times, sealed columns, which stores hold vectors and
+   * copies of text, and every file's size.
+   *
+   * @returns The inventory.
+   * @throws {AicoDataError} `STORE_CLOSED`.
+   *
+   * @example Counting what is kept
+   * ```ts
+   * import { openDataLayer } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * try {
+   *   const kdf = { memoryKiB: 19456, iterations: 2 }; // the defaults are stronger
+   *   await using data = await openDataLayer(dir, { passphrase: "pw", create: true, kdf });
+   *   const chat = await data.conversations.createConversation();
+   *   await data.conversations.appendMessage(chat.id, { role: "user", content: "hi" });
+   *   const inv = await data.inventory();
+   *   const messages = inv.stores[0]!.tables!.find((t) => t.name === "messages")!;
+   *   assert.equal(messages.rows, 1);
+   *   assert.deepEqual(messages.sealedColumns, ["content"]);
+   * } finally {
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  inventory(): Promise<Inventory>;
   /** Flushes logs and closes every component in reverse order; safe to call twice. */
   close(): Promise<void>;
 }
@@ -429,6 +653,19 @@ function builtInComponents(
       await old.close();
       return await openCacheFor(ctx);
     },
+    async erased(old, ctx, unreached) {
+      // Invalidation alone leaves the entries' encrypted pages in LMDB's
+      // free list: the file is zeroed and removed, and the cache reopens.
+      await old.clear().catch(() => 0);
+      await old.close();
+      const { wipeClosedCache } = await import("../cache/mod.ts");
+      if (!await wipeClosedCache(`${dir}/${DATA_LAYER_FILES.cache}`)) {
+        unreached(
+          "another process has the cache open: its entries were invalidated, but LMDB's free pages may keep their encrypted bytes until reused",
+        );
+      }
+      return await openCacheFor(ctx);
+    },
   };
   const changes: DataLayerComponent<ChangeFeed> = {
     name: "changes",
@@ -491,16 +728,27 @@ class DataLayerImpl implements DataLayer {
     key: DataKey;
     migrator: Migrator;
     applied: MigrationStepReport[];
+    extra?: readonly string[];
   };
   readonly #routed: ReturnType<typeof routeReads>;
   #closed = false;
   #rotating: Promise<string> | undefined;
+  readonly #eraser: Eraser;
+  readonly #retention: ResolvedRetention | undefined;
+  #schedule: { stop(): void } | undefined;
 
   constructor(
     dir: string,
     set: ComponentSet,
     abort: AbortController,
-    state: { key: DataKey; migrator: Migrator; applied: MigrationStepReport[] },
+    state: {
+      key: DataKey;
+      migrator: Migrator;
+      applied: MigrationStepReport[];
+      extra?: readonly string[];
+    },
+    options: DataLayerOptions,
+    retention: ResolvedRetention | undefined,
   ) {
     this.dir = dir;
     this.#set = set;
@@ -508,6 +756,75 @@ class DataLayerImpl implements DataLayer {
     this.#state = state;
     const repos = set.get<CoreRepositories>("repositories");
     this.#routed = routeReads(repos, () => set.get<Cache | undefined>("cache"));
+    this.#retention = retention;
+    this.#eraser = new Eraser({
+      storage: () => set.get<LocalStorage>("storage"),
+      changes: () => set.get<ChangeFeed>("changes"),
+      audit: () => set.get<AuditLog>("audit"),
+      conversations: () =>
+        set.get<CoreRepositories>("repositories").conversations,
+      users: () => set.get<CoreRepositories>("repositories").users,
+      logPersistence: () => set.get<LogComponent>("logs").persistence,
+      erasedHooks: () => set.erased(),
+      keyFile: `${dir}/${DATA_LAYER_FILES.keyFile}`,
+      keyring: options.keyring,
+    });
+  }
+
+  /** At open: applies the retention policy once, then on its schedule. */
+  async startRetention(): Promise<void> {
+    const policy = this.#retention;
+    if (policy === undefined) return;
+    await this.applyRetention();
+    this.#schedule = scheduleRetention(policy.intervalMs, async () => {
+      if (!this.#closed) await this.applyRetention();
+    }, (err) => {
+      if (this.#closed) return;
+      try {
+        this.bus.publish("log.warn", {
+          module: "aico.retention",
+          message: `Cannot apply retention: ${
+            isAicoDataError(err) ? err.code : "ERROR"
+          }`,
+        });
+      } catch {
+        // The bus is closing: nothing to report to.
+      }
+    });
+  }
+
+  erase(scope: EraseScope, options: EraseOptions = {}): Promise<EraseReport> {
+    try {
+      this.#guard("erase");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // A running key rotation replaces the cache: erase after it.
+    const rotating = this.#rotating;
+    if (rotating === undefined) {
+      return this.#eraser.erase(scope, options.keyring);
+    }
+    return rotating.catch(() => {}).then(() => {
+      this.#guard("erase");
+      return this.#eraser.erase(scope, options.keyring);
+    });
+  }
+
+  applyRetention(): Promise<EraseReport> {
+    try {
+      this.#guard("apply retention");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const policy = this.#retention;
+    return policy === undefined
+      ? this.#eraser.run("retention", () => Promise.resolve())
+      : applyRetention(
+        this.#eraser,
+        policy,
+        () => this.storage,
+        () => this.#set.get<CoreRepositories>("repositories").conversations,
+      );
   }
 
   get key(): DataKey {
@@ -648,6 +965,137 @@ class DataLayerImpl implements DataLayer {
     return { ok: storage.ok && audit.ok, storage, audit };
   }
 
+  async exportData(
+    to: string | WritableStream<Uint8Array>,
+    options: ExportOptions = {},
+  ): Promise<ExportReport> {
+    this.#guard("export");
+    const o = resolveExportOptions(options);
+    let writer: WritableStreamDefaultWriter<Uint8Array>;
+    if (typeof to === "string") {
+      if (to.length === 0) {
+        throw new AicoDataError(
+          "INVALID_INPUT",
+          "Cannot export: the file must be a path",
+        );
+      }
+      requirePermission(
+        { name: "write", path: to },
+        "--allow-write",
+        "export",
+      );
+      try {
+        const file = await Deno.open(to, {
+          createNew: true,
+          write: true,
+          mode: PRIVATE_FILE_MODE,
+        });
+        writer = file.writable.getWriter();
+      } catch (err) {
+        if (err instanceof Deno.errors.AlreadyExists) {
+          throw new AicoDataError(
+            "ALREADY_EXISTS",
+            `Cannot export to "${to}": the file exists`,
+            { cause: err },
+          );
+        }
+        if (err instanceof Deno.errors.NotFound) {
+          throw new AicoDataError(
+            "NOT_FOUND",
+            `Cannot export to "${to}": its folder does not exist`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+    } else if (to instanceof WritableStream) {
+      writer = to.getWriter();
+    } else {
+      throw new AicoDataError(
+        "INVALID_INPUT",
+        "Cannot export: the target must be a file path or a WritableStream",
+      );
+    }
+    let report: ExportReport;
+    try {
+      report = await writeExport(
+        {
+          dir: this.dir,
+          key: this.key,
+          storage: this.storage,
+          repositories: this.#set.get<CoreRepositories>("repositories"),
+        },
+        writer,
+        o,
+      );
+      await writer.close();
+    } catch (err) {
+      await writer.abort(err).catch(() => {});
+      if (typeof to === "string") await Deno.remove(to).catch(() => {});
+      throw err;
+    }
+    await auditQuietly(this.audit, "export", {
+      scope: report.scope,
+      format: report.format,
+      sealed: report.sealed,
+      keyId: report.keyId ?? null,
+      users: report.users,
+      conversations: report.conversations,
+      messages: report.messages,
+      config: report.config,
+      plugins: report.plugins,
+      pluginState: report.pluginState,
+      bytes: report.bytes,
+    });
+    return report;
+  }
+
+  async importExport(
+    file: string,
+    options: ImportExportOptions = {},
+  ): Promise<ImportExportReport> {
+    this.#guard("import export");
+    if (typeof file !== "string" || file.length === 0) {
+      throw new AicoDataError(
+        "INVALID_INPUT",
+        "Cannot import export: the file must be a path",
+      );
+    }
+    const target = {
+      dir: this.dir,
+      key: this.key,
+      storage: this.storage,
+      changes: this.changes,
+    };
+    const { doc, sealed } = await readExportDocument(target, file, options);
+    const report = await restoreDocument(target, doc, file, sealed, options);
+    await auditQuietly(this.audit, "restore", {
+      source: "export",
+      sealed,
+      users: report.usersAdded,
+      conversations: report.conversationsAdded,
+      messages: report.messagesAdded,
+      config: report.configAdded,
+      plugins: report.pluginsAdded,
+      pluginState: report.pluginStateAdded,
+      skipped: report.skipped,
+    });
+    return report;
+  }
+
+  async inventory(): Promise<Inventory> {
+    this.#guard("take inventory");
+    return await takeInventory({
+      dir: this.dir,
+      storage: this.storage,
+      registry: this.registry,
+      cache: this.cache,
+      memory: this.memory !== undefined,
+      analytics: this.analytics !== undefined,
+      components: this.#state.extra ?? [],
+    });
+  }
+
   component<T>(name: string): T {
     this.#guard("use component");
     return this.#set.get<T>(name);
@@ -709,7 +1157,9 @@ class DataLayerImpl implements DataLayer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#schedule?.stop();
     if (this.#rotating !== undefined) await this.#rotating.catch(() => {});
+    await this.#eraser.idle();
     this.#abort.abort(
       new AicoDataError("STORE_CLOSED", "The data layer is closing"),
     );
@@ -780,6 +1230,7 @@ export async function openDataLayer(
       "Cannot open data layer: the folder must be a path",
     );
   }
+  const retention = resolveRetention(options.retention);
   if (options.create) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   let keys: UnlockResult;
   try {
@@ -798,6 +1249,7 @@ export async function openDataLayer(
     key: keys.current,
     migrator: undefined as unknown as Migrator,
     applied: [] as MigrationStepReport[],
+    extra: (options.components ?? []).map((c) => String(c?.name)),
   };
   const abort = new AbortController();
   const rows = [
@@ -827,5 +1279,12 @@ export async function openDataLayer(
     await set.close();
     throw err;
   }
-  return new DataLayerImpl(dir, set, abort, state);
+  const data = new DataLayerImpl(dir, set, abort, state, options, retention);
+  try {
+    await data.startRetention();
+  } catch (err) {
+    await data.close().catch(() => {});
+    throw err;
+  }
+  return data;
 }

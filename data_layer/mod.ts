@@ -10,7 +10,10 @@
  * `signal`, `storage`, `bus`, `changes` and `get(name)` for any earlier
  * row. Rows close in reverse order. `rotateKey()` re-seals every sealed
  * column that any registered schema declares and calls each row's
- * `rotated` hook (the cache reopens under the new key).
+ * `rotated` hook (the cache reopens under the new key). `erase()` removes a
+ * message, conversation, user or everything from every store (see
+ * `erase.ts`), then calls each row's `erased` hook; `retention` policies run
+ * through the same path at open and on a schedule.
  *
  * Query routing is decided in one place (`_routing.ts`): configuration
  * reads, user profiles and the recent context of a conversation are served
@@ -58,3 +61,35 @@ export {
   type SyncRunReport,
 } from "./data_layer.ts";
 export type { ComponentContext, DataLayerComponent } from "./components.ts";
+export type {
+  EraseKind,
+  EraseOptions,
+  EraseReport,
+  EraseScope,
+  RetentionPolicy,
+} from "./erase.ts";
+export {
+  EXPORT_FORMAT,
+  EXPORT_VERSION,
+  type ExportDocument,
+  type ExportedConfig,
+  type ExportedConversation,
+  type ExportedMessage,
+  type ExportedPlugin,
+  type ExportedPluginState,
+  type ExportedUser,
+  type ExportOptions,
+  type ExportReport,
+  type ExportScope,
+  type ImportExportOptions,
+  type ImportExportReport,
+  isExportV2,
+  type ResolvedExportOptions,
+  resolveExportOptions,
+} from "./export.ts";
+export type {
+  Inventory,
+  InventoryFile,
+  InventoryStore,
+  InventoryTable,
+} from "./inventory.ts";

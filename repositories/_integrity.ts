@@ -3,8 +3,13 @@
 // garbage without an error; a damaged index page can make a query skip rows.
 // Messages are append-only per conversation with `seq` 1..last_seq, so a page
 // of a listing must be a gap-free run of seq values, and the run must reach
-// both ends of the conversation.
+// both ends of the conversation. A message erased later (`erase`, retention)
+// leaves a recorded gap (`message_gaps`): the run skips exactly those seqs,
+// so an erased message is never mistaken for damage and damage never hides
+// behind an erasure (an unrecorded gap is still `CORRUPT_STORE`).
 import { AicoDataError } from "../errors.ts";
+
+const NO_GAPS: ReadonlySet<number> = new Set();
 
 function damaged(conversationId: string, detail: string): AicoDataError {
   return new AicoDataError(
@@ -23,6 +28,8 @@ function damaged(conversationId: string, detail: string): AicoDataError {
  * @param lastSeq The conversation's last seq (`undefined` when its row is
  *   missing: then there must be no message).
  * @param complete Whether this page ends the listing.
+ * @param gaps The erased seqs of the conversation in the page's range
+ *   (recorded in `message_gaps`); none by default.
  */
 export function checkMessageRun(
   conversationId: string,
@@ -31,6 +38,7 @@ export function checkMessageRun(
   cursorSeq: number | undefined,
   lastSeq: number | undefined,
   complete: boolean,
+  gaps: ReadonlySet<number> = NO_GAPS,
 ): void {
   if (lastSeq === undefined) {
     if (seqs.length > 0) {
@@ -53,6 +61,12 @@ export function checkMessageRun(
     if (seqs.length > 0) throw damaged(conversationId, "a seq out of range");
     return;
   }
+  const skip = () => {
+    while (gaps.has(expected) && expected >= 1 && expected <= lastSeq) {
+      expected += step;
+    }
+  };
+  skip();
   for (const seq of seqs) {
     if (seq !== expected) {
       throw damaged(
@@ -61,6 +75,7 @@ export function checkMessageRun(
       );
     }
     expected += step;
+    skip();
   }
   if (complete && expected !== (order === "asc" ? lastSeq + 1 : 0)) {
     throw damaged(

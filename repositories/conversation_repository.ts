@@ -41,6 +41,8 @@ export const MAX_TITLE_LENGTH = 1024;
 export const MAX_CONVERSATION_METADATA_BYTES = 65_536;
 /** Most messages one `appendMessages` call accepts. */
 export const MAX_APPEND_BATCH = 1_000_000;
+/** Most ids one `deleteMessages` call accepts. */
+export const MAX_DELETE_BATCH = 100_000;
 /** Most items one list page returns. */
 export const MAX_PAGE = 1000;
 
@@ -231,6 +233,19 @@ export interface ConversationRepository {
    * @throws {AicoDataError} `INVALID_INPUT`.
    */
   deleteConversation(id: string): Promise<boolean>;
+  /**
+   * Deletes single messages (one write transaction). Each conversation
+   * keeps its `seq` numbering: the erased positions are recorded in
+   * `message_gaps` (positions only), so `listMessages` still checks that
+   * no row is missing, and `messageCount` goes down; `lastSeq` stays, so a
+   * later append never reuses an erased position. Records a `messages`
+   * delete per conversation and a `conversations` update.
+   *
+   * @param ids The message ids (at most 100,000; unknown ids are skipped).
+   * @returns How many messages were deleted.
+   * @throws {AicoDataError} `INVALID_INPUT`.
+   */
+  deleteMessages(ids: readonly number[]): Promise<number>;
   /**
    * Appends one message.
    *
@@ -610,6 +625,10 @@ class ConversationRepositoryImpl implements ConversationRepository {
         sql: "DELETE FROM messages WHERE conversation_id = ?",
         args: [id],
       });
+      await tx.execute({
+        sql: "DELETE FROM message_gaps WHERE conversation_id = ?",
+        args: [id],
+      });
       const rs = await tx.execute({
         sql: "DELETE FROM conversations WHERE id = ?",
         args: [id],
@@ -620,6 +639,90 @@ class ConversationRepositoryImpl implements ConversationRepository {
       return rs.rowsAffected;
     });
     return n > 0;
+  }
+
+  async deleteMessages(ids: readonly number[]): Promise<number> {
+    const what = "delete messages";
+    if (!Array.isArray(ids)) throw invalid(what, "expected an array of ids");
+    if (ids.length > MAX_DELETE_BATCH) {
+      throw invalid(what, `at most ${MAX_DELETE_BATCH} ids per call`);
+    }
+    checkDense(ids, what);
+    for (const id of ids) {
+      if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 1) {
+        throw invalid(what, "ids must be positive integers");
+      }
+    }
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return 0;
+    const changes = this.#o.changes;
+    return await writeTx(this.#db, this.#o, async (tx) => {
+      const found = new Map<
+        string,
+        { userId: string | undefined; keys: string[]; seqs: number[] }
+      >();
+      for (let s = 0; s < unique.length; s += CHUNK) {
+        const part = unique.slice(s, s + CHUNK);
+        const rs = await tx.execute({
+          sql:
+            `SELECT m.id AS id, m.conversation_id AS conversation_id, m.seq AS seq, c.user_id AS user_id FROM messages m ` +
+            `JOIN conversations c ON c.id = m.conversation_id WHERE m.id IN (${
+              part.map(() => "?").join(", ")
+            })`,
+          args: part,
+        });
+        for (const r of rs.rows) {
+          const c = str(r.conversation_id);
+          let entry = found.get(c);
+          if (entry === undefined) {
+            found.set(
+              c,
+              entry = { userId: optStr(r.user_id), keys: [], seqs: [] },
+            );
+          }
+          entry.keys.push(String(num(r.id)));
+          entry.seqs.push(num(r.seq));
+        }
+        await tx.execute({
+          sql: `DELETE FROM messages WHERE id IN (${
+            part.map(() => "?").join(", ")
+          })`,
+          args: part,
+        });
+      }
+      let total = 0;
+      const recorded: ChangeInput[] = [];
+      for (const [c, entry] of found) {
+        total += entry.keys.length;
+        for (let s = 0; s < entry.seqs.length; s += CHUNK) {
+          const part = entry.seqs.slice(s, s + CHUNK);
+          await tx.execute({
+            sql:
+              "INSERT OR IGNORE INTO message_gaps (conversation_id, seq) VALUES " +
+              part.map(() => "(?, ?)").join(", "),
+            args: part.flatMap((q) => [c, q]),
+          });
+        }
+        await tx.execute({
+          sql:
+            "UPDATE conversations SET message_count = MAX(0, message_count - ?) WHERE id = ?",
+          args: [entry.keys.length, c],
+        });
+        recorded.push({
+          table: "messages",
+          op: "delete",
+          keys: entry.keys,
+          scope: c,
+        }, {
+          table: "conversations",
+          op: "update",
+          keys: [c],
+          ...(entry.userId === undefined ? {} : { scope: entry.userId }),
+        });
+      }
+      if (recorded.length > 0) await changes?.record(tx, recorded);
+      return total;
+    });
   }
 
   #checkMessage(m: unknown, what: string, now: number): CheckedMessage {
@@ -810,7 +913,7 @@ class ConversationRepositoryImpl implements ConversationRepository {
       sql: "SELECT last_seq FROM conversations WHERE id = ?",
       args: [conversationId],
     }];
-    const check = (page: ResultSet, conv: ResultSet) => {
+    const check = (page: ResultSet, conv: ResultSet, gaps?: ResultSet) => {
       const lastSeqRow = conv.rows[0];
       checkMessageRun(
         conversationId,
@@ -819,6 +922,9 @@ class ConversationRepositoryImpl implements ConversationRepository {
         cursorSeq,
         lastSeqRow === undefined ? undefined : num(lastSeqRow.last_seq),
         page.rows.length <= limit,
+        gaps === undefined
+          ? undefined
+          : new Set(gaps.rows.map((r) => num(r.seq))),
       );
     };
     let rs = await this.#db.execute(statements[0]!);
@@ -826,8 +932,22 @@ class ConversationRepositoryImpl implements ConversationRepository {
       check(rs, await this.#db.execute(statements[1]!));
     } catch (err) {
       if (!isAicoDataError(err, "CORRUPT_STORE")) throw err;
-      const [page, conv] = await this.#db.batch(statements, "read");
-      check(page!, conv!);
+      // The erased seqs between the cursor and the last row read (or the
+      // end): an erased message leaves a recorded gap, damage does not.
+      const bound = q.cursor === undefined
+        ? (order === "asc" ? 0 : Number.MAX_SAFE_INTEGER)
+        : cursorSeq!;
+      const gapSql = order === "asc"
+        ? "SELECT seq FROM message_gaps WHERE conversation_id = ?1 AND seq > ?2 AND seq < COALESCE(" +
+          "(SELECT seq FROM messages WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT 1 OFFSET ?3), " +
+          "(SELECT last_seq + 1 FROM conversations WHERE id = ?1), 0)"
+        : "SELECT seq FROM message_gaps WHERE conversation_id = ?1 AND seq < ?2 AND seq > COALESCE(" +
+          "(SELECT seq FROM messages WHERE conversation_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT 1 OFFSET ?3), 0)";
+      const [page, conv, gaps] = await this.#db.batch([
+        ...statements,
+        { sql: gapSql, args: [conversationId, bound, limit] },
+      ], "read");
+      check(page!, conv!, gaps!);
       rs = page!;
     }
     const rows = rs.rows.slice(0, limit);

@@ -2,7 +2,8 @@
  * The core schema of `@aico/data`: logs, users and credentials,
  * configuration, plugins and their state, conversations and messages
  * (content sealed). Version 2 replaced the outbox of version 1 by the change
- * feed (`changes/`, its own schema) and added `messages.model`.
+ * feed (`changes/`, its own schema) and added `messages.model`; version 3
+ * added `message_gaps` (positions of erased messages).
  *
  * @example Applying the core schema with the migrator
  * ```ts
@@ -11,7 +12,7 @@
  *
  * assert.equal(coreSchema.name, "core");
  * assert.equal(coreSchema.owner, "core");
- * assert.equal(coreSchema.latest, 2);
+ * assert.equal(coreSchema.latest, 3);
  * ```
  *
  * @module
@@ -164,6 +165,25 @@ export const CORE_V2_DOWN: readonly string[] = Object.freeze([
   "CREATE INDEX outbox_pending ON outbox (processed_at, id)",
 ]);
 
+/**
+ * The statements of core version 3: `message_gaps` records the `seq` of each
+ * message erased from the middle of a conversation (`erase`, retention), so
+ * that a listing can still tell an erased message from a row a damaged page
+ * hid. It holds positions only, no content.
+ */
+export const CORE_V3_UP: readonly string[] = Object.freeze([
+  `CREATE TABLE message_gaps (
+  conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (conversation_id, seq)
+) WITHOUT ROWID`,
+]);
+
+/** The statements undoing core version 3. */
+export const CORE_V3_DOWN: readonly string[] = Object.freeze([
+  "DROP TABLE message_gaps",
+]);
+
 /** A sealed column of the core schema: its table, column and row key column. */
 export interface CoreSealedColumn {
   /** The table. */
@@ -210,7 +230,7 @@ export const CORE_SEALED_COLUMNS: readonly CoreSealedColumn[] = Object.freeze([
 /**
  * The core schema definition: owner `"core"`, priority 0; version 1
  * creates every core table, version 2 drops the outbox and adds
- * `messages.model` (both reversible).
+ * `messages.model`, version 3 adds `message_gaps` (all reversible).
  *
  * @example Inspecting the core schema
  * ```ts
@@ -242,5 +262,13 @@ export const coreSchema: SchemaDefinition = registerSchema("core", "core", {
       "Drops the outbox (replaced by the change feed); adds messages.model",
     up: CORE_V2_UP,
     down: CORE_V2_DOWN,
+  },
+  {
+    version: 3,
+    name: "message_gaps",
+    description:
+      "Positions of messages erased from a conversation (no content)",
+    up: CORE_V3_UP,
+    down: CORE_V3_DOWN,
   },
 ]);

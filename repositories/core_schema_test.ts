@@ -15,6 +15,7 @@ const TABLES = [
   "config",
   "conversations",
   "logs",
+  "message_gaps",
   "messages",
   "plugin_state",
   "plugins",
@@ -34,11 +35,11 @@ async function userObjects(
   return rs.rows.map((r) => r.name as string);
 }
 
-Deno.test("coreSchema is registered as core, priority 0, two reversible versions", () => {
+Deno.test("coreSchema is registered as core, priority 0, three reversible versions", () => {
   assert.equal(coreSchema.name, "core");
   assert.equal(coreSchema.owner, "core");
   assert.equal(coreSchema.priority, 0);
-  assert.equal(coreSchema.latest, 2);
+  assert.equal(coreSchema.latest, 3);
   assert.deepEqual(coreSchema.versions[1]?.up, CORE_V2_UP);
   assert.deepEqual(coreSchema.versions[1]?.down, CORE_V2_DOWN);
   assert.equal(coreSchema.namespace, undefined);
@@ -61,6 +62,7 @@ Deno.test("the migrator applies the core schema and reverts it completely", asyn
     assert.deepEqual(applied.map((a) => [a.schema, a.version]), [
       ["core", 1],
       ["core", 2],
+      ["core", 3],
     ]);
     assert.deepEqual(await userObjects(db, "table"), TABLES);
     assert.deepEqual(await userObjects(db, "index"), [
@@ -78,7 +80,7 @@ Deno.test("the migrator applies the core schema and reverts it completely", asyn
     await migrator.migrateTo("core", 1);
     assert.deepEqual(
       await userObjects(db, "table"),
-      [...TABLES, "outbox"].sort(),
+      [...TABLES.filter((t) => t !== "message_gaps"), "outbox"].sort(),
     );
     await migrator.migrate();
     assert.deepEqual(await migrator.migrate(), []);

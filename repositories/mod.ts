@@ -73,6 +73,8 @@ export {
   CORE_V1_UP,
   CORE_V2_DOWN,
   CORE_V2_UP,
+  CORE_V3_DOWN,
+  CORE_V3_UP,
   coreSchema,
   type CoreSealedColumn,
 } from "./core_schema.ts";

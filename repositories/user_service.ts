@@ -561,6 +561,11 @@ class UserServiceImpl implements UserService {
         args: [id],
       });
       await tx.execute({
+        sql:
+          "DELETE FROM message_gaps WHERE conversation_id IN (SELECT id FROM conversations WHERE user_id = ?)",
+        args: [id],
+      });
+      await tx.execute({
         sql: "DELETE FROM conversations WHERE user_id = ?",
         args: [id],
       });

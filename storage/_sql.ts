@@ -279,9 +279,20 @@ export function fromDriverInteger(value: bigint): number | bigint {
     : value;
 }
 
-/** Copies a driver blob (Buffer or ArrayBuffer) to a plain Uint8Array. */
+/**
+ * A driver blob (Buffer or ArrayBuffer) as a plain Uint8Array. A Buffer that
+ * owns all of its memory (the local driver makes one per cell) is viewed,
+ * not copied; one that is a window into a larger (pooled) buffer is copied,
+ * so that no caller sees bytes outside its cell.
+ */
 export function toBytes(value: ArrayBuffer | Uint8Array): Uint8Array {
   if (value instanceof Uint8Array) {
+    if (
+      value.byteOffset === 0 && value.byteLength === value.buffer.byteLength &&
+      value.buffer instanceof ArrayBuffer
+    ) {
+      return new Uint8Array(value.buffer);
+    }
     return new Uint8Array(
       value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength),
     );

@@ -96,7 +96,10 @@ Deno.test("aico-data init, import, list, show, search, export, backup, restore a
     const exp = await cli(["export", ...p, "--out", sealed]);
     assert.equal(exp.code, 0, exp.err);
     const sealedText = await Deno.readTextFile(sealed);
-    assert.equal(JSON.parse(sealedText).format, "aico-data-export-sealed");
+    assert.equal(
+      JSON.parse(sealedText.split("\n")[0]!).format,
+      "aico-data-export-sealed",
+    );
     assert.ok(!sealedText.includes("Green tea"));
     const md = `${tmp}/export.md`;
     const plain = await cli([

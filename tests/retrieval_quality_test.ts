@@ -19,13 +19,14 @@ import {
 } from "./_retrieval.ts";
 
 /**
- * Hybrid's recall@5 over the better single method, asserted. Measured with
- * USE-lite: 1.18x (keyword 0.496, vector 0.606, hybrid 0.715). The issue
- * asks for 1.5x; on this set the per-query best of the two single methods
- * (an oracle choosing keyword or vector per query) reaches only 1.26x, so
- * 1.5x cannot come from fusion alone — see docs/SEMANTIC_MEMORY.md.
+ * Hybrid's recall@5 over the better single method, asserted at the level
+ * measured with USE-lite and the stemmed keyword index: 1.24x (keyword
+ * 0.556, vector 0.606, hybrid 0.750; before the stemmer 1.18x: keyword
+ * 0.496, hybrid 0.715). The issue asks for 1.5x; on this set the union of
+ * both top-5 lists holds 0.823, so 1.5x (0.91) is out of reach with
+ * this model — see docs/SEMANTIC_MEMORY.md.
  */
-const MIN_RATIO = 1.1;
+const MIN_RATIO = 1.2;
 
 Deno.test("hybrid search beats keyword-only and vector-only on the labelled set", async () => {
   const set = await loadRetrievalSet();
@@ -69,6 +70,9 @@ Deno.test("hybrid search beats keyword-only and vector-only on the labelled set"
     hybrid.overall.mrrAt10 >
       Math.max(keyword.overall.mrrAt10, vector.overall.mrrAt10),
   );
+  // The stemmed keyword index (0.496 before it) and the fused result.
+  assert.ok(keyword.overall.recallAt5 >= 0.55, "keyword recall@5");
+  assert.ok(hybrid.overall.recallAt5 >= 0.74, "hybrid recall@5");
   // Each side keeps its strength inside the fusion.
   assert.ok(hybrid.byKind.keyword!.recallAt5 >= 0.9);
   assert.ok(

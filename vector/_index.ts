@@ -100,6 +100,15 @@ export function norm(v: Float32Array | readonly number[]): number {
   return Math.sqrt(s);
 }
 
+/**
+ * The metadata of a segment's records, parsed on first use (open leaves
+ * them as the stored JSON: most are never needed before a filter or a hit).
+ */
+export interface LazyMetadata {
+  /** The records' metadata, in segment order (parsed once). */
+  get(): readonly Metadata[];
+}
+
 /** The in-memory index of one collection. */
 export class VectorIndex {
   readonly dims: number;
@@ -110,7 +119,12 @@ export class VectorIndex {
   #n = 0;
   #ids: string[] = [];
   #rows: number[] = [];
-  #metas: Metadata[] = [];
+  /** Metadata by slot; `undefined` while it is still in `#lazy`. */
+  #metas: (Metadata | undefined)[] = [];
+  #lazy: (LazyMetadata | undefined)[] = [];
+  #lazyAt: number[] = [];
+  /** Slots whose metadata is still unparsed. */
+  #lazyLeft = 0;
   /** Slot by id, built on first use (open does not need it). */
   #slots: Map<string, number> | undefined = new Map();
 
@@ -126,6 +140,10 @@ export class VectorIndex {
     return this.#slots;
   }
   #quant = new Int16Array(0);
+  /** 1 where the slot's int16 copy and scale are loaded (open loads them after the codes). */
+  #ready = new Uint8Array(0);
+  /** Slots whose int16 copy is not loaded yet. */
+  #missing = 0;
   #scale = new Float32Array(0);
   #norm = new Float64Array(0);
   #centre: Float32Array;
@@ -187,18 +205,55 @@ export class VectorIndex {
     return this.#ids.slice(0, this.#n);
   }
 
+  /** The metadata of slot `s` (parsing its segment's on first use). */
+  #meta(s: number): Metadata {
+    const m = this.#metas[s];
+    if (m !== undefined) return m;
+    const v = this.#lazy[s]!.get()[this.#lazyAt[s]!]!;
+    this.#metas[s] = v;
+    this.#lazy[s] = undefined;
+    this.#lazyLeft--;
+    return v;
+  }
+
+  /** Every slot's metadata, parsed (for the scans of a filter). */
+  #allMetas(): readonly Metadata[] {
+    if (this.#lazyLeft > 0) {
+      for (let s = 0; s < this.#n; s++) this.#meta(s);
+    }
+    return this.#metas as Metadata[];
+  }
+
   metadataOf(id: string): Metadata | undefined {
     const s = this.#slotOf.get(id);
-    return s === undefined ? undefined : this.#metas[s];
+    return s === undefined ? undefined : this.#meta(s);
   }
 
   /** Ids and rows of the records whose metadata match. */
   matching(pred: FilterPredicate | undefined): { id: string; row: number }[] {
     const out: { id: string; row: number }[] = [];
+    const metas = this.#allMetas();
     for (let s = 0; s < this.#n; s++) {
-      if (pred === undefined || pred(this.#metas[s]!)) {
+      if (pred === undefined || pred(metas[s]!)) {
         out.push({ id: this.#ids[s]!, row: this.#rows[s]! });
       }
+    }
+    return out;
+  }
+
+  /**
+   * The sign-bit codes of records `ids` (in that order, concatenated), or
+   * `undefined` when one is unknown or the centre is not fixed.
+   */
+  codesOf(ids: readonly string[]): Uint8Array | undefined {
+    if (!this.#frozen) return undefined;
+    this.#views();
+    const b = this.#codeBytes();
+    const out = new Uint8Array(ids.length * b);
+    for (let i = 0; i < ids.length; i++) {
+      const s = this.#slotOf.get(ids[i]!);
+      if (s === undefined) return undefined;
+      out.set(this.#u8.subarray(s * b, s * b + b), i * b);
     }
     return out;
   }
@@ -206,7 +261,8 @@ export class VectorIndex {
   count(pred: FilterPredicate | undefined): number {
     if (pred === undefined) return this.#n;
     let c = 0;
-    for (let s = 0; s < this.#n; s++) if (pred(this.#metas[s]!)) c++;
+    const metas = this.#allMetas();
+    for (let s = 0; s < this.#n; s++) if (pred(metas[s]!)) c++;
     return c;
   }
 
@@ -261,6 +317,9 @@ export class VectorIndex {
     const quant = new Int16Array(cap * this.dims);
     quant.set(this.#quant.subarray(0, this.#n * this.dims));
     this.#quant = quant;
+    const ready = new Uint8Array(cap);
+    ready.set(this.#ready.subarray(0, this.#n));
+    this.#ready = ready;
     const scale = new Float32Array(cap);
     scale.set(this.#scale.subarray(0, this.#n));
     this.#scale = scale;
@@ -390,10 +449,16 @@ export class VectorIndex {
       this.#ids.push(entry.id);
       this.#rows.push(entry.row);
       this.#metas.push(entry.metadata);
+      this.#lazy.push(undefined);
+      this.#lazyAt.push(0);
       this.#slotOf.set(entry.id, slot);
     } else {
       this.#rows[slot] = entry.row;
+      if (this.#metas[slot] === undefined) this.#lazyLeft--;
       this.#metas[slot] = entry.metadata;
+      this.#lazy[slot] = undefined;
+      // Replaced before its old vector was loaded: the new one is here.
+      if (this.#ready[slot] === 0) this.#missing--;
     }
     const q = entry.quant;
     const sb = this.#scaleBytes;
@@ -404,6 +469,7 @@ export class VectorIndex {
     this.#scale[slot] = this.#scaleView[0]!;
     new Uint8Array(this.#quant.buffer, slot * this.dims * 2, this.dims * 2)
       .set(q.subarray(4, 4 + 2 * this.dims));
+    this.#ready[slot] = 1;
     this.#norm[slot] = entry.norm;
     if (code !== null && code !== undefined && this.#frozen) {
       this.#views();
@@ -436,9 +502,9 @@ export class VectorIndex {
     row: number,
     ids: readonly string[],
     norms: Float64Array,
-    scales: Float32Array,
-    q16: Uint8Array,
-    metas: readonly Metadata[],
+    scales: Float32Array | null,
+    q16: Uint8Array | null,
+    metas: readonly Metadata[] | LazyMetadata,
     codes: Uint8Array | null,
   ): void {
     const k = ids.length;
@@ -448,13 +514,31 @@ export class VectorIndex {
     for (let i = 0; i < k; i++) {
       this.#ids.push(ids[i]!);
       this.#rows.push(row);
-      this.#metas.push(metas[i]!);
+      if (Array.isArray(metas)) {
+        this.#metas.push(metas[i]!);
+        this.#lazy.push(undefined);
+      } else {
+        this.#metas.push(undefined);
+        this.#lazy.push(metas as LazyMetadata);
+        this.#lazyLeft++;
+      }
+      this.#lazyAt.push(i);
     }
     this.#n += k;
-    this.#scale.set(scales, first);
     this.#norm.set(norms, first);
-    new Uint8Array(this.#quant.buffer, first * this.dims * 2, k * this.dims * 2)
-      .set(q16);
+    if (scales !== null && q16 !== null) {
+      this.#scale.set(scales, first);
+      new Uint8Array(
+        this.#quant.buffer,
+        first * this.dims * 2,
+        k * this.dims * 2,
+      ).set(q16);
+      this.#ready.fill(1, first, first + k);
+    } else {
+      // Loaded later by fillSegment() (the codes suffice to shortlist).
+      this.#ready.fill(0, first, first + k);
+      this.#missing += k;
+    }
     if (codes !== null && this.#frozen) {
       this.#views();
       this.#prefixValid = false;
@@ -481,14 +565,19 @@ export class VectorIndex {
     if (slot === undefined) return false;
     const last = this.#n - 1;
     this.#slotOf.delete(id);
+    if (this.#ready[slot] === 0) this.#missing--;
+    if (this.#metas[slot] === undefined) this.#lazyLeft--;
     if (slot !== last) {
       const lastId = this.#ids[last]!;
       this.#ids[slot] = lastId;
       this.#rows[slot] = this.#rows[last]!;
-      this.#metas[slot] = this.#metas[last]!;
+      this.#metas[slot] = this.#metas[last];
+      this.#lazy[slot] = this.#lazy[last];
+      this.#lazyAt[slot] = this.#lazyAt[last]!;
       this.#slotOf.set(lastId, slot);
       const d = this.dims;
       this.#quant.copyWithin(slot * d, last * d, last * d + d);
+      this.#ready[slot] = this.#ready[last]!;
       this.#scale[slot] = this.#scale[last]!;
       this.#norm[slot] = this.#norm[last]!;
       this.#views();
@@ -499,6 +588,8 @@ export class VectorIndex {
     this.#ids.pop();
     this.#rows.pop();
     this.#metas.pop();
+    this.#lazy.pop();
+    this.#lazyAt.pop();
     this.#n--;
     return true;
   }
@@ -506,12 +597,102 @@ export class VectorIndex {
   /** Removes everything. */
   clear(): void {
     this.#n = 0;
+    this.#missing = 0;
     this.#ids = [];
     this.#rows = [];
     this.#metas = [];
+    this.#lazy = [];
+    this.#lazyAt = [];
+    this.#lazyLeft = 0;
     this.#slots = new Map();
     this.#centredAt = 0;
     this.#centre.fill(0);
+  }
+
+  /** How many records wait for their int16 copy (see fillSegment()). */
+  get missing(): number {
+    return this.#missing;
+  }
+
+  /**
+   * Loads the int16 copies of segment `row`'s records (its ids and its
+   * `quant` column as stored) into the slots still waiting for them; records
+   * gone or moved to another segment since are skipped. Returns how many
+   * were filled.
+   */
+  fillSegment(
+    row: number,
+    ids: readonly string[],
+    scales: Float32Array,
+    q16: Uint8Array,
+  ): number {
+    if (this.#missing === 0) return 0;
+    const d = this.dims;
+    const src = new Int16Array(
+      q16.buffer,
+      q16.byteOffset,
+      q16.byteLength >>> 1,
+    );
+    let filled = 0;
+    // Usually the segment's records still sit in consecutive slots, all
+    // waiting: one copy.
+    const first = this.#slotOf.get(ids[0]!);
+    if (first !== undefined && first + ids.length <= this.#n) {
+      let whole = true;
+      for (let i = 0; i < ids.length && whole; i++) {
+        const s = first + i;
+        whole = this.#ids[s] === ids[i] && this.#rows[s] === row &&
+          this.#ready[s] === 0;
+      }
+      if (whole) {
+        this.#quant.set(src.subarray(0, ids.length * d), first * d);
+        this.#scale.set(scales.subarray(0, ids.length), first);
+        this.#ready.fill(1, first, first + ids.length);
+        this.#missing -= ids.length;
+        return ids.length;
+      }
+    }
+    for (let i = 0; i < ids.length; i++) {
+      const slot = this.#slotOf.get(ids[i]!);
+      if (
+        slot === undefined || this.#rows[slot] !== row ||
+        this.#ready[slot] === 1
+      ) continue;
+      this.#quant.set(src.subarray(i * d, i * d + d), slot * d);
+      this.#scale[slot] = scales[i]!;
+      this.#ready[slot] = 1;
+      this.#missing--;
+      filled++;
+    }
+    return filled;
+  }
+
+  /**
+   * The segments (rows) of the candidates a search for `q` would rescore
+   * that still wait for their int16 copy.
+   */
+  unreadyRowsFor(
+    q: Float32Array,
+    shortlist: number,
+    pred: FilterPredicate | undefined,
+  ): number[] {
+    if (this.#missing === 0 || this.#n === 0) return [];
+    this.#views();
+    const rows = new Set<number>();
+    for (const slot of this.#shortlist(q, Math.min(shortlist, this.#n), pred)) {
+      if (this.#ready[slot] === 0) rows.add(this.#rows[slot]!);
+    }
+    return [...rows];
+  }
+
+  /** The segments (rows) of every record still waiting for its int16 copy. */
+  unreadyRows(): number[] {
+    const rows = new Set<number>();
+    if (this.#missing === 0) return [];
+    for (let s = 0; s < this.#n; s++) {
+      if (this.#ready[s] === 0) rows.add(this.#rows[s]!);
+    }
+    return [...rows];
   }
 
   /**
@@ -534,7 +715,10 @@ export class VectorIndex {
     let qn2 = 0;
     for (let i = 0; i < d; i++) qn2 += q[i]! * q[i]!;
     const scored: Candidate[] = [];
+    const ready = this.#ready;
     for (const slot of slots) {
+      // Never ranked by a copy not loaded yet (the store loads them first).
+      if (ready[slot] === 0) continue;
       const base = slot * d;
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       let i = 0;
@@ -554,7 +738,7 @@ export class VectorIndex {
       scored.push({
         slot,
         id: this.#ids[slot]!,
-        metadata: this.#metas[slot]!,
+        metadata: this.#meta(slot),
         row: this.#rows[slot]!,
         approx,
       });
@@ -639,7 +823,7 @@ export class VectorIndex {
     for (let b = 0; b < hist.length; b++) start[b + 1] = start[b]! + hist[b]!;
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[start[dist[i]!]!++] = i;
-    const metas = this.#metas;
+    const metas = this.#allMetas();
     for (let j = 0; j < n && out.length < want; j++) {
       const slot = order[j]!;
       if (pred(metas[slot]!)) out.push(slot);

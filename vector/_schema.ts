@@ -62,6 +62,38 @@ const V1: readonly string[] = [
 ) WITHOUT ROWID`,
 ];
 
+/**
+ * Version 2, so that opening a collection reads little:
+ *
+ * - the vectors of a segment move to `vector_quant` (`sid`, `quant`, same
+ *   layout): open reads the compact columns of `vector_segments` (ids,
+ *   norms, metadata, codes: about a tenth of the bytes) without walking the
+ *   overflow pages of every vector, and the vectors load afterwards;
+ * - `ids` and `metadata` become BLOBs of UTF-8 JSON (read as bytes, not
+ *   through the storage's text guard, which costs several times more per
+ *   byte).
+ */
+const V2: readonly string[] = [
+  `CREATE TABLE vector_quant (
+  sid INTEGER PRIMARY KEY,
+  quant BLOB NOT NULL
+)`,
+  "INSERT INTO vector_quant (sid, quant) SELECT sid, quant FROM vector_segments",
+  `CREATE TABLE vector_segments_v2 (
+  sid INTEGER PRIMARY KEY,
+  cid INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  ids BLOB NOT NULL,
+  norms BLOB NOT NULL,
+  metadata BLOB NOT NULL,
+  codes BLOB
+)`,
+  "INSERT INTO vector_segments_v2 (sid, cid, n, ids, norms, metadata, codes) SELECT sid, cid, n, CAST(ids AS BLOB), norms, CAST(metadata AS BLOB), codes FROM vector_segments",
+  "DROP TABLE vector_segments",
+  "ALTER TABLE vector_segments_v2 RENAME TO vector_segments",
+  "CREATE INDEX vector_segments_cid ON vector_segments (cid, sid)",
+];
+
 /** The schema of the embedded vector store. */
 export const VECTOR_SCHEMA: SchemaDefinition = registerSchema(
   "vector",
@@ -76,6 +108,27 @@ export const VECTOR_SCHEMA: SchemaDefinition = registerSchema(
       "DROP TABLE vector_documents",
       "DROP TABLE vector_segments",
       "DROP TABLE vector_collections",
+    ],
+  }, {
+    version: 2,
+    name: "vector_quant_apart",
+    up: V2,
+    down: [
+      `CREATE TABLE vector_segments_v1 (
+  sid INTEGER PRIMARY KEY,
+  cid INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  ids TEXT NOT NULL,
+  norms BLOB NOT NULL,
+  quant BLOB NOT NULL,
+  metadata TEXT NOT NULL,
+  codes BLOB
+)`,
+      "INSERT INTO vector_segments_v1 (sid, cid, n, ids, norms, quant, metadata, codes) SELECT s.sid, s.cid, s.n, CAST(s.ids AS TEXT), s.norms, q.quant, CAST(s.metadata AS TEXT), s.codes FROM vector_segments s JOIN vector_quant q ON q.sid = s.sid",
+      "DROP TABLE vector_quant",
+      "DROP TABLE vector_segments",
+      "ALTER TABLE vector_segments_v1 RENAME TO vector_segments",
+      "CREATE INDEX vector_segments_cid ON vector_segments (cid, sid)",
     ],
   }],
 );

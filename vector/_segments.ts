@@ -4,7 +4,7 @@
 import { AicoDataError } from "../errors.ts";
 import type { Transaction, Value } from "../storage/mod.ts";
 import type { Metadata } from "./types.ts";
-import { quantBytes } from "./_index.ts";
+import { type LazyMetadata, quantBytes } from "./_index.ts";
 
 /** The most records one segment holds. */
 export const SEGMENT_MAX = 128;
@@ -33,6 +33,18 @@ function packCodes(records: readonly SegmentRecord[]): Uint8Array | null {
 }
 
 const EMPTY: Metadata = Object.freeze({});
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * A JSON cell of a segment row: ids and metadata are BLOBs of UTF-8 JSON
+ * (since schema version 2: a TEXT column would be read through the
+ * storage's text guard, several times slower per byte).
+ */
+export function jsonCell(v: Value | undefined): unknown {
+  const text = v instanceof Uint8Array ? decoder.decode(v) : String(v);
+  return JSON.parse(text);
+}
 
 /** The numeric value of an integer column. */
 export function num(v: Value | undefined): number {
@@ -65,10 +77,10 @@ function pack(records: readonly SegmentRecord[], dims: number) {
   }
   return [
     n,
-    JSON.stringify(ids),
+    encoder.encode(JSON.stringify(ids)),
     new Uint8Array(norms.buffer),
     quant,
-    `[${metas.join(",")}]`,
+    encoder.encode(`[${metas.join(",")}]`),
     packCodes(records),
   ] as const;
 }
@@ -80,11 +92,17 @@ export async function insertSegment(
   records: readonly SegmentRecord[],
   dims: number,
 ): Promise<number> {
+  const [n, ids, norms, quant, metas, codes] = pack(records, dims);
   const res = await tx.execute(
-    "INSERT INTO vector_segments (cid, n, ids, norms, quant, metadata, codes) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    [cid, ...pack(records, dims)],
+    "INSERT INTO vector_segments (cid, n, ids, norms, metadata, codes) VALUES (?, ?, ?, ?, ?, ?)",
+    [cid, n, ids, norms, metas, codes],
   );
-  return Number(res.lastInsertRowid);
+  const sid = Number(res.lastInsertRowid);
+  await tx.execute("INSERT INTO vector_quant (sid, quant) VALUES (?, ?)", [
+    sid,
+    quant,
+  ]);
+  return sid;
 }
 
 /** The decoded columns of a segment row. */
@@ -108,8 +126,8 @@ export function decodeCompact(
   let ids: unknown;
   let metas: unknown;
   try {
-    ids = JSON.parse(String(row.ids));
-    metas = JSON.parse(String(row.metadata));
+    ids = jsonCell(row.ids);
+    metas = jsonCell(row.metadata);
   } catch (err) {
     throw new AicoDataError(
       "CORRUPT_STORE",
@@ -154,7 +172,7 @@ export async function readSegment(
   dims: number,
 ): Promise<SegmentRecord[]> {
   const { rows } = await tx.execute(
-    "SELECT sid, n, ids, norms, quant, metadata, codes FROM vector_segments WHERE sid = ?",
+    "SELECT s.sid, s.n, s.ids, s.norms, q.quant, s.metadata, s.codes FROM vector_segments s JOIN vector_quant q ON q.sid = s.sid WHERE s.sid = ?",
     [sid],
   );
   const row = rows[0];
@@ -197,13 +215,119 @@ export async function removeFromSegment(
 ): Promise<SegmentRecord[]> {
   const all = await readSegment(tx, sid, dims);
   const kept = all.filter((r) => !drop.has(r.id));
-  await tx.execute("DELETE FROM vector_segments WHERE sid = ?", [sid]);
+  await deleteSegment(tx, sid);
   if (kept.length > 0) {
     // Same sid, so that the in-memory index stays right.
+    const [n, ids, norms, quant, metas, codes] = pack(kept, dims);
     await tx.execute(
-      "INSERT INTO vector_segments (sid, cid, n, ids, norms, quant, metadata, codes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      [sid, cid, ...pack(kept, dims)],
+      "INSERT INTO vector_segments (sid, cid, n, ids, norms, metadata, codes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      [sid, cid, n, ids, norms, metas, codes],
     );
+    await tx.execute("INSERT INTO vector_quant (sid, quant) VALUES (?, ?)", [
+      sid,
+      quant,
+    ]);
   }
   return kept;
+}
+
+/** Deletes one segment (its row and its vectors). */
+export async function deleteSegment(
+  tx: Transaction,
+  sid: number,
+): Promise<void> {
+  await tx.execute("DELETE FROM vector_quant WHERE sid = ?", [sid]);
+  await tx.execute("DELETE FROM vector_segments WHERE sid = ?", [sid]);
+}
+
+/** The decoded compact columns of a segment row (no vectors). */
+export interface SegmentHead {
+  readonly ids: string[];
+  readonly norms: Float64Array;
+  /** Parsed on first use (throws `CORRUPT_STORE` then when damaged). */
+  readonly metas: LazyMetadata;
+  readonly codes: Uint8Array | null;
+}
+
+/** Decodes the compact columns of a segment row (sid, n, ids, norms, metadata, codes). */
+export function decodeHead(
+  row: Record<string, Value>,
+  dims: number,
+): SegmentHead {
+  const n = num(row.n);
+  const sid = String(row.sid);
+  let ids: unknown;
+  try {
+    ids = jsonCell(row.ids);
+  } catch (err) {
+    throw new AicoDataError(
+      "CORRUPT_STORE",
+      "Cannot read vector segment: bad JSON",
+      { cause: err },
+    );
+  }
+  const normBytes = row.norms;
+  const metaCell = row.metadata;
+  if (
+    !Array.isArray(ids) || ids.length !== n ||
+    !(normBytes instanceof Uint8Array) || normBytes.length !== 8 * n ||
+    !(metaCell instanceof Uint8Array || typeof metaCell === "string")
+  ) {
+    throw damaged(`segment ${sid} has inconsistent sizes`);
+  }
+  const codes = row.codes;
+  const codeLen = Math.ceil(dims / 64) * 8;
+  if (
+    codes !== null && codes !== undefined &&
+    (!(codes instanceof Uint8Array) || codes.length !== n * codeLen)
+  ) {
+    throw damaged(`segment ${sid} has inconsistent codes`);
+  }
+  const aligned = normBytes.byteOffset % 8 === 0
+    ? normBytes
+    : normBytes.slice();
+  let parsed: Metadata[] | undefined;
+  return {
+    ids: ids as string[],
+    norms: new Float64Array(aligned.buffer, aligned.byteOffset, n),
+    metas: {
+      get(): readonly Metadata[] {
+        if (parsed !== undefined) return parsed;
+        let metas: unknown;
+        try {
+          metas = jsonCell(metaCell);
+        } catch (err) {
+          throw new AicoDataError(
+            "CORRUPT_STORE",
+            "Cannot read vector segment: bad JSON",
+            { cause: err },
+          );
+        }
+        if (!Array.isArray(metas) || metas.length !== n) {
+          throw damaged(`segment ${sid} has inconsistent metadata`);
+        }
+        parsed = (metas as (Metadata | null)[]).map((m) =>
+          m === null ? EMPTY : Object.freeze(m)
+        );
+        return parsed;
+      },
+    },
+    codes: codes instanceof Uint8Array ? codes : null,
+  };
+}
+
+/** The vectors of a segment of `n` records: scales and int16 values. */
+export function decodeQuant(
+  quant: Value | undefined,
+  n: number,
+  dims: number,
+  sid: number,
+): { scales: Float32Array; q16: Uint8Array } {
+  if (!(quant instanceof Uint8Array) || quant.length !== n * quantBytes(dims)) {
+    throw damaged(`segment ${sid} has inconsistent vectors`);
+  }
+  return {
+    scales: new Float32Array(quant.slice(0, 4 * n).buffer),
+    q16: quant.subarray(4 * n),
+  };
 }

@@ -17,8 +17,11 @@ import type {
 import { VECTOR_SCHEMA } from "./_schema.ts";
 import { norm, quantize, shortlistFor, VectorIndex } from "./_index.ts";
 import {
-  decodeCompact,
+  decodeHead,
+  decodeQuant,
+  deleteSegment,
   insertSegment,
+  jsonCell,
   num,
   readSegment,
   removeFromSegment,
@@ -270,6 +273,17 @@ export interface EmbeddedVectorStore extends VectorStore {
     source: Pick<Embedder, "id" | "dimensions" | "embed"> | ReembedFunction,
     options?: ReembedOptions,
   ): Promise<ReembedReport>;
+  /**
+   * Waits until every vector of the collection is in memory. Open reads
+   * the compact part of the index (ids, norms, metadata, sign-bit codes)
+   * and loads the int16 vectors in the background; a query before that
+   * first loads the segments of its own candidates, so its results are the
+   * same, only slower.
+   *
+   * @returns When the background load is done (at once when there is none;
+   * also after `close()`).
+   */
+  whenLoaded(): Promise<void>;
 }
 
 interface CollectionRow {
@@ -378,7 +392,7 @@ async function segmentIds(
     "SELECT sid, ids FROM vector_segments WHERE cid = ?",
     [cid],
   );
-  return new Map(rows.map((r) => [num(r.sid), JSON.parse(String(r.ids))]));
+  return new Map(rows.map((r) => [num(r.sid), jsonCell(r.ids) as string[]]));
 }
 
 async function markStale(
@@ -462,6 +476,10 @@ class EmbeddedStore implements EmbeddedVectorStore {
   #segments: Map<number, number>;
   #closed = false;
   #writes = new Mutex();
+  /** The background load of the vectors open left out (see loadIndex). */
+  #loader: Promise<void> = Promise.resolve();
+  #loaderTimer: ReturnType<typeof setTimeout> | undefined;
+  #loaderWake: (() => void) | undefined;
 
   constructor(
     storage: Storage,
@@ -477,6 +495,49 @@ class EmbeddedStore implements EmbeddedVectorStore {
     this.#index = loaded.index;
     this.#segments = loaded.segments;
     this.#shadowCid = shadowCid;
+    if (loaded.index.missing > 0) this.#loader = this.#loadRest(loaded.index);
+  }
+
+  /** Loads the vectors left out by open, a page at a time, yielding between pages. */
+  async #loadRest(index: VectorIndex): Promise<void> {
+    const dims = this.#info.dimensions;
+    let last = 0;
+    try {
+      // Open returns first; the loader starts on the next turn.
+      await this.#pause();
+      while (!this.#closed && this.#index === index && index.missing > 0) {
+        const { rows } = await this.#storage.execute(
+          "SELECT s.sid, s.n, s.ids, q.quant FROM vector_segments s JOIN vector_quant q ON q.sid = s.sid WHERE s.cid = ? AND s.sid > ? ORDER BY s.sid LIMIT ?",
+          [this.#cid, last, QUANT_PAGE],
+        );
+        if (this.#closed || this.#index !== index) return;
+        fillRows(index, rows, dims);
+        if (rows.length < QUANT_PAGE) {
+          // Records merged into segments behind the pass meanwhile.
+          await fillSegments(this.#storage, index, index.unreadyRows(), dims);
+          return;
+        }
+        last = num(rows[rows.length - 1]!.sid);
+        await this.#pause();
+      }
+    } catch {
+      // Closed storage or a damaged row: a query loads (and reports) what
+      // it needs itself.
+    }
+  }
+
+  /** Yields to the event loop (queries, writes) between loader steps; close() wakes it. */
+  async #pause(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#loaderWake = resolve;
+      this.#loaderTimer = setTimeout(resolve, 0);
+    });
+    this.#loaderTimer = undefined;
+    this.#loaderWake = undefined;
+  }
+
+  whenLoaded(): Promise<void> {
+    return this.#loader;
   }
 
   get info(): CollectionInfo {
@@ -570,7 +631,10 @@ class EmbeddedStore implements EmbeddedVectorStore {
         if (n === 0) this.#segments.delete(sid);
         else this.#segments.set(sid, n);
       }
-      if (candidate !== undefined) index.freeze(candidate);
+      if (candidate !== undefined) {
+        index.freeze(candidate);
+        await this.#persistCodes();
+      }
       for (let i = 0; i < prepared.length; i++) {
         const p = prepared[i]!;
         const sid = sids[i]!;
@@ -588,6 +652,30 @@ class EmbeddedStore implements EmbeddedVectorStore {
         );
       }
       if (merged !== undefined) this.#applyMerge(merged);
+    });
+  }
+
+  /**
+   * Writes the codes of segments stored before the centre was fixed, so
+   * that open can copy them instead of reading those vectors to compute
+   * them. Its own transaction: a crash before it only leaves open to
+   * compute them, as before.
+   */
+  async #persistCodes(): Promise<void> {
+    const { rows } = await this.#storage.execute(
+      "SELECT sid, ids FROM vector_segments WHERE cid = ? AND codes IS NULL",
+      [this.#cid],
+    );
+    if (rows.length === 0) return;
+    await this.#storage.transaction(async (tx) => {
+      for (const r of rows) {
+        const codes = this.#index.codesOf(jsonCell(r.ids) as string[]);
+        if (codes === undefined) continue;
+        await tx.execute(
+          "UPDATE vector_segments SET codes = ? WHERE sid = ? AND codes IS NULL",
+          [codes, num(r.sid)],
+        );
+      }
     });
   }
 
@@ -615,7 +703,7 @@ class EmbeddedStore implements EmbeddedVectorStore {
     const records: SegmentRecord[] = [];
     for (const [sid] of small) {
       records.push(...await readSegment(tx, sid, dims));
-      await tx.execute("DELETE FROM vector_segments WHERE sid = ?", [sid]);
+      await deleteSegment(tx, sid);
     }
     const sids = await insertSegments(tx, this.#cid, records, dims);
     const moves = new Map<string, number>();
@@ -652,6 +740,13 @@ class EmbeddedStore implements EmbeddedVectorStore {
       q.k,
       q.predicate !== undefined,
     );
+    // Vectors not loaded yet (just after open): those of the candidates first.
+    for (let round = 0; round < 8 && index.missing > 0; round++) {
+      const need = index.unreadyRowsFor(qi, shortlist, q.predicate);
+      if (need.length === 0) break;
+      await fillSegments(this.#storage, index, need, this.#info.dimensions);
+      this.#check("query");
+    }
     const cands = index.search(qi, shortlist, q.k, q.predicate);
     let docs: Map<string, string> | undefined;
     if (q.includeDocuments && cands.length > 0) {
@@ -913,7 +1008,7 @@ class EmbeddedStore implements EmbeddedVectorStore {
         );
       });
       const row = await selectCollection(storage, name, "ready");
-      const loaded = await loadIndex(storage, row!, undefined);
+      const loaded = await loadIndex(storage, row!, undefined, false);
       this.#cid = row!.cid;
       this.#info = row!.info;
       this.#index = loaded.index;
@@ -927,6 +1022,8 @@ class EmbeddedStore implements EmbeddedVectorStore {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    if (this.#loaderTimer !== undefined) clearTimeout(this.#loaderTimer);
+    this.#loaderWake?.();
     openNames.get(this.#storage)?.delete(this.#info.name);
     this.#index.clear();
     return Promise.resolve();
@@ -939,6 +1036,10 @@ class EmbeddedStore implements EmbeddedVectorStore {
 
 /** Deletes a collection's segments, stale marks and row (not documents). */
 async function dropCollection(tx: Transaction, cid: number): Promise<void> {
+  await tx.execute(
+    "DELETE FROM vector_quant WHERE sid IN (SELECT sid FROM vector_segments WHERE cid = ?)",
+    [cid],
+  );
   await tx.execute("DELETE FROM vector_segments WHERE cid = ?", [cid]);
   await tx.execute("DELETE FROM vector_stale WHERE cid = ?", [cid]);
   await tx.execute("DELETE FROM vector_collections WHERE cid = ?", [cid]);
@@ -949,10 +1050,73 @@ interface Loaded {
   readonly segments: Map<number, number>;
 }
 
+/** Segments whose vectors one statement of the loader reads. */
+const QUANT_PAGE = 32;
+
+/**
+ * Reads the vectors of segments `sids` of collection `cid` into the index
+ * (the slots still waiting for them).
+ */
+async function fillSegments(
+  storage: Storage,
+  index: VectorIndex,
+  sids: readonly number[],
+  dims: number,
+): Promise<void> {
+  for (let i = 0; i < sids.length; i += QUANT_PAGE) {
+    const part = sids.slice(i, i + QUANT_PAGE);
+    const { rows } = await storage.execute(
+      `SELECT s.sid, s.n, s.ids, q.quant FROM vector_segments s JOIN vector_quant q ON q.sid = s.sid WHERE s.sid IN (${
+        placeholders(part.length)
+      })`,
+      part,
+    );
+    fillRows(index, rows, dims);
+  }
+}
+
+function fillRows(
+  index: VectorIndex,
+  rows: readonly Record<string, Value>[],
+  dims: number,
+): void {
+  for (const r of rows) {
+    const sid = num(r.sid);
+    const n = num(r.n);
+    let ids: unknown;
+    try {
+      ids = jsonCell(r.ids);
+    } catch (err) {
+      throw new AicoDataError(
+        "CORRUPT_STORE",
+        "Cannot read vector segment: bad JSON",
+        { cause: err },
+      );
+    }
+    if (!Array.isArray(ids) || ids.length !== n) {
+      throw new AicoDataError(
+        "CORRUPT_STORE",
+        `Cannot read vector segment: segment ${sid} has inconsistent sizes`,
+      );
+    }
+    const { scales, q16 } = decodeQuant(r.quant, n, dims, sid);
+    index.fillSegment(sid, ids as string[], scales, q16);
+  }
+}
+
+/**
+ * Loads a collection into a new index. Open reads the compact columns
+ * (ids, norms, metadata, codes); with `lazy` and a fixed centre, the
+ * vectors of segments that have their codes are left to
+ * {@linkcode EmbeddedStore}'s loader (the index shortlists by codes, and a
+ * query loads the segments of its candidates first), the others are read
+ * now.
+ */
 async function loadIndex(
   storage: Storage,
   row: CollectionRow,
   signal: AbortSignal | undefined,
+  lazy: boolean,
 ): Promise<Loaded> {
   const dims = row.info.dimensions;
   const { rows: crow } = await storage.execute(
@@ -977,30 +1141,27 @@ async function loadIndex(
   );
   index.reserve(num(total[0]?.n));
   const segments = new Map<number, number>();
+  const now: number[] = [];
   let last = 0;
   for (;;) {
     checkSignal(signal);
     const { rows } = await storage.execute(
-      "SELECT sid, n, ids, norms, quant, metadata, codes FROM vector_segments WHERE cid = ? AND sid > ? ORDER BY sid LIMIT 256",
+      "SELECT sid, n, ids, norms, metadata, codes FROM vector_segments WHERE cid = ? AND sid > ? ORDER BY sid LIMIT 256",
       [row.cid, last],
     );
     for (const r of rows) {
       const sid = num(r.sid);
-      const c = decodeCompact(r, dims);
-      segments.set(sid, c.ids.length);
-      index.addSegment(
-        sid,
-        c.ids,
-        c.norms,
-        c.scales,
-        c.q16,
-        c.metas,
-        c.codes,
-      );
+      const h = decodeHead(r, dims);
+      segments.set(sid, h.ids.length);
+      index.addSegment(sid, h.ids, h.norms, null, null, h.metas, h.codes);
+      if (!lazy || centre === undefined || h.codes === null) now.push(sid);
       last = sid;
     }
     if (rows.length < 256) break;
   }
+  checkSignal(signal);
+  // Codes missing (or no centre yet): they are computed from the vectors.
+  await fillSegments(storage, index, now, dims);
   index.finishLoad();
   return { index, segments };
 }
@@ -1020,8 +1181,12 @@ async function loadIndex(
  * from 50k records first over 128-bit prefixes, which pick eight times as
  * many candidates for the full codes; with a filter, the nearest matching
  * ones, four times as many) and ranks them by their int16 vectors. The centre is fixed (and codes persisted)
- * once a collection has 4096 records. Open reads the segment rows (about
- * `2 × dimensions + 80` bytes per record), never one row per record.
+ * once a collection has 4096 records. Open reads the compact segment
+ * columns (ids, norms, metadata and codes: about `dimensions / 8 + 60`
+ * bytes per record), never one row per record; the int16 vectors
+ * (`2 × dimensions` bytes per record) load in the background after open,
+ * and a query before that first loads the segments of its own candidates
+ * (see `whenLoaded()`).
  * Memory: about `2.2 × dimensions` bytes per record plus ids and metadata.
  *
  * **One writer.** Keep one open store per collection (in every process):
@@ -1142,7 +1307,7 @@ export async function openEmbeddedVectorStore(
       );
     }
     const shadow = await selectCollection(storage, o.name, "shadow");
-    const loaded = await loadIndex(storage, row, o.signal);
+    const loaded = await loadIndex(storage, row, o.signal, true);
     return new EmbeddedStore(storage, o.shortlist, row, loaded, shadow?.cid);
   } catch (err) {
     names.delete(o.name);

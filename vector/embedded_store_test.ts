@@ -207,3 +207,154 @@ Deno.test("the vector schema migrates beside the core schema, from the compositi
     assert.equal(await store.count(), 1);
   });
 });
+
+/** Deterministic pseudo-random vectors around a few centres (non-zero mean). */
+function lcgVectors(n: number, d: number, seed: number): Float32Array[] {
+  let x = seed >>> 0;
+  const r = () => ((x = (x * 1664525 + 1013904223) >>> 0) / 2 ** 32) - 0.5;
+  const centres = Array.from(
+    { length: 16 },
+    () => Float32Array.from({ length: d }, () => r() + 0.3),
+  );
+  return Array.from({ length: n }, (_, i) => {
+    const c = centres[i % 16]!;
+    return Float32Array.from({ length: d }, (_, j) => c[j]! + 0.5 * r());
+  });
+}
+
+Deno.test("a reopened large collection answers at once, the same as fully loaded, while its vectors load behind", async () => {
+  await withStorage(async (ctx) => {
+    const d = 64;
+    const vectors = lcgVectors(11_000, d, 7);
+    const queries = lcgVectors(20, d, 99);
+    const opts = { name: "memory", embedderId: "m", dimensions: d };
+    const expected: string[][] = [];
+    {
+      await using store = await openEmbeddedVectorStore(ctx.storage(), opts);
+      // The centre is fixed at the second upsert: later segments keep codes.
+      const batches: [number, number][] = [[0, 5000], [5000, 8000], [
+        8000,
+        11_000,
+      ]];
+      for (const [from, to] of batches) {
+        await store.upsert(
+          vectors.slice(from, to).map((v, j) => ({
+            id: `r${from + j}`,
+            vector: v,
+            metadata: { even: (from + j) % 2 === 0 },
+          })),
+        );
+      }
+      for (const q of queries) {
+        expected.push(
+          (await store.query({ vector: q, k: 10 })).map((h) =>
+            `${h.id}:${h.score.toFixed(5)}`
+          ),
+        );
+      }
+    }
+    // Fixing the centre wrote the codes of the segments stored before it.
+    const noCodes = await ctx.storage().execute(
+      "SELECT count(*) AS n FROM vector_segments WHERE codes IS NULL",
+    );
+    assert.equal(Number(noCodes.rows[0]!.n), 0);
+    const storage = await ctx.reopen();
+    await using store = await openEmbeddedVectorStore(storage, opts);
+    const state = await Promise.race([
+      store.whenLoaded().then(() => "loaded"),
+      Promise.resolve("loading"),
+    ]);
+    assert.equal(state, "loading", "open returns before every vector is read");
+    // Metadata (parsed on first use) answers filters and hits.
+    assert.equal(await store.count({ even: true }), 5500);
+    const filtered = await store.query({
+      vector: queries[0]!,
+      k: 5,
+      filter: { even: false },
+    });
+    assert.equal(filtered.length, 5);
+    for (const h of filtered) {
+      assert.equal(h.metadata.even, false);
+      assert.equal(Number(h.id.slice(1)) % 2, 1);
+    }
+    // Queries at once give what the fully loaded index gave.
+    for (let i = 0; i < queries.length; i++) {
+      const hits = await store.query({ vector: queries[i]!, k: 10 });
+      assert.deepEqual(
+        hits.map((h) => `${h.id}:${h.score.toFixed(5)}`),
+        expected[i],
+      );
+    }
+    // Writes while loading: a delete, a replaced and a new record.
+    await store.delete(["r10999", "r6000"]);
+    await store.upsert([
+      { id: "r9000", vector: queries[0]!, metadata: { even: true } },
+      { id: "new", vector: queries[1]! },
+    ]);
+    await store.whenLoaded();
+    assert.equal(await store.count(), 10_999);
+    const [top0] = await store.query({ vector: queries[0]!, k: 1 });
+    assert.equal(top0!.id, "r9000");
+    assert.ok(top0!.score > 0.9999);
+    const [top1] = await store.query({ vector: queries[1]!, k: 1 });
+    assert.equal(top1!.id, "new");
+    // The same answers as a store that read everything before its queries.
+    const after: string[][] = [];
+    for (const q of queries) {
+      after.push(
+        (await store.query({ vector: q, k: 10 })).map((h) =>
+          `${h.id}:${h.score.toFixed(5)}`
+        ),
+      );
+    }
+    await store.close();
+    await using again = await openEmbeddedVectorStore(storage, opts);
+    await again.whenLoaded();
+    for (let i = 0; i < queries.length; i++) {
+      const hits = await again.query({ vector: queries[i]!, k: 10 });
+      assert.deepEqual(
+        hits.map((h) => `${h.id}:${h.score.toFixed(5)}`),
+        after[i],
+      );
+    }
+  });
+});
+
+Deno.test("vector schema 2 keeps the vectors apart and reverts to 1 with every record", async () => {
+  await withStorage(async (ctx) => {
+    const d = 16;
+    const vectors = lcgVectors(300, d, 3);
+    const opts = { name: "memory", embedderId: "m", dimensions: d };
+    {
+      await using store = await openEmbeddedVectorStore(ctx.storage(), opts);
+      await store.upsert(vectors.map((v, i) => ({ id: `r${i}`, vector: v })));
+    }
+    const quantRows = await ctx.storage().execute(
+      "SELECT count(*) AS n FROM vector_quant",
+    );
+    assert.equal(Number(quantRows.rows[0]!.n), 3, "300 records, 3 segments");
+    {
+      await using migrator = await openMigrator(
+        ctx.storage(),
+        createSchemaRegistry([vectorSchema]),
+      );
+      await migrator.migrateTo("vector", 1);
+    }
+    const gone = await ctx.storage().execute(
+      "SELECT count(*) AS n FROM sqlite_master WHERE name = 'vector_quant'",
+    );
+    assert.equal(Number(gone.rows[0]!.n), 0);
+    const v1 = await ctx.storage().execute(
+      "SELECT typeof(ids) AS t, length(quant) AS q, n FROM vector_segments LIMIT 1",
+    );
+    assert.equal(v1.rows[0]!.t, "text");
+    assert.equal(Number(v1.rows[0]!.q), Number(v1.rows[0]!.n) * (4 + 2 * d));
+    // Open migrates up again; every record is found where it was.
+    await using store = await openEmbeddedVectorStore(ctx.storage(), opts);
+    assert.equal(await store.count(), 300);
+    for (const i of [0, 150, 299]) {
+      const [hit] = await store.query({ vector: vectors[i]!, k: 1 });
+      assert.equal(hit!.id, `r${i}`);
+    }
+  });
+});

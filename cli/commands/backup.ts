@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import { CliError } from "../_errors.ts";
 import type { Command } from "../_context.ts";
+import { recordBackup } from "../_backups.ts";
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -21,7 +22,8 @@ export const backup: Command = {
     `Writes a new folder DIR holding an encrypted, verified copy of the database
 (data.db), its key record (data.db.aico) and the key file (key.json). It opens
 with the passphrase the folder had at backup time; restore it with
-\`aico-data restore DIR --dir NEW\`.
+\`aico-data restore DIR --dir NEW\`. Its location is recorded (sealed) in the
+folder, so that \`aico-data erase\` can list the backups it cannot reach.
 
   --to DIR   the backup folder (must not exist)`,
   options: { to: { type: "string" } },
@@ -46,6 +48,13 @@ with the passphrase the folder had at backup time; restore it with
       await Deno.remove(to, { recursive: true }).catch(() => {});
       throw err;
     }
+    // Recorded (sealed) so that `erase` can list the copies it cannot reach.
+    await recordBackup(data, {
+      path: resolve(to),
+      at: Date.now(),
+      keyId: data.key.keyId,
+    });
+    await data.audit.record("backup", { keyId: data.key.keyId });
     if (ctx.json) ctx.printJson({ backup: to, keyId: data.key.keyId });
     else ctx.print(`backed up to ${to} (data key ${data.key.keyId})`);
     return 0;
@@ -93,6 +102,13 @@ checks its integrity.`,
           "try an older backup",
         );
       }
+      // Recorded in the restored store, at restore time: the backup's trail
+      // came along in data.db, so the event extends its chain.
+      await data.audit.record("restore", {
+        source: "backup",
+        keyId: data.key.keyId,
+        integrity: v.ok,
+      });
       if (ctx.json) ctx.printJson({ restored: dir, keyId: data.key.keyId });
       else ctx.print(`restored ${from} into ${dir} (integrity ok)`);
     } catch (err) {

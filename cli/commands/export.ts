@@ -1,88 +1,51 @@
-import type { ReadView } from "../_context.ts";
-import type { Conversation } from "../../repositories/mod.ts";
-import { allConversations, allMessages, shortDate } from "../_read.ts";
 import { CliError, UsageError } from "../_errors.ts";
 import type { Command } from "../_context.ts";
+import type { ExportScope } from "../../data_layer/mod.ts";
+import { isAicoDataError } from "../../errors.ts";
 
-/** The AAD a sealed export is bound to. */
+/** The AAD of a sealed export of layout version 1 (still read back by import). */
 export const EXPORT_AAD = "aico-data-export/v1";
 
-/** One exported conversation (the `aico-data-export` JSON format, version 1). */
-export interface ExportedConversation {
-  readonly id: string;
-  readonly title: string | null;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-  readonly messages: readonly {
-    readonly seq: number;
-    readonly role: string;
-    readonly content: string;
-    readonly createdAt: number;
-  }[];
-}
-
-async function collect(
-  data: Pick<ReadView, "conversations">,
-  id: string | undefined,
-): Promise<ExportedConversation[]> {
-  const picked: Conversation[] = [];
-  if (id !== undefined) {
-    picked.push(await data.conversations.getConversation(id));
-  } else for await (const c of allConversations(data)) picked.push(c);
-  const out: ExportedConversation[] = [];
-  for (const c of picked) {
-    const messages = [];
-    for await (const m of allMessages(data, c.id)) {
-      messages.push({
-        seq: m.seq,
-        role: m.role,
-        content: m.content,
-        createdAt: m.createdAt,
-      });
-    }
-    out.push({
-      id: c.id,
-      title: c.title ?? null,
-      createdAt: c.createdAt,
-      updatedAt: c.updatedAt,
-      messages,
-    });
-  }
-  return out;
-}
-
-function markdown(conversations: readonly ExportedConversation[]): string {
-  const parts: string[] = [];
-  for (const c of conversations) {
-    parts.push(
-      `# ${c.title ?? "(untitled)"}\n\n_${c.id} · ${shortDate(c.createdAt)}_\n`,
-    );
-    for (const m of c.messages) {
-      parts.push(`**${m.role}** · ${shortDate(m.createdAt)}\n\n${m.content}\n`);
-    }
-  }
-  return parts.join("\n");
+/** Standard output as a stream that the export may close without closing stdout. */
+function stdoutStream(): WritableStream<Uint8Array> {
+  return new WritableStream({
+    async write(chunk) {
+      let at = 0;
+      while (at < chunk.length) {
+        at += await Deno.stdout.write(chunk.subarray(at));
+      }
+    },
+  });
 }
 
 export const exportCommand: Command = {
   name: "export",
-  summary: "export a conversation or everything, sealed unless --plaintext",
-  usage: "export [ID] [--markdown] [--plaintext] [--out FILE]",
-  help:
-    `Writes the conversations (or only ID) as JSON ({"format":"aico-data-export",
-"version":1,"conversations":[{id,title,createdAt,updatedAt,messages:[{seq,role,
-content,createdAt}]}]}) or, with --markdown, as Markdown for reading.
+  summary:
+    "export a conversation, a user or everything, sealed unless --plaintext",
+  usage:
+    "export [ID] [--user USER] [--markdown] [--plaintext] [--no-key-file] [--out FILE]",
+  help: `Writes everything (or only conversation ID, or one --user: profile and
+conversations) as the documented aico-data-export JSON format, version 2
+(docs/EXPORT_FORMAT.md: users' profiles without PIN or password hashes,
+configuration, plugins and their state, conversations and messages with
+roles, times, models and source ids), or, with --markdown, as Markdown for
+reading. \`aico-data import FILE\` reads a JSON export back.
 
-By default the export is SEALED with the folder's export key (AES-256-GCM):
-{"format":"aico-data-export-sealed","version":1,"keyId","contentType","sealed"
-(base64)}; only this folder's data key opens it.
+By default the export is SEALED with the folder's export key (AES-256-GCM,
+64 KiB chunks) and carries the folder's key file, so that it opens in another
+folder with this folder's passphrase; --no-key-file leaves the key file out
+(then only this folder or --export-key KEYFILE opens it).
 
-  --markdown    Markdown instead of JSON
-  --plaintext   write it unencrypted (a warning is printed)
-  --out FILE    write to FILE (default: standard output)`,
+  --user USER    one user's profile and conversations
+  --markdown     Markdown instead of JSON
+  --plaintext    write it unencrypted (a warning is printed)
+  --no-key-file  do not embed the key file in a sealed export
+  --out FILE     write to FILE (must not exist; default: standard output)`,
   options: {
+    user: { type: "string" },
     markdown: { type: "boolean" },
     plaintext: { type: "boolean" },
+    "no-key-file": { type: "boolean" },
     out: { type: "string" },
   },
   positionals: [0, 1],
@@ -91,48 +54,56 @@ By default the export is SEALED with the folder's export key (AES-256-GCM):
     if (out !== undefined && (typeof out !== "string" || out === "")) {
       throw new UsageError("--out needs a file path", "export");
     }
-    await using data = await ctx.openRead();
-    const conversations = await collect(data, ctx.positionals[0]);
-    const isMd = ctx.values.markdown === true;
-    const body = isMd ? markdown(conversations) : JSON.stringify(
-      {
-        format: "aico-data-export",
-        version: 1,
-        exportedAt: Date.now(),
-        conversations,
-      },
-      null,
-      2,
-    ) + "\n";
-    let text: string;
-    if (ctx.values.plaintext === true) {
+    const user = ctx.values.user;
+    if (user !== undefined && (typeof user !== "string" || user === "")) {
+      throw new UsageError("--user needs a user id", "export");
+    }
+    const id = ctx.positionals[0];
+    if (id !== undefined && user !== undefined) {
+      throw new UsageError(
+        "pass a conversation ID or --user, not both",
+        "export",
+      );
+    }
+    const scope: ExportScope = id !== undefined
+      ? { conversation: id }
+      : typeof user === "string"
+      ? { user }
+      : "all";
+    const plaintext = ctx.values.plaintext === true;
+    await using data = await ctx.open();
+    if (plaintext) {
       ctx.note(
         "warning: this export is NOT encrypted: anyone who can read it reads your conversations",
       );
-      text = body;
-    } else {
-      const sealer = await data.key.sealer("export");
-      const sealed = await sealer.seal(body, EXPORT_AAD);
-      text = JSON.stringify({
-        format: "aico-data-export-sealed",
-        version: 1,
-        keyId: data.key.keyId,
-        contentType: isMd ? "text/markdown" : "application/json",
-        sealed: sealed.toBase64(),
-      }) + "\n";
+    }
+    let report;
+    try {
+      report = await data.exportData(
+        typeof out === "string" ? out : stdoutStream(),
+        {
+          scope,
+          format: ctx.values.markdown === true ? "markdown" : "json",
+          plaintext,
+          embedKeyFile: ctx.values["no-key-file"] !== true,
+          signal: ctx.signal,
+        },
+      );
+    } catch (err) {
+      if (isAicoDataError(err, "ALREADY_EXISTS")) {
+        throw new CliError(`"${out}" exists`, "choose another --out file");
+      }
+      throw err;
     }
     if (typeof out === "string") {
-      try {
-        await Deno.writeTextFile(out, text, { createNew: true, mode: 0o600 });
-      } catch (err) {
-        if (err instanceof Deno.errors.AlreadyExists) {
-          throw new CliError(`"${out}" exists`, "choose another --out file");
-        }
-        throw err;
+      if (ctx.json) ctx.printJson(report);
+      else {
+        ctx.note(
+          `exported ${report.conversations} conversations, ${report.messages} messages to ${out} (${
+            report.sealed ? "sealed" : "NOT encrypted"
+          })`,
+        );
       }
-      ctx.note(`exported ${conversations.length} conversations to ${out}`);
-    } else {
-      await Deno.stdout.write(new TextEncoder().encode(text));
     }
     return 0;
   },

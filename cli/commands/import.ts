@@ -3,8 +3,10 @@ import type { ImportFormat, ImportReport } from "../../importers/mod.ts";
 import type { DataLayer } from "../../data_layer/mod.ts";
 import { type DataKey, unlockKeys } from "../../crypto/mod.ts";
 import { CliError, UsageError } from "../_errors.ts";
+import { isAicoDataError } from "../../errors.ts";
 import { EXPORT_AAD } from "./export.ts";
 import { createProgress } from "../_progress.ts";
+import { isExportV2 } from "../../data_layer/mod.ts";
 import type { Command } from "../_context.ts";
 
 const FORMATS = ["chatgpt", "claude", "jsonl", "aico"];
@@ -34,15 +36,22 @@ same or an updated export again adds only what is new.
   --all-branches       ChatGPT: also import the branches you did not keep
   --export-key KEYFILE a sealed aico-data export made under another key: the
                        key.json it was made with (same passphrase asked)
+  --export-passphrase-file FILE
+                       the passphrase of a sealed export made in another
+                       folder (default: this folder's passphrase); it opens
+                       the key file embedded in the export or --export-key
 
 Formats: ChatGPT conversations.json or the export .zip; Claude
 conversations.json or the export .zip; JSON Lines, one
 {"conversation":"id","role":"user","content":"...","ts":1700000000000} a line;
-aico-data's own export (sealed or --plaintext JSON) read back.`,
+aico-data's own export (sealed or --plaintext JSON) read back: version 2
+restores users' profiles, configuration, plugins and their state,
+conversations and messages with their times; what is stored already is kept.`,
   options: {
     format: { type: "string" },
     "all-branches": { type: "boolean" },
     "export-key": { type: "string" },
+    "export-passphrase-file": { type: "string" },
   },
   positionals: [1, Infinity],
   async run(ctx) {
@@ -65,12 +74,64 @@ aico-data's own export (sealed or --plaintext JSON) read back.`,
     });
     let other: DataKey | undefined;
     const keyFile = ctx.values["export-key"];
-    if (typeof keyFile === "string") {
-      other = (await unlockKeys(keyFile, await ctx.passphrase("passphrase: ")))
-        .current;
-    }
+    const otherKey = async (): Promise<DataKey | undefined> => {
+      if (other === undefined && typeof keyFile === "string") {
+        other =
+          (await unlockKeys(keyFile, await ctx.passphrase("passphrase: ")))
+            .current;
+      }
+      return other;
+    };
+    const head = async (file: string): Promise<string> => {
+      try {
+        using f = await Deno.open(file);
+        const buf = new Uint8Array(256);
+        const n = await f.read(buf);
+        return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+      } catch {
+        return ""; // the importer reports the file's own error
+      }
+    };
+    const restoreExport = async (file: string) => {
+      const pwFile = ctx.values["export-passphrase-file"];
+      const passphrase = typeof pwFile === "string"
+        ? (await Deno.readTextFile(pwFile)).replace(/\r?\n$/, "")
+        : await ctx.passphrase("passphrase of the export: ");
+      const owner = await data.config.get<string>("cli", "owner");
+      let r;
+      try {
+        r = await data.importExport(file, {
+          passphrase,
+          ...(typeof keyFile === "string" ? { keyFile } : {}),
+          // Conversations of users absent from both keep no user, unless
+          // this folder has its owner already (the export may bring one).
+          ...(owner === undefined ? {} : { userId: owner }),
+          signal: ctx.signal,
+        });
+      } catch (err) {
+        if (isAicoDataError(err, "WRONG_KEY")) {
+          throw new CliError(
+            `${err.message} [WRONG_KEY]`,
+            "pass --export-passphrase-file with the passphrase of the folder it was made in, or --export-key with the key.json it was made with",
+          );
+        }
+        throw err;
+      }
+      return {
+        file: r.file,
+        format: "aico",
+        sealed: r.sealed,
+        usersAdded: r.usersAdded,
+        configAdded: r.configAdded,
+        pluginsAdded: r.pluginsAdded,
+        pluginStateAdded: r.pluginStateAdded,
+        conversationsAdded: r.conversationsAdded,
+        messagesAdded: r.messagesAdded,
+        messagesSkipped: r.skipped,
+      };
+    };
     const unseal = async (sealed: Uint8Array, keyId: string) => {
-      const key = other ?? data.key;
+      const key = (await otherKey()) ?? data.key;
       if (keyId !== key.keyId) {
         throw new CliError(
           `This export was sealed with the data key ${keyId}, not ${key.keyId}`,
@@ -79,8 +140,15 @@ aico-data's own export (sealed or --plaintext JSON) read back.`,
       }
       return await (await key.sealer("export")).open(sealed, EXPORT_AAD);
     };
-    const reports: ImportReport[] = [];
+    const reports: (ImportReport | Record<string, unknown>)[] = [];
     for (const file of ctx.positionals) {
+      if (
+        file !== "-" && (format === undefined || format === "aico") &&
+        isExportV2(await head(file))
+      ) {
+        reports.push(await restoreExport(file));
+        continue;
+      }
       const progress = createProgress(
         `importing ${file === "-" ? "stdin" : file}`,
       );

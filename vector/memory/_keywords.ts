@@ -1,9 +1,10 @@
-// Internal: turns free text into an FTS5 query. Words are folded (case,
-// diacritics), common function words of English, German and Spanish are
-// dropped, long words become prefix terms (a cheap stemmer for all three
-// languages: "restaurants" -> "restauran"*, "Zahnarzttermin" -> "zahnarzttermi"*),
-// every term is quoted (no FTS5 syntax reaches the engine) and the terms are
-// OR-ed, so that bm25 ranks by how many and how rare the matching words are.
+// Internal: the keyword analyzer. Indexed text and queries are folded (case,
+// diacritics) and stemmed by our light English/German/Spanish stemmer
+// (_stem.ts) in the text's guessed language; queries drop common function
+// words, long stems become prefix terms, every term is quoted (no FTS5 syntax
+// reaches the engine) and the terms are OR-ed, so that bm25 ranks by how many
+// and how rare the matching words are.
+import { guessLanguage, type Lang, stem } from "./_stem.ts";
 
 const STOPWORDS: ReadonlySet<string> = new Set(
   (
@@ -30,9 +31,6 @@ const STOPWORDS: ReadonlySet<string> = new Set(
   ).split(" "),
 );
 
-/** Words shorter than this are kept whole; longer ones become prefixes. */
-const STEM_FROM = 6;
-
 /** Folds case and diacritics like the FTS5 tokenizer does. */
 export function fold(word: string): string {
   return word.normalize("NFD").replace(/\p{M}+/gu, "").toLowerCase();
@@ -55,15 +53,52 @@ export function contentWords(text: string): string[] {
 /** Most terms one keyword query keeps. */
 const MAX_TERMS = 32;
 
-/** The FTS5 MATCH expression for `text`, or `undefined` when it has no content word. */
+/**
+ * Stems at least this long become prefix terms (`"zahnarzt"*` also finds
+ * `zahnarzttermin`: German compounds, English and Spanish derived words).
+ */
+const PREFIX_FROM = 5;
+
+/** The version of the analyzer below; an index built by another is rebuilt. */
+export const ANALYZER_VERSION = "stem-1";
+
+/** The folded words of a text, in order (as the FTS5 tokenizer splits it). */
+export function words(text: string): string[] {
+  return [...text.matchAll(/[\p{L}\p{N}]+/gu)].map((m) => fold(m[0]));
+}
+
+/**
+ * What enters the keyword index for a text in a language: its folded words,
+ * stemmed, joined by spaces (the tokens FTS5 keeps; the text itself is not
+ * stored).
+ */
+export function indexText(text: string, lang: Lang): string {
+  return words(text).map((w) => stem(w, lang)).join(" ");
+}
+
+/** The language a message is indexed in: guessed from it and its neighbour, else English. */
+export function indexLanguage(text: string, neighbour: string): Lang {
+  return guessLanguage(words(`${text} ${neighbour}`)) ?? "en";
+}
+
+/**
+ * The FTS5 MATCH expression for `text`, or `undefined` when it has no
+ * content word. Each content word is stemmed in the query's language, or in
+ * all three when the query shows none (a bare name or code).
+ */
 export function ftsQuery(text: string): string | undefined {
-  const words = contentWords(text).slice(0, MAX_TERMS);
-  if (words.length === 0) return undefined;
-  return words.map((w) => {
-    if (w.length >= STEM_FROM && !/\d/.test(w)) {
-      const stem = w.slice(0, Math.max(STEM_FROM - 1, w.length - 2));
-      return `"${stem}"*`;
+  const content = contentWords(text).slice(0, MAX_TERMS);
+  if (content.length === 0) return undefined;
+  const lang = guessLanguage(words(text));
+  const langs: readonly Lang[] = lang ? [lang] : ["en", "de", "es"];
+  const terms = new Set<string>();
+  for (const w of content) {
+    for (const l of langs) {
+      const s = stem(w, l);
+      terms.add(
+        s.length >= PREFIX_FROM && !/\d/.test(s) ? `"${s}"*` : `"${s}"`,
+      );
     }
-    return `"${w}"`;
-  }).join(" OR ");
+  }
+  return [...terms].join(" OR ");
 }

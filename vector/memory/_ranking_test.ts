@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { fuseRanks, recencyFactor, selectMmr } from "./_fusion.ts";
-import { contentWords, fold, ftsQuery } from "./_keywords.ts";
+import {
+  contentWords,
+  fold,
+  ftsQuery,
+  indexLanguage,
+  indexText,
+} from "./_keywords.ts";
+import { guessLanguage, stem } from "./_stem.ts";
 import { compileFilter } from "./_filter_sql.ts";
 
 Deno.test("fuseRanks() adds weight / (k + rank) over the lists", () => {
@@ -35,7 +42,8 @@ Deno.test("keyword queries fold accents and case, drop function words, quote eve
     "zum",
     "zahnarzt",
   ]);
-  assert.equal(ftsQuery("the Restaurants"), '"restauran"*');
+  // English: stemmed, long stems become prefix terms.
+  assert.equal(ftsQuery("the Restaurants"), '"restaurant"*');
   assert.equal(ftsQuery("INV-2291"), '"inv" OR "2291"');
   assert.equal(
     ftsQuery('" OR * NEAR('),
@@ -43,7 +51,17 @@ Deno.test("keyword queries fold accents and case, drop function words, quote eve
     "operators become quoted words",
   );
   assert.equal(ftsQuery("the and of"), undefined);
-  assert.equal(ftsQuery("niño café"), '"nino" OR "cafe"');
+  // No language shown: the stems of all three languages.
+  assert.equal(ftsQuery("niño café"), '"nino" OR "nin" OR "caf"');
+  // German and Spanish queries are stemmed in their language.
+  assert.equal(
+    ftsQuery("Wann muss ich zum Zahnarzt?"),
+    '"mus" OR "zum" OR "zahnarzt"*',
+  );
+  assert.equal(
+    ftsQuery("la perrita llora de noche"),
+    '"perrit"* OR "llor" OR "noch"',
+  );
 });
 
 Deno.test("compileFilter() turns filters into bound SQL over the item table", () => {
@@ -69,4 +87,31 @@ Deno.test("compileFilter() turns filters into bound SQL over the item table", ()
   for (const [filter, sql, args] of cases) {
     assert.deepEqual(compileFilter(filter), { sql, args });
   }
+});
+
+Deno.test("the stemmer maps inflected forms of en/de/es words to one stem", () => {
+  const same = (lang: "en" | "de" | "es", ...ws: string[]) => {
+    const stems = new Set(ws.map((w) => stem(w, lang)));
+    assert.equal(stems.size, 1, `${lang}: ${ws.join(", ")} -> ${[...stems]}`);
+  };
+  same("en", "running", "run", "runs");
+  same("en", "stopped", "stopping", "stop");
+  same("en", "parties", "party");
+  same("en", "appointments", "appointment");
+  same("de", "kinder", "kindern", "kind");
+  same("de", "wohnung", "wohnungen");
+  same("de", "geburtstag", "geburtstage", "geburtstagen");
+  same("es", "perrita", "perrito", "perritos");
+  same("es", "ninos", "nina", "nino");
+  same("es", "trabajando", "trabajar", "trabajo");
+  // Short words and words with digits stay whole.
+  assert.equal(stem("bus", "en"), "bus");
+  assert.equal(stem("lh470s", "en"), "lh470s");
+  // Languages are told apart by their function words.
+  assert.equal(guessLanguage(["wo", "ist", "der", "bahnhof"]), "de");
+  assert.equal(guessLanguage(["donde", "esta", "la", "estacion"]), "es");
+  assert.equal(guessLanguage(["where", "is", "the", "station"]), "en");
+  assert.equal(guessLanguage(["okafor"]), undefined);
+  assert.equal(indexLanguage("Okay", "Wo ist der Bahnhof?"), "de");
+  assert.equal(indexText("Die Kinder spielen", "de"), "die kind spiel");
 });

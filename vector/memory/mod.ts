@@ -18,7 +18,7 @@
  * ```ts
  * import { memorySchema, openSemanticMemory } from "./mod.ts";
  * import { openUseLiteEmbedder } from "../embedders/mod.ts";
- * import { openExactStore } from "../_exact_store_test_helper.ts";
+ * import { openEmbeddedVectorStore } from "../mod.ts";
  * import { openTestStore } from "../../repositories/_doc_helpers.ts";
  * import { coreSchema } from "../../repositories/core_schema.ts";
  * import { createConversationRepository } from "../../repositories/mod.ts";
@@ -28,7 +28,7 @@
  * await using db = await openTestStore();
  * await (await openMigrator(db.storage, createSchemaRegistry([coreSchema, memorySchema]))).migrate();
  * await using embedder = await openUseLiteEmbedder({ workers: 0 });
- * await using store = openExactStore({ name: "m", embedderId: embedder.id, dimensions: 512, metric: "cosine" });
+ * await using store = await openEmbeddedVectorStore(db.storage, { name: "messages", embedderId: embedder.id, dimensions: 512 });
  * await using memory = await openSemanticMemory({ storage: db.storage, embedder, store });
  * const conversations = createConversationRepository(db.storage);
  * const c = await conversations.createConversation();

@@ -21,7 +21,12 @@ import type {
   VectorStore,
 } from "../types.ts";
 import { compileFilter, storeFilter } from "./_filter_sql.ts";
-import { ftsQuery } from "./_keywords.ts";
+import {
+  ANALYZER_VERSION,
+  ftsQuery,
+  indexLanguage,
+  indexText,
+} from "./_keywords.ts";
 import { fuseRanks, recencyFactor, selectMmr } from "./_fusion.ts";
 import {
   contentColumn,
@@ -576,9 +581,12 @@ class SemanticMemoryImpl implements SemanticMemory {
           });
           continue;
         }
+        // Stemmed tokens, not the text (the table is contentless anyway).
+        const neighbour = neighbourText(it, mode);
+        const lang = indexLanguage(m.content, neighbour);
         await tx.execute({
           sql: "INSERT INTO memory_fts (rowid, body, context) VALUES (?, ?, ?)",
-          args: [m.id, m.content, neighbourText(it, mode)],
+          args: [m.id, indexText(m.content, lang), indexText(neighbour, lang)],
         });
         await tx.execute({
           sql:
@@ -750,6 +758,55 @@ class SemanticMemoryImpl implements SemanticMemory {
       await this.#setState("backfill_done", "1");
     }
     this.#kick();
+  }
+
+  /**
+   * Rebuilds the keyword rows of every indexed message when they were made
+   * by another analyzer (an older version of `_keywords.ts`): the vectors
+   * stay, only the tokens change.
+   */
+  async rebuildKeywords(): Promise<void> {
+    if ((await this.#state("keywords")) === ANALYZER_VERSION) return;
+    await this.#lock.run(async () => {
+      let after = 0;
+      for (;;) {
+        const rs = await this.#db.execute({
+          sql:
+            "SELECT message_id FROM memory_items WHERE message_id > ? ORDER BY message_id LIMIT ?",
+          args: [after, BACKFILL_PAGE],
+        });
+        if (rs.rows.length === 0) break;
+        const ids = rs.rows.map((r) => Number(r.message_id));
+        after = ids[ids.length - 1]!;
+        const found = await readMessages(this.#db, this.#column, ids);
+        const items = await withNeighbours(this.#db, this.#column, [
+          ...found.values(),
+        ]);
+        await this.#rewriteKeywords(items);
+      }
+      await this.#setState("keywords", ANALYZER_VERSION);
+    });
+  }
+
+  /** Replaces the keyword rows of messages, leaving their vectors alone. */
+  async #rewriteKeywords(items: readonly MessageInContext[]): Promise<void> {
+    const mode = this.#o.context;
+    await this.#db.transaction(async (tx) => {
+      for (const it of items) {
+        const m = it.message;
+        await tx.execute({
+          sql: "DELETE FROM memory_fts WHERE rowid = ?",
+          args: [m.id],
+        });
+        if (m.content.trim() === "") continue;
+        const neighbour = neighbourText(it, mode);
+        const lang = indexLanguage(m.content, neighbour);
+        await tx.execute({
+          sql: "INSERT INTO memory_fts (rowid, body, context) VALUES (?, ?, ?)",
+          args: [m.id, indexText(m.content, lang), indexText(neighbour, lang)],
+        });
+      }
+    }, "write");
   }
 
   /** Resumes the background embedding of messages left pending. */
@@ -1259,7 +1316,7 @@ function checkRecency(
  * import { openSemanticMemory } from "./semantic_memory.ts";
  * import { memorySchema } from "./memory_schema.ts";
  * import { openUseLiteEmbedder } from "../embedders/use_lite_embedder.ts";
- * import { openExactStore } from "../_exact_store_test_helper.ts";
+ * import { openEmbeddedVectorStore } from "../mod.ts";
  * import { openTestStore } from "../../repositories/_doc_helpers.ts";
  * import { coreSchema } from "../../repositories/core_schema.ts";
  * import { createConversationRepository } from "../../repositories/mod.ts";
@@ -1269,7 +1326,7 @@ function checkRecency(
  * await using db = await openTestStore();
  * await (await openMigrator(db.storage, createSchemaRegistry([coreSchema, memorySchema]))).migrate();
  * await using embedder = await openUseLiteEmbedder({ workers: 0 });
- * await using store = openExactStore({ name: "m", embedderId: embedder.id, dimensions: 512, metric: "cosine" });
+ * await using store = await openEmbeddedVectorStore(db.storage, { name: "messages", embedderId: embedder.id, dimensions: 512 });
  * await using memory = await openSemanticMemory({ storage: db.storage, embedder, store });
  *
  * const conversations = createConversationRepository(db.storage);
@@ -1326,6 +1383,8 @@ export async function openSemanticMemory(
     }, "write");
   }
   const memory = new SemanticMemoryImpl(o);
+  // A keyword index made by an older analyzer is rebuilt (tokens only).
+  await memory.rebuildKeywords();
   // Messages left waiting by an earlier process get their vectors now.
   memory.resume();
   return memory;

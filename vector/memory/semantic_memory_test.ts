@@ -637,6 +637,43 @@ Deno.test("a message committed but never handled is found after reopening", asyn
   );
 });
 
+Deno.test("stemmed keyword search; an index of an older analyzer is rebuilt on open, vectors kept", async () => {
+  await using f = await fixture();
+  const c = await f.repo.createConversation({ id: "kids" });
+  const r = await f.repo.appendMessages(c.id, [
+    { role: "user", content: "Die Kinder spielen heute im Garten" },
+    { role: "user", content: "We were running along the river" },
+    { role: "user", content: "Los niños comieron paella" },
+  ]);
+  {
+    await using memory = await memoryOf(f, { background: false });
+    await memory.indexer.backfill!(ctx());
+    // Other inflections of the indexed words match.
+    for (const [q, i] of [["Kind", 0], ["runs", 1], ["niña", 2]] as const) {
+      const [hit] = await memory.search(q, { k: 1, mode: "keyword" });
+      assert.equal(hit?.messageId, r.firstId + i, q);
+    }
+    await memory.indexPending();
+  }
+  // Simulate an index written by an older analyzer: raw, unstemmed tokens.
+  await f.db.storage.execute("DELETE FROM memory_state WHERE key = 'keywords'");
+  await f.db.storage.execute(
+    "INSERT INTO memory_fts (memory_fts) VALUES ('delete-all')",
+  );
+  await f.db.storage.execute({
+    sql: "INSERT INTO memory_fts (rowid, body, context) VALUES (?, ?, '')",
+    args: [r.firstId, "Die Kinder spielen heute im Garten"],
+  });
+  const vectors = await f.store.count();
+  await using memory = await memoryOf(f, { background: false });
+  const [hit] = await memory.search("Kind", { k: 1, mode: "keyword" });
+  assert.equal(hit?.messageId, r.firstId, "rebuilt with stems");
+  const [run] = await memory.search("runs", { k: 1, mode: "keyword" });
+  assert.equal(run?.messageId, r.firstId + 1, "every item re-entered");
+  assert.equal(await f.store.count(), vectors);
+  assert.equal((await memory.status()).pending, 0, "no re-embedding");
+});
+
 Deno.test({
   name: "close the shared model",
   fn: async () => {
