@@ -420,6 +420,10 @@ export function createTableSpecs(storage: Storage): TableSpec[] {
         sql: "DELETE FROM messages WHERE conversation_id = ?",
         args: [key],
       });
+      await tx.execute({
+        sql: "DELETE FROM message_gaps WHERE conversation_id = ?",
+        args: [key],
+      });
       const rs = await tx.execute({
         sql: "DELETE FROM conversations WHERE id = ?",
         args: [key],

@@ -766,20 +766,16 @@ class ApplyRun {
           sql: "DELETE FROM messages WHERE id = ?",
           args: [st.local],
         });
-        // Keep seq gap-free (listMessages checks 1..last_seq).
+        // As `deleteMessages` does on the erasing device: the position
+        // stays as a recorded gap, so numbering matches on every device.
         await this.#tx.execute({
           sql:
-            "UPDATE messages SET seq = -(seq - 1) WHERE conversation_id = ? AND seq > ?",
+            "INSERT OR IGNORE INTO message_gaps (conversation_id, seq) VALUES (?, ?)",
           args: [conv, seq],
         });
         await this.#tx.execute({
           sql:
-            "UPDATE messages SET seq = -seq WHERE conversation_id = ? AND seq < 0",
-          args: [conv],
-        });
-        await this.#tx.execute({
-          sql:
-            "UPDATE conversations SET last_seq = last_seq - 1, message_count = message_count - 1 WHERE id = ?",
+            "UPDATE conversations SET message_count = MAX(0, message_count - 1) WHERE id = ?",
           args: [conv],
         });
         this.recorded.push({
@@ -898,13 +894,40 @@ class ApplyRun {
         incoming: c as SyncWrite | undefined,
       })),
     ].sort(compareOrder);
+    // Recorded gaps (erased positions) in the moved range keep their place
+    // just before the message that followed them.
+    const gapsBefore = new Map<number, number>();
+    let trailingGaps = 0;
     if (tail.length > 0) {
+      const gaps = (await tx.execute({
+        sql:
+          "SELECT seq FROM message_gaps WHERE conversation_id = ? AND seq >= ? ORDER BY seq",
+        args: [conv, fromSeq],
+      })).rows.map((r) => toNumber(r.seq));
+      let g = 0;
+      for (const t of tail) {
+        let n = 0;
+        while (g < gaps.length && gaps[g]! < t.seq) {
+          g++;
+          n++;
+        }
+        if (n > 0) gapsBefore.set(t.id, n);
+      }
+      trailingGaps = gaps.length - g;
       await tx.execute({
         sql:
           "UPDATE messages SET seq = -seq WHERE conversation_id = ? AND seq >= ?",
         args: [conv, fromSeq],
       });
+      if (gaps.length > 0) {
+        await tx.execute({
+          sql:
+            "DELETE FROM message_gaps WHERE conversation_id = ? AND seq >= ?",
+          args: [conv, fromSeq],
+        });
+      }
     }
+    const newGaps: number[] = [];
     const idBase = toNumber(
       (await tx.execute(
         "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), " +
@@ -913,17 +936,24 @@ class ApplyRun {
     );
     let nextId = idBase;
     const inserts: { id: number; seq: number; c: SyncWrite }[] = [];
-    for (let i = 0; i < merged.length; i++) {
-      const m = merged[i]!;
-      const seq = fromSeq + i;
+    let seq = fromSeq;
+    for (const m of merged) {
       if (m.incoming === undefined) {
+        for (let k = gapsBefore.get(m.id) ?? 0; k > 0; k--) newGaps.push(seq++);
         await tx.execute({
           sql: "UPDATE messages SET seq = ? WHERE id = ?",
-          args: [seq, m.id],
+          args: [seq++, m.id],
         });
       } else {
-        inserts.push({ id: ++nextId, seq, c: m.incoming });
+        inserts.push({ id: ++nextId, seq: seq++, c: m.incoming });
       }
+    }
+    for (let k = trailingGaps; k > 0; k--) newGaps.push(seq++);
+    for (const g of newGaps) {
+      await tx.execute({
+        sql: "INSERT INTO message_gaps (conversation_id, seq) VALUES (?, ?)",
+        args: [conv, g],
+      });
     }
     const sealed = await this.#w.contents.sealBatch(
       inserts.map((x) => ({

@@ -523,3 +523,47 @@ Deno.test("an older message arriving is placed before newer local ones on every 
     }
   });
 });
+
+Deno.test("data.erase() of one message erases it on every device, numbering kept", async () => {
+  await withDir(async (dir) => {
+    await using target = await openFolderTarget(join(dir, "target"));
+    const a = await firstDevice(join(dir, "a"), "dev-a", target);
+    const b = await joinDevice(join(dir, "b"), "dev-b", target);
+    try {
+      await a.conversations.createConversation({ id: "c1" });
+      await a.conversations.appendMessages("c1", [
+        { role: "user", content: "one" },
+        { role: "user", content: "secret two" },
+        { role: "user", content: "three" },
+      ]);
+      await a.sync!.run();
+      await b.sync!.run();
+      const two = (await a.conversations.listMessages("c1")).items[1]!;
+      await a.erase({ message: two.id });
+      await a.sync!.run();
+      await new Promise((r) => setTimeout(r, 5));
+      // b appended meanwhile; a's older messages keep their places.
+      await b.conversations.appendMessage("c1", {
+        role: "user",
+        content: "four",
+      });
+      await b.sync!.run();
+      await a.sync!.run();
+      for (const d of [a, b]) {
+        assert.deepEqual(await contents(d, "c1"), ["one", "three", "four"]);
+        const seqs = (await d.conversations.listMessages("c1")).items.map((m) =>
+          m.seq
+        );
+        assert.deepEqual(seqs, [1, 3, 4]);
+        assert.equal(
+          (await d.conversations.getConversation("c1")).messageCount,
+          3,
+        );
+      }
+      assert.equal(await contentHash(a), await contentHash(b));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
