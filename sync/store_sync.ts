@@ -1045,7 +1045,8 @@ class ApplyRun {
  * - Messages: `append`, key `<deviceId>/<local id>` of the device that
  *   wrote it; in every conversation `seq` follows the order of (clock
  *   reading, key), so all devices show the same order (local messages
- *   ordered after an arriving one move down; `seq` stays 1..last_seq).
+ *   ordered after an arriving one move down); a message erased elsewhere
+ *   leaves a recorded gap (`message_gaps`), as `deleteMessages` does here.
  * - Users, conversations: `put`, deleted by `erase`: an erased
  *   conversation takes every message with it, including messages appended
  *   on another device before or after the erase arrives (they are dropped
