@@ -805,13 +805,23 @@ class ApplyRun {
       const keys = [...new Set(list.map((c) => c.key))];
       const known = await loadStored(this.#tx, "messages", keys);
       const fresh = new Map<string, SyncWrite>();
+      // Erased before this device held them: they still take a position
+      // (a recorded gap), as on the devices that held them.
+      const ghosts = new Map<string, SyncWrite>();
       for (const c of list) {
-        if (!known.has(c.key) && !fresh.has(c.key)) fresh.set(c.key, c);
+        const st = known.get(c.key);
+        if (st === undefined) {
+          if (!fresh.has(c.key)) fresh.set(c.key, c);
+        } else if (st.op === "erase" && st.local === null) {
+          ghosts.set(c.key, c);
+        }
       }
-      if (fresh.size === 0) continue;
+      if (fresh.size === 0 && ghosts.size === 0) continue;
       const state = await this.#parentState(ref);
       if (state === "missing") {
-        for (const c of fresh.values()) await this.#park(ref, c);
+        for (const c of [...fresh.values(), ...ghosts.values()]) {
+          await this.#park(ref, c);
+        }
       } else if (state === "erased") {
         for (const c of fresh.values()) {
           await setRow(this.#tx, "messages", c.key, {
@@ -823,12 +833,20 @@ class ApplyRun {
           });
         }
       } else {
-        await this.#insertMessages(conv, [...fresh.values()]);
+        await this.#insertMessages(
+          conv,
+          [...fresh.values()],
+          [...ghosts.values()],
+        );
       }
     }
   }
 
-  async #insertMessages(conv: string, list: SyncWrite[]): Promise<void> {
+  async #insertMessages(
+    conv: string,
+    list: SyncWrite[],
+    ghosts: SyncWrite[] = [],
+  ): Promise<void> {
     const tx = this.#tx;
     const parentText = refText({ table: "conversations", key: conv });
     // Local messages not staged yet get their clock reading now: after
@@ -849,7 +867,8 @@ class ApplyRun {
       });
     }
     list.sort(compareOrder);
-    const first = list[0]!;
+    const ghostKeys = new Set(ghosts.map((g) => g.key));
+    const first = [...list, ...ghosts].sort(compareOrder)[0]!;
     const conversation = (await tx.execute({
       sql: "SELECT last_seq FROM conversations WHERE id = ?",
       args: [conv],
@@ -886,7 +905,7 @@ class ApplyRun {
     }));
     const merged = [
       ...tail,
-      ...list.map((c) => ({
+      ...[...list, ...ghosts].map((c) => ({
         id: 0,
         seq: 0,
         hlc: c.hlc,
@@ -943,6 +962,15 @@ class ApplyRun {
         await tx.execute({
           sql: "UPDATE messages SET seq = ? WHERE id = ?",
           args: [seq++, m.id],
+        });
+      } else if (ghostKeys.has(m.key)) {
+        newGaps.push(seq++);
+        await setRow(tx, "messages", m.key, {
+          op: "erase",
+          hlc: m.hlc,
+          hash: null,
+          local: 0, // positioned: a gap, no row
+          parent: parentText,
         });
       } else {
         inserts.push({ id: ++nextId, seq: seq++, c: m.incoming });
@@ -1018,14 +1046,16 @@ class ApplyRun {
       sql:
         "UPDATE conversations SET last_seq = last_seq + ?, message_count = message_count + ?, " +
         "updated_at = MAX(updated_at, ?) WHERE id = ?",
-      args: [inserts.length, inserts.length, activity, conv],
+      args: [inserts.length + ghosts.length, inserts.length, activity, conv],
     });
-    this.recorded.push({
-      table: "messages",
-      op: "insert",
-      keys: inserts.map((x) => String(x.id)),
-      scope: conv,
-    });
+    if (inserts.length > 0) {
+      this.recorded.push({
+        table: "messages",
+        op: "insert",
+        keys: inserts.map((x) => String(x.id)),
+        scope: conv,
+      });
+    }
   }
 }
 

@@ -567,3 +567,53 @@ Deno.test("data.erase() of one message erases it on every device, numbering kept
     }
   });
 });
+
+Deno.test("an erase that reaches a device before the message still leaves its gap", async () => {
+  await withDir(async (dir) => {
+    const tdir = join(dir, "target");
+    await using target = await openFolderTarget(tdir);
+    const a = await firstDevice(join(dir, "a"), "dev-a", target);
+    const b = await joinDevice(join(dir, "b"), "dev-b", target);
+    const c = await joinDevice(join(dir, "c"), "dev-c", target);
+    try {
+      await a.conversations.createConversation({ id: "c1" });
+      await a.conversations.appendMessage("c1", {
+        role: "user",
+        content: "one",
+      });
+      for (const d of [a, b, c]) await d.sync!.run();
+      const before = new Set(await target.list());
+      await a.conversations.appendMessages("c1", [
+        { role: "user", content: "two" },
+        { role: "user", content: "three" },
+      ]);
+      await a.sync!.run();
+      const aFiles = (await target.list()).filter((n) =>
+        !before.has(n) && n.startsWith("s")
+      );
+      await b.sync!.run();
+      const two = (await b.conversations.listMessages("c1")).items[1]!;
+      assert.equal(two.content, "two");
+      await b.erase({ message: two.id });
+      await b.sync!.run();
+      // c gets b's erase before a's messages.
+      const held = join(dir, "held");
+      await Deno.mkdir(held);
+      for (const n of aFiles) await Deno.rename(join(tdir, n), join(held, n));
+      await c.sync!.run();
+      for (const n of aFiles) await Deno.rename(join(held, n), join(tdir, n));
+      for (const d of [c, a, b]) await d.sync!.run();
+      for (const d of [a, b, c]) {
+        const items = (await d.conversations.listMessages("c1")).items;
+        assert.deepEqual(items.map((m) => [m.seq, m.content]), [
+          [1, "one"],
+          [3, "three"],
+        ]);
+      }
+      const hashes = await Promise.all([a, b, c].map((d) => contentHash(d)));
+      assert.equal(new Set(hashes).size, 1);
+    } finally {
+      for (const d of [a, b, c]) await d.close();
+    }
+  });
+});
