@@ -3,7 +3,11 @@
 // folder, the passphrase and an opened data layer.
 import { openOsKeyring } from "./_keyring.ts";
 import { join } from "node:path";
-import { type DataLayer, openDataLayer } from "../data_layer/mod.ts";
+import {
+  type DataLayer,
+  type DataLayerSyncOptions,
+  openDataLayer,
+} from "../data_layer/mod.ts";
 import {
   type DataKey,
   type KdfOptions,
@@ -89,7 +93,12 @@ export interface Context {
    * makes it, with `kdf` for its new key file.
    */
   open(
-    options?: { create?: boolean; passphrase?: string; kdf?: KdfOptions },
+    options?: {
+      create?: boolean;
+      passphrase?: string;
+      kdf?: KdfOptions;
+      sync?: DataLayerSyncOptions;
+    },
   ): Promise<DataLayer>;
   /** Opens the folder for reading; works on a read-only folder too. */
   openRead(): Promise<ReadView>;
@@ -296,6 +305,7 @@ export function createContext(
           keyring: await openOsKeyring(),
           plugins,
           memory: { background: false },
+          ...(options.sync === undefined ? {} : { sync: options.sync }),
         });
       }
       const passphrase = options.passphrase ??
@@ -311,6 +321,7 @@ export function createContext(
         ...(options.create && options.kdf !== undefined
           ? { kdf: options.kdf }
           : {}),
+        ...(options.sync === undefined ? {} : { sync: options.sync }),
       });
     },
     openRead: async () => {

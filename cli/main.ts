@@ -15,6 +15,7 @@
  * aico-data passwd | rotate-key | remember | forget
  * aico-data migrate | plan | rollback SCHEMA VERSION
  * aico-data demo
+ * aico-data sync [init TARGET] [--watch]
  * aico-data erase --message ID | --conversation ID | --user ID | --all
  * ```
  *
@@ -52,6 +53,7 @@ import { backup, restore } from "./commands/backup.ts";
 import { migrate, plan, rollback } from "./commands/migrate.ts";
 import { forget, remember } from "./commands/keyring.ts";
 import { demo } from "./commands/demo.ts";
+import { sync } from "./commands/sync.ts";
 import { inventory } from "./commands/inventory.ts";
 import { audit } from "./commands/audit.ts";
 import { erase } from "./commands/erase.ts";
@@ -77,6 +79,7 @@ const COMMANDS: readonly Command[] = [
   plan,
   rollback,
   demo,
+  sync,
   inventory,
   audit,
   erase,

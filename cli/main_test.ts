@@ -284,6 +284,7 @@ Deno.test("aico-data plan, migrate and rollback show and move schema versions", 
         ["memory", true],
         ["importers", true],
         ["vector", true],
+        ["sync", true],
       ],
     );
     const migrate = await cli(["migrate", "--dir", dir], { env });

@@ -78,6 +78,14 @@ import {
   type DataLayerAnalyticsOptions,
 } from "./_analytics.ts";
 import type { Analytics } from "../analytics/mod.ts";
+import {
+  type DataLayerSyncOptions,
+  type DataSync,
+  syncComponent,
+  type SyncRunReport,
+} from "./_sync.ts";
+
+export type { DataLayerSyncOptions, DataSync, SyncRunReport };
 import type {
   EraseOptions,
   EraseReport,
@@ -182,6 +190,14 @@ export interface DataLayerOptions {
    * @default {[]}
    */
   readonly components?: readonly DataLayerComponent[];
+  /**
+   * End-to-end encrypted sync with the user's other devices (opt-in): the
+   * device journal in `<dir>/sync`, a durable feed consumer staging every
+   * committed change of the core tables, and `DataLayer.sync.run()`.
+   *
+   * @default {undefined} (no sync)
+   */
+  readonly sync?: false | DataLayerSyncOptions;
   /**
    * A retention policy: messages and logs older than a number of days are
    * erased at open and then on an unref'd schedule, through the same path
@@ -344,6 +360,11 @@ export interface DataLayer extends AsyncDisposable {
     readonly storage: VerifyReport;
     readonly audit: AuditVerifyReport;
   }>;
+  /**
+   * Device sync, when opened with `sync` (else `undefined`): `run()`
+   * stages, pushes and pulls.
+   */
+  readonly sync: DataSync | undefined;
   /**
    * Erases a message, a conversation, a user (with their conversations and
    * credentials) or everything, from every store of the folder, and
@@ -695,6 +716,7 @@ function builtInComponents(
     auditComponent(keys.method),
     memoryComponent(options.memory),
     analyticsComponent(options.analytics),
+    syncComponent(options.sync),
   ];
 }
 
@@ -852,6 +874,9 @@ class DataLayerImpl implements DataLayer {
   }
   get analytics(): Analytics | undefined {
     return this.#set.get<Analytics | undefined>("analytics");
+  }
+  get sync(): DataSync | undefined {
+    return this.#set.get<DataSync | undefined>("sync");
   }
   get memory(): SemanticMemory | undefined {
     return this.#set.get<MemoryComponent | undefined>("memory")?.memory;

@@ -53,9 +53,12 @@ export {
   type DataLayerAnalyticsOptions,
   type DataLayerMemoryOptions,
   type DataLayerOptions,
+  type DataLayerSyncOptions,
+  type DataSync,
   type LogComponent,
   openDataLayer,
   type RotateKeyOptions,
+  type SyncRunReport,
 } from "./data_layer.ts";
 export type { ComponentContext, DataLayerComponent } from "./components.ts";
 export type {

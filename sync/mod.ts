@@ -79,6 +79,9 @@ export * from "./webdav_target.ts";
 export * from "./device.ts";
 export * from "./join.ts";
 export * from "./consumer.ts";
+export * from "./store_schema.ts";
+export * from "./store_sync.ts";
+export * from "./open_target.ts";
 export type {
   ChangeBatchContext,
   ChangeConsumer,

@@ -4,6 +4,7 @@ import { readKeyFileInfo } from "../../crypto/mod.ts";
 import { VERSION } from "../_version.ts";
 import { findOnPath } from "../_keyring.ts";
 import type { Command } from "../_context.ts";
+import { syncCheck } from "./sync.ts";
 
 interface Check {
   readonly check: string;
@@ -27,7 +28,9 @@ export const doctor: Command = {
   help:
     `Checks what aico-data needs: Deno permissions, the OS keyring tool, the key
 file and its Argon2id cost, that the database is encrypted, its integrity
-(unlocks with the passphrase or --keyring), versions and free disk space.
+(unlocks with the passphrase or --keyring), the sync target when one is set
+(every manifest and segment verifies: a tampered target fails), versions
+and free disk space.
 Exit 1 when a check fails.`,
   positionals: [0, 0],
   async run(ctx) {
@@ -130,6 +133,8 @@ Exit 1 when a check fails.`,
             ? "integrity_check ok, key record matches"
             : v.integrity.join("; "),
         );
+        const synced = await syncCheck(data);
+        if (synced !== undefined) add("sync", synced.status, synced.detail);
       } catch (err) {
         add(
           "integrity",

@@ -8,6 +8,7 @@ import {
 } from "../../crypto/mod.ts";
 import { CliError, UsageError } from "../_errors.ts";
 import type { Command, Context } from "../_context.ts";
+import { joinFromSync } from "./sync.ts";
 
 /** Why a passphrase is weak, or undefined. */
 export function weakness(passphrase: string): string | undefined {
@@ -102,7 +103,7 @@ export const init: Command = {
   name: "init",
   summary: "create an encrypted data folder (asks for a new passphrase twice)",
   usage:
-    "init [--dir DIR] [--remember] [--passphrase-file FILE] [--kdf-memory MIB] [--kdf-iterations N]",
+    "init [--dir DIR] [--remember] [--passphrase-file FILE] [--kdf-memory MIB] [--kdf-iterations N] [--from-sync TARGET]",
   help:
     `Creates key.json (the data key, wrapped by your passphrase with Argon2id
 64 MiB, t=3) and data.db (the encrypted database) in the folder. Refuses a
@@ -114,6 +115,9 @@ folder that is initialised already.
   --kdf-iterations N    Argon2id passes (default 3)
   --allow-weak-kdf      accept a cost below OWASP's minimum (19 MiB, t=2);
                         for throwaway test folders only
+  --from-sync TARGET    join your other devices: fetch the passphrase-wrapped
+                        key file from the sync target (asks its passphrase),
+                        then pull everything
 
 key.json records its Argon2id cost: opening the folder needs no flag, and
 \`aico-data passwd\` re-wraps the key at the default cost.`,
@@ -122,6 +126,7 @@ key.json records its Argon2id cost: opening the folder needs no flag, and
     "kdf-memory": { type: "string" },
     "kdf-iterations": { type: "string" },
     "allow-weak-kdf": { type: "boolean" },
+    "from-sync": { type: "string" },
   },
   positionals: [0, 0],
   async run(ctx) {
@@ -143,6 +148,9 @@ key.json records its Argon2id cost: opening the folder needs no flag, and
         `"${dir}" is initialised already`,
         "use it as it is, or choose another --dir",
       );
+    }
+    if (typeof ctx.values["from-sync"] === "string") {
+      return await joinFromSync(ctx, ctx.values["from-sync"], k === "dir");
     }
     const passphrase = await ctx.passphrase("new passphrase: ", {
       confirm: true,
