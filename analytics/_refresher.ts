@@ -112,7 +112,94 @@ export class Refresher {
     }
   }
 
-  /** Replaces every table with the store's committed rows. */
+  /**
+   * Loads `messages` in its packed form ({@linkcode MESSAGES_PACKED}): the
+   * conversation rowids become dense indexes into `_convlist` here.
+   */
+  async #loadMessagesPacked(
+    engine: AnalyticsEngine,
+    tx: SqlReader,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const ids: (string | null)[] = [];
+    const index = new Map<number, number>();
+    for await (
+      const b of readAllBatches(tx, CONVERSATION_ROWIDS, false, signal)
+    ) {
+      const r = b.columns[0]!.values as Float64Array;
+      const id = b.columns[1]!.values as readonly (string | null)[];
+      for (let i = 0; i < b.length; i++) {
+        index.set(r[i]!, ids.length);
+        ids.push(id[i]!);
+      }
+    }
+    if (ids.length === 0) {
+      await engine.exec(
+        "CREATE TABLE _convlist AS SELECT []::VARCHAR[] AS ids",
+      );
+    } else {
+      await engine.load("_convmap", {
+        length: ids.length,
+        columns: [
+          { name: "i", type: "double", values: Float64Array.from(ids.keys()) },
+          { name: "id", type: "varchar", values: ids },
+        ],
+      });
+      await engine.exec(
+        "CREATE TABLE _convlist AS SELECT list(id ORDER BY i) AS ids FROM _convmap; DROP TABLE _convmap",
+      );
+    }
+    await this.#pipeline(
+      engine,
+      MESSAGES_PACKED,
+      readAllBatches(tx, MESSAGES_PACKED, this.#hasModel, signal),
+      (batch) => {
+        const conv = batch.columns[1]!.values as Float64Array;
+        for (let i = 0; i < batch.length; i++) {
+          // A message whose conversation is gone gets a NULL conversation.
+          conv[i] = index.get(conv[i]!) ?? -1;
+        }
+      },
+    );
+    await engine.exec("DROP TABLE _convlist");
+  }
+
+  /**
+   * Stages and inserts the batches of a full load into the shadow table,
+   * overlapping the store's read of the next page with DuckDB's INSERT of
+   * this one (the native engine runs statements on a worker thread; on the
+   * WASM engine this is plain sequential work).
+   */
+  async #pipeline(
+    engine: AnalyticsEngine,
+    spec: TableSpec,
+    batches: AsyncIterable<ColumnBatch>,
+    prepare?: (batch: ColumnBatch) => void,
+  ): Promise<void> {
+    const insert = `${
+      spec.insert.replace(/^INSERT INTO (\w+)/, `INSERT INTO ${SHADOW}$1`)
+    }; DROP TABLE _stage`;
+    let pending: Promise<unknown> | undefined;
+    try {
+      for await (const batch of batches) {
+        prepare?.(batch);
+        if (pending) await pending;
+        pending = undefined;
+        if (batch.length === 0) continue;
+        await engine.load("_stage", batch);
+        // Settled later; the catch only keeps a failure from going
+        // unhandled while the next page is read.
+        const p = engine.exec(insert);
+        p.catch(() => {});
+        pending = p;
+      }
+      if (pending) await pending;
+    } finally {
+      // Never leave a statement running behind a failure.
+      if (pending) await pending.catch(() => {});
+    }
+  }
+
   /**
    * Replaces every table with the store's committed rows. The new copy is
    * built in shadow tables (`_new_*`, outside any transaction: rows written
@@ -139,33 +226,21 @@ export class Refresher {
             }
             continue;
           }
-          const packed = spec.name === "messages";
-          if (packed) {
-            await engine.exec("CREATE TABLE _convmap (r BIGINT, id VARCHAR)");
-            for await (
-              const batch of readAllBatches(
-                tx,
-                CONVERSATION_ROWIDS,
-                false,
-                signal,
-              )
-            ) {
-              await this.#insertBatch(engine, CONVERSATION_ROWIDS, batch);
-            }
+          if (spec.name === "messages") {
+            await this.#loadMessagesPacked(engine, tx, signal);
+            continue;
           }
-          const read = packed ? MESSAGES_PACKED : spec;
-          for await (
-            const batch of readAllBatches(tx, read, this.#hasModel, signal)
-          ) {
-            await this.#insertBatch(engine, read, batch, SHADOW);
-          }
-          if (packed) await engine.exec("DROP TABLE _convmap");
+          await this.#pipeline(
+            engine,
+            spec,
+            readAllBatches(tx, spec, this.#hasModel, signal),
+          );
         }
       }, "read");
       await this.#swap(engine, names);
     } catch (e) {
       await engine.exec(
-        "DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _text; DROP TABLE IF EXISTS _convmap",
+        "DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _text; DROP TABLE IF EXISTS _convmap; DROP TABLE IF EXISTS _convlist",
       ).catch(() => {});
       await this.#dropShadows(engine, names).catch(() => {});
       throw e;
