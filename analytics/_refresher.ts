@@ -4,6 +4,7 @@
 import type { ChangeEvent } from "../changes/types.ts";
 import type { AnalyticsEngine, ColumnBatch } from "./engine.ts";
 import {
+  assignConversationKeys,
   CONVERSATION_ROWIDS,
   DUCK_TABLES,
   hasModelColumn,
@@ -45,11 +46,8 @@ export class Refresher {
   ): Promise<void> {
     if (batch.length === 0) return;
     await engine.load("_stage", batch);
-    await engine.exec(
-      `${
-        spec.insert.replace(/^INSERT INTO (\w+)/, `INSERT INTO ${prefix}$1`)
-      }; DROP TABLE _stage`,
-    );
+    if (spec === TABLES[0]) await engine.exec(assignConversationKeys(prefix));
+    await engine.exec(`${spec.insert(prefix)}; DROP TABLE _stage`);
   }
 
   async #loadStage(
@@ -146,7 +144,8 @@ export class Refresher {
         ],
       });
       await engine.exec(
-        "CREATE TABLE _convlist AS SELECT list(id ORDER BY i) AS ids FROM _convmap; DROP TABLE _convmap",
+        `INSERT INTO ${SHADOW}conversation_keys SELECT id, i::INTEGER FROM _convmap; ` +
+          "CREATE TABLE _convlist AS SELECT list(id ORDER BY i) AS ids FROM _convmap; DROP TABLE _convmap",
       );
     }
     await this.#pipeline(
@@ -176,9 +175,7 @@ export class Refresher {
     batches: AsyncIterable<ColumnBatch>,
     prepare?: (batch: ColumnBatch) => void,
   ): Promise<void> {
-    const insert = `${
-      spec.insert.replace(/^INSERT INTO (\w+)/, `INSERT INTO ${SHADOW}$1`)
-    }; DROP TABLE _stage`;
+    const insert = `${spec.insert(SHADOW)}; DROP TABLE _stage`;
     let pending: Promise<unknown> | undefined;
     try {
       for await (const batch of batches) {
@@ -210,7 +207,11 @@ export class Refresher {
     engine: AnalyticsEngine,
     signal?: AbortSignal,
   ): Promise<void> {
-    const names = [...TABLES.map((t) => t.name), "message_text"];
+    const names = [
+      ...TABLES.map((t) => t.name),
+      "message_text",
+      "conversation_keys",
+    ];
     await this.#dropShadows(engine, names);
     try {
       await this.#storage.transaction(async (tx) => {
@@ -360,7 +361,8 @@ export class Refresher {
             });
             await engine.exec(
               "DELETE FROM message_text WHERE id IN (SELECT id FROM messages WHERE conversation_id IN (SELECT k FROM _keys)); " +
-                "DELETE FROM messages WHERE conversation_id IN (SELECT k FROM _keys)",
+                "DELETE FROM messages WHERE conversation_id IN (SELECT k FROM _keys); " +
+                "DELETE FROM conversation_keys WHERE id IN (SELECT k FROM _keys)",
             );
           }
         }
