@@ -46,8 +46,11 @@ export class Refresher {
   ): Promise<void> {
     if (batch.length === 0) return;
     await engine.load("_stage", batch);
-    if (spec === TABLES[0]) await engine.exec(assignConversationKeys(prefix));
-    await engine.exec(`${spec.insert(prefix)}; DROP TABLE _stage`);
+    await engine.exec(
+      `${spec === TABLES[0] ? `${assignConversationKeys(prefix)}; ` : ""}${
+        spec.insert(prefix)
+      }; DROP TABLE _stage`,
+    );
   }
 
   async #loadStage(
@@ -341,20 +344,19 @@ export class Refresher {
           columns: [{ name: "k", type: "varchar", values: list }],
         });
         const key = spec.integerKey ? "k::BIGINT" : "k";
+        // One round trip per step (each costs a thread hand-off natively).
         await engine.exec(
-          `DELETE FROM ${spec.name} WHERE id IN (SELECT ${key} FROM _keys)`,
+          `DELETE FROM ${spec.name} WHERE id IN (SELECT ${key} FROM _keys); ` +
+            (spec.name === "messages"
+              ? `DELETE FROM message_text WHERE id IN (SELECT ${key} FROM _keys); `
+              : "") +
+            "DROP TABLE _keys",
         );
-        if (spec.name === "messages") {
-          await engine.exec(
-            `DELETE FROM message_text WHERE id IN (SELECT ${key} FROM _keys)`,
-          );
-        }
         if (spec.name === "conversations") {
           // A deleted conversation takes its messages along.
           const present = new Set(rows.map((r) => String(r.id)));
           const gone = list.filter((k) => !present.has(k));
           if (gone.length > 0) {
-            await engine.exec("DROP TABLE _keys");
             await engine.load("_keys", {
               length: gone.length,
               columns: [{ name: "k", type: "varchar", values: gone }],
@@ -362,11 +364,11 @@ export class Refresher {
             await engine.exec(
               "DELETE FROM message_text WHERE id IN (SELECT id FROM messages WHERE conversation_id IN (SELECT k FROM _keys)); " +
                 "DELETE FROM messages WHERE conversation_id IN (SELECT k FROM _keys); " +
-                "DELETE FROM conversation_keys WHERE id IN (SELECT k FROM _keys)",
+                "DELETE FROM conversation_keys WHERE id IN (SELECT k FROM _keys); " +
+                "DROP TABLE _keys",
             );
           }
         }
-        await engine.exec("DROP TABLE _keys");
         await this.#loadStage(engine, this.#storage, spec, rows);
       }
       await engine.exec("COMMIT");
