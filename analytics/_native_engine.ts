@@ -123,13 +123,16 @@ class NativeEngine implements AnalyticsEngine {
       for (let o = 0; o < batch.length; o += CHUNK) {
         const e = Math.min(batch.length, o + CHUNK);
         const chunk = DuckDBDataChunk.create(types, e - o);
-        chunk.setColumns(
-          batch.columns.map((col) =>
+        for (let j = 0; j < batch.columns.length; j++) {
+          const col = batch.columns[j]!;
+          // A typed subarray is read in place (no array of boxed numbers).
+          chunk.setColumnValues(
+            j,
             col.type === "double"
-              ? Array.from(col.values.subarray(o, e))
-              : col.values.slice(o, e)
-          ),
-        );
+              ? col.values.subarray(o, e) as unknown as readonly number[]
+              : col.values.slice(o, e),
+          );
+        }
         appender.appendDataChunk(chunk);
       }
       appender.flushSync();

@@ -4,6 +4,7 @@
 import type { ChangeEvent } from "../changes/types.ts";
 import type { AnalyticsEngine, ColumnBatch } from "./engine.ts";
 import {
+  assignConversationKeys,
   CONVERSATION_ROWIDS,
   DUCK_TABLES,
   hasModelColumn,
@@ -46,8 +47,8 @@ export class Refresher {
     if (batch.length === 0) return;
     await engine.load("_stage", batch);
     await engine.exec(
-      `${
-        spec.insert.replace(/^INSERT INTO (\w+)/, `INSERT INTO ${prefix}$1`)
+      `${spec === TABLES[0] ? `${assignConversationKeys(prefix)}; ` : ""}${
+        spec.insert(prefix)
       }; DROP TABLE _stage`,
     );
   }
@@ -112,7 +113,93 @@ export class Refresher {
     }
   }
 
-  /** Replaces every table with the store's committed rows. */
+  /**
+   * Loads `messages` in its packed form ({@linkcode MESSAGES_PACKED}): the
+   * conversation rowids become dense indexes into `_convlist` here.
+   */
+  async #loadMessagesPacked(
+    engine: AnalyticsEngine,
+    tx: SqlReader,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const ids: (string | null)[] = [];
+    const index = new Map<number, number>();
+    for await (
+      const b of readAllBatches(tx, CONVERSATION_ROWIDS, false, signal)
+    ) {
+      const r = b.columns[0]!.values as Float64Array;
+      const id = b.columns[1]!.values as readonly (string | null)[];
+      for (let i = 0; i < b.length; i++) {
+        index.set(r[i]!, ids.length);
+        ids.push(id[i]!);
+      }
+    }
+    if (ids.length === 0) {
+      await engine.exec(
+        "CREATE TABLE _convlist AS SELECT []::VARCHAR[] AS ids",
+      );
+    } else {
+      await engine.load("_convmap", {
+        length: ids.length,
+        columns: [
+          { name: "i", type: "double", values: Float64Array.from(ids.keys()) },
+          { name: "id", type: "varchar", values: ids },
+        ],
+      });
+      await engine.exec(
+        `INSERT INTO ${SHADOW}conversation_keys SELECT id, i::INTEGER FROM _convmap; ` +
+          "CREATE TABLE _convlist AS SELECT list(id ORDER BY i) AS ids FROM _convmap; DROP TABLE _convmap",
+      );
+    }
+    await this.#pipeline(
+      engine,
+      MESSAGES_PACKED,
+      readAllBatches(tx, MESSAGES_PACKED, this.#hasModel, signal),
+      (batch) => {
+        const conv = batch.columns[1]!.values as Float64Array;
+        for (let i = 0; i < batch.length; i++) {
+          // A message whose conversation is gone gets a NULL conversation.
+          conv[i] = index.get(conv[i]!) ?? -1;
+        }
+      },
+    );
+    await engine.exec("DROP TABLE _convlist");
+  }
+
+  /**
+   * Stages and inserts the batches of a full load into the shadow table,
+   * overlapping the store's read of the next page with DuckDB's INSERT of
+   * this one (the native engine runs statements on a worker thread; on the
+   * WASM engine this is plain sequential work).
+   */
+  async #pipeline(
+    engine: AnalyticsEngine,
+    spec: TableSpec,
+    batches: AsyncIterable<ColumnBatch>,
+    prepare?: (batch: ColumnBatch) => void,
+  ): Promise<void> {
+    const insert = `${spec.insert(SHADOW)}; DROP TABLE _stage`;
+    let pending: Promise<unknown> | undefined;
+    try {
+      for await (const batch of batches) {
+        prepare?.(batch);
+        if (pending) await pending;
+        pending = undefined;
+        if (batch.length === 0) continue;
+        await engine.load("_stage", batch);
+        // Settled later; the catch only keeps a failure from going
+        // unhandled while the next page is read.
+        const p = engine.exec(insert);
+        p.catch(() => {});
+        pending = p;
+      }
+      if (pending) await pending;
+    } finally {
+      // Never leave a statement running behind a failure.
+      if (pending) await pending.catch(() => {});
+    }
+  }
+
   /**
    * Replaces every table with the store's committed rows. The new copy is
    * built in shadow tables (`_new_*`, outside any transaction: rows written
@@ -123,7 +210,11 @@ export class Refresher {
     engine: AnalyticsEngine,
     signal?: AbortSignal,
   ): Promise<void> {
-    const names = [...TABLES.map((t) => t.name), "message_text"];
+    const names = [
+      ...TABLES.map((t) => t.name),
+      "message_text",
+      "conversation_keys",
+    ];
     await this.#dropShadows(engine, names);
     try {
       await this.#storage.transaction(async (tx) => {
@@ -139,33 +230,21 @@ export class Refresher {
             }
             continue;
           }
-          const packed = spec.name === "messages";
-          if (packed) {
-            await engine.exec("CREATE TABLE _convmap (r BIGINT, id VARCHAR)");
-            for await (
-              const batch of readAllBatches(
-                tx,
-                CONVERSATION_ROWIDS,
-                false,
-                signal,
-              )
-            ) {
-              await this.#insertBatch(engine, CONVERSATION_ROWIDS, batch);
-            }
+          if (spec.name === "messages") {
+            await this.#loadMessagesPacked(engine, tx, signal);
+            continue;
           }
-          const read = packed ? MESSAGES_PACKED : spec;
-          for await (
-            const batch of readAllBatches(tx, read, this.#hasModel, signal)
-          ) {
-            await this.#insertBatch(engine, read, batch, SHADOW);
-          }
-          if (packed) await engine.exec("DROP TABLE _convmap");
+          await this.#pipeline(
+            engine,
+            spec,
+            readAllBatches(tx, spec, this.#hasModel, signal),
+          );
         }
       }, "read");
       await this.#swap(engine, names);
     } catch (e) {
       await engine.exec(
-        "DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _text; DROP TABLE IF EXISTS _convmap",
+        "DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _text; DROP TABLE IF EXISTS _convmap; DROP TABLE IF EXISTS _convlist",
       ).catch(() => {});
       await this.#dropShadows(engine, names).catch(() => {});
       throw e;
@@ -265,31 +344,31 @@ export class Refresher {
           columns: [{ name: "k", type: "varchar", values: list }],
         });
         const key = spec.integerKey ? "k::BIGINT" : "k";
+        // One round trip per step (each costs a thread hand-off natively).
         await engine.exec(
-          `DELETE FROM ${spec.name} WHERE id IN (SELECT ${key} FROM _keys)`,
+          `DELETE FROM ${spec.name} WHERE id IN (SELECT ${key} FROM _keys); ` +
+            (spec.name === "messages"
+              ? `DELETE FROM message_text WHERE id IN (SELECT ${key} FROM _keys); `
+              : "") +
+            "DROP TABLE _keys",
         );
-        if (spec.name === "messages") {
-          await engine.exec(
-            `DELETE FROM message_text WHERE id IN (SELECT ${key} FROM _keys)`,
-          );
-        }
         if (spec.name === "conversations") {
           // A deleted conversation takes its messages along.
           const present = new Set(rows.map((r) => String(r.id)));
           const gone = list.filter((k) => !present.has(k));
           if (gone.length > 0) {
-            await engine.exec("DROP TABLE _keys");
             await engine.load("_keys", {
               length: gone.length,
               columns: [{ name: "k", type: "varchar", values: gone }],
             });
             await engine.exec(
               "DELETE FROM message_text WHERE id IN (SELECT id FROM messages WHERE conversation_id IN (SELECT k FROM _keys)); " +
-                "DELETE FROM messages WHERE conversation_id IN (SELECT k FROM _keys)",
+                "DELETE FROM messages WHERE conversation_id IN (SELECT k FROM _keys); " +
+                "DELETE FROM conversation_keys WHERE id IN (SELECT k FROM _keys); " +
+                "DROP TABLE _keys",
             );
           }
         }
-        await engine.exec("DROP TABLE _keys");
         await this.#loadStage(engine, this.#storage, spec, rows);
       }
       await engine.exec("COMMIT");

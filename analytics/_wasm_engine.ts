@@ -1,7 +1,10 @@
 // Internal: the DuckDB-WASM adapter (the one importer of
 // @duckdb/duckdb-wasm). In memory, single-threaded, blocking Node bindings;
-// the wasm files are resolved statically from the package.
-import { createRequire } from "node:module";
+// the SDK is imported and its wasm file resolved by full `npm:` specifier,
+// so that both work from outside this repository (no import map, no
+// node_modules next to this file) and in a `deno compile` binary (the
+// package is part of the module graph, so it is embedded).
+import duckdb from "npm:@duckdb/duckdb-wasm@1.32.0/dist/duckdb-node-blocking.cjs";
 import { fileURLToPath } from "node:url";
 import type {
   AnalyticsEngine,
@@ -54,7 +57,7 @@ interface WasmConnection {
 interface WasmDb {
   instantiate(): Promise<unknown>;
   connect(): WasmConnection;
-  reset?(): Promise<void>;
+  reset?(): unknown;
 }
 
 // Arrow type ids (stable across apache-arrow copies).
@@ -253,17 +256,34 @@ class WasmEngine implements AnalyticsEngine {
   }
 }
 
+/**
+ * The DuckDB wasm modules. `import.meta.resolve` of a full `npm:` specifier
+ * gives the file in whichever npm layout Deno uses: the project's
+ * `node_modules`, the global cache (a script outside this repository), or
+ * the files embedded in a `deno compile` binary.
+ */
+const WASM = {
+  eh: import.meta.resolve("npm:@duckdb/duckdb-wasm@1.32.0/dist/duckdb-eh.wasm"),
+  mvp: import.meta.resolve(
+    "npm:@duckdb/duckdb-wasm@1.32.0/dist/duckdb-mvp.wasm",
+  ),
+};
+
+function localPath(url: string): string {
+  if (!url.startsWith("file:")) {
+    throw new AicoDataError(
+      "INVALID_INPUT",
+      `Cannot open analytics engine: the DuckDB wasm module resolved to "${url}", not a local file`,
+    );
+  }
+  return fileURLToPath(url);
+}
+
 export async function openWasmEngine(): Promise<AnalyticsEngine> {
-  const require = createRequire(import.meta.url);
-  const duckdb = require("@duckdb/duckdb-wasm/dist/duckdb-node-blocking.cjs");
-  const eh = fileURLToPath(
-    import.meta.resolve("@duckdb/duckdb-wasm/dist/duckdb-eh.wasm"),
-  );
-  const mvp = fileURLToPath(
-    import.meta.resolve("@duckdb/duckdb-wasm/dist/duckdb-mvp.wasm"),
-  );
   let conn: WasmConnection | undefined;
   try {
+    const eh = localPath(WASM.eh);
+    const mvp = localPath(WASM.mvp);
     const db: WasmDb = await duckdb.createDuckDB(
       {
         mvp: { mainModule: mvp, mainWorker: "" },

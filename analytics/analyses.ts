@@ -160,7 +160,7 @@ export async function activity(
   period: Period,
 ): Promise<ActivityRow[]> {
   const r = await run(
-    `SELECT date_trunc('${period}', created_at) AS period, count(*) AS messages, count(DISTINCT conversation_id) AS conversations FROM messages GROUP BY 1 ORDER BY 1`,
+    `SELECT date_trunc('${period}', created_at) AS period, count(*) AS messages, count(DISTINCT conv_key) AS conversations FROM messages GROUP BY 1 ORDER BY 1`,
   );
   return r.rows.map((x) => ({
     period: x.period as Date,
@@ -186,7 +186,7 @@ export async function conversationLengths(run: Run): Promise<Quantiles> {
   const r = await run(
     `SELECT ${
       quantileSql("n")
-    } FROM (SELECT count(*) AS n FROM messages GROUP BY conversation_id)`,
+    } FROM (SELECT count(*) AS n FROM messages GROUP BY conv_key)`,
   );
   return toQuantiles(r.rows[0]);
 }
@@ -200,7 +200,7 @@ export async function responseLatency(run: Run): Promise<Quantiles> {
     `SELECT ${quantileSql("s")} FROM (
       SELECT (epoch_ms(created_at) - epoch_ms(prev_at)) / 1000.0 AS s FROM (
         SELECT role, created_at, lag(role) OVER w AS prev_role, lag(created_at) OVER w AS prev_at
-        FROM messages WINDOW w AS (PARTITION BY conversation_id ORDER BY seq)
+        FROM messages WINDOW w AS (PARTITION BY conv_key ORDER BY seq)
       ) WHERE role = 'assistant' AND prev_role = 'user')`,
   );
   return toQuantiles(r.rows[0]);

@@ -211,7 +211,11 @@ export interface ReportOptions {
  * `logs` (all columns but `context`), `users` (id and times only). Never:
  * user profiles, credentials, config, conversation titles or metadata.
  * Message text (`message_text`) only after `refresh({ text: true })` or a
- * `topTerms()` call; it lives in memory only.
+ * `topTerms()` call; it lives in memory only. The refresher also keeps
+ * `messages.conv_key`, a dense integer per conversation id (the mapping is
+ * in `conversation_keys`; numbers are reassigned at every full load, so
+ * join on them only within one copy): the analyses partition and group by
+ * it instead of the text id, which is much cheaper for DuckDB.
  *
  * **SQL.** `query()` sees those tables (timestamps UTC `TIMESTAMP`). DuckDB
  * runs with external access disabled and its configuration locked: no file,

@@ -174,7 +174,7 @@ export function resolveEngineKind(choice: EngineChoice): EngineKind {
 /**
  * Opens an in-memory DuckDB engine. The SDK is imported here, lazily.
  *
- * Permissions: `--allow-read` (the package files under `node_modules`) and
+ * Permissions: `--allow-read` (the package files, in `node_modules` or Deno's npm cache) and
  * `--allow-sys=cpus` for `wasm`; `--allow-read` and `--allow-ffi` for
  * `native`.
  *

@@ -1,33 +1,35 @@
-// Child process of tests/analytics_kill_test.ts: a refresher that keeps
-// refreshing (full loads with text, and event batches) until it is killed.
-// Args: <db path> <hex data key>.
-import { importDataKey } from "../crypto/mod.ts";
-import { openStorage } from "../storage/mod.ts";
-import { openAnalytics } from "../analytics/mod.ts";
+// Child process of tests/analytics_kill_test.ts: a data layer whose
+// analytics refresher (the durable change-feed consumer that openDataLayer
+// registers) is kept busy by real writes until the parent kills it.
+// It starts the analytics (engine up, text on), then appends big batches of
+// messages through the repository; each commit records a change event, the
+// feed wakes the refresher, which re-reads the rows, opens their text and
+// replaces them in DuckDB. "written" is printed after each commit, before
+// the feed has delivered it.
+//
+//   deno run -A tests/_analytics_kill_child.ts <dir> <passphrase>
+import { openDataLayer } from "../mod.ts";
 
-const [path, hex] = Deno.args;
-const key = await importDataKey(
-  Uint8Array.from(hex!.match(/../g)!.map((b) => parseInt(b, 16))),
-);
-const storage = await openStorage(path!, { key });
-const analytics = await openAnalytics(storage);
-const ids = (await storage.execute("SELECT id FROM messages")).rows.map((r) =>
-  String(r.id)
-);
+const [dir, passphrase] = Deno.args;
+const data = await openDataLayer(dir!, {
+  passphrase: passphrase!,
+  kdf: { memoryKiB: 19456, iterations: 2 },
+  memory: false,
+  analytics: { engine: "wasm" },
+});
 const out = new TextEncoder();
-await Deno.stdout.write(out.encode("started\n"));
-let seq = 0;
-for (;;) {
-  await Deno.stdout.write(out.encode("refreshing\n"));
-  await analytics.refresh({ text: true, full: true });
-  await analytics.consumer.handle(
-    [{
-      table: "messages",
-      op: "update",
-      keys: ids,
-      seq: ++seq,
-      at: Date.now(),
-    }],
-    { signal: new AbortController().signal },
+await data.analytics!.refresh({ text: true });
+await Deno.stdout.write(out.encode("ready\n"));
+const conv = await data.conversations.createConversation({ title: "busy" });
+for (let round = 0;; round++) {
+  await data.conversations.appendMessages(
+    conv.id,
+    Array.from({ length: 3000 }, (_, i) => ({
+      role: i % 2 ? "assistant" as const : "user" as const,
+      content: `round ${round} message ${i} about gardens and Kaffee`,
+      createdAt: 1.76e12 + round * 3_600_000 + i * 1000,
+    })),
   );
+  await Deno.stdout.write(out.encode("written\n"));
+  await data.changes.drain();
 }
