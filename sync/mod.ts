@@ -74,6 +74,7 @@ export * from "./merge.ts";
 export * from "./keys.ts";
 export * from "./segment.ts";
 export * from "./manifest.ts";
+export * from "./snapshot.ts";
 export * from "./folder_target.ts";
 export * from "./webdav_target.ts";
 export * from "./device.ts";
