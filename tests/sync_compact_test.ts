@@ -169,20 +169,30 @@ Deno.test("compaction: a new device pulls bytes bounded by the live data; a devi
       const b = await join_(join(dir, "b"), "dev-b", target);
       devices.push(b);
       await b.sync!.run();
+      let middle = 0;
+      let b2: DataLayer | undefined;
       for (let c = 0; c < 20; c++) {
         await a.conversations.createConversation({
           id: `c${c}`,
           userId: "u1",
           title: `chat ${c}`,
         });
-        await a.conversations.appendMessages(
+        const r = await a.conversations.appendMessages(
           `c${c}`,
           Array.from({ length: 100 }, (_, i) => ({
             role: i % 2 === 0 ? "user" : "assistant",
-            content: text(i, c),
+            content: i === 50 && c === 0 ? `${ERASED} middle` : text(i, c),
           })),
         );
+        if (c === 0) middle = r.firstId + 50;
         if (c % 5 === 4) await a.sync!.run();
+        if (c === 4) {
+          // b2 holds c0..c4 (the message erased later), then goes offline.
+          b2 = await join_(join(dir, "b2"), "dev-b2", target);
+          devices.push(b2);
+          await b2.sync!.run();
+          assert.equal((await contents(b2, "c0")).length, 100);
+        }
       }
       const doomed = await a.conversations.appendMessage("c1", {
         role: "user",
@@ -197,6 +207,7 @@ Deno.test("compaction: a new device pulls bytes bounded by the live data; a devi
         if (i % 100 === 99) await a.sync!.run();
       }
       await a.erase({ message: doomed.id });
+      await a.erase({ message: middle });
       // The offline device writes meanwhile.
       await b.conversations.createConversation({ id: "b-own", userId: "u1" });
       await b.conversations.appendMessage("b-own", {
@@ -234,6 +245,7 @@ Deno.test("compaction: a new device pulls bytes bounded by the live data; a devi
       const left = await everything(target, keys, {
         "dev-a": a.sync!.device.status().sealed,
         "dev-b": b.sync!.device.status().sealed,
+        "dev-b2": b2!.sync!.device.status().sealed,
         "dev-c": c.sync!.device.status().sealed,
       });
       assert.ok(!left.includes(ERASED), "erased content survived compaction");
@@ -259,6 +271,7 @@ Deno.test("compaction: a new device pulls bytes bounded by the live data; a devi
       const t0 = performance.now();
       const pulled = await d.sync!.run();
       const ms = performance.now() - t0;
+      // deno-lint-ignore no-console
       console.log(
         `new device: uncompacted pull ${full.pulled.bytes} bytes, after compaction ${pulled.pulled.bytes} bytes in ${
           ms.toFixed(0)
@@ -272,14 +285,20 @@ Deno.test("compaction: a new device pulls bytes bounded by the live data; a devi
       assert.ok(pulled.pulled.bytes * 3 < full.pulled.bytes);
       assert.equal(await contentHash(d), await contentHash(a));
       assert.equal((await contents(d, "c1")).length, 100);
+      assert.equal((await contents(d, "c0")).length, 99);
+      const seqs = (await d.conversations.listMessages("c0", { limit: 1000 }))
+        .items.map((m) => m.seq);
+      assert.ok(!seqs.includes(51) && seqs.includes(52), "the gap is kept");
 
       // The device behind the compaction point: its segments were
       // deleted; it falls back to the snapshot.
       for (let r = 0; r < 2; r++) {
-        for (const x of [b, a, c, d]) await x.sync!.run();
+        for (const x of [b, b2!, a, c, d]) await x.sync!.run();
       }
       const hash = await contentHash(a);
-      for (const x of [b, c, d]) assert.equal(await contentHash(x), hash);
+      for (const x of [b, b2!, c, d]) assert.equal(await contentHash(x), hash);
+      assert.equal((await contents(b2!, "c0")).length, 99);
+      assert.ok(!(await contents(b2!, "c0")).some((t) => t.includes(ERASED)));
       assert.deepEqual(await contents(d, "b-own"), ["written offline on b"]);
       assert.equal((await contents(b, "c1")).length, 100);
       assert.equal(await b.config.get("ui", "theme"), "v499");
