@@ -31,16 +31,16 @@ async function open(
   dir: string,
   deviceId: string,
   target: SyncTarget,
-  create = true,
+  compactAfter = 0,
 ): Promise<DataLayer> {
   return await openDataLayer(dir, {
     passphrase: PASS,
-    create,
+    create: true,
     kdf: KDF,
     cache: false,
     memory: false,
     analytics: false,
-    sync: { target, deviceId, maxSegmentBytes: 4096, compactAfter: 0 },
+    sync: { target, deviceId, maxSegmentBytes: 4096, compactAfter },
   });
 }
 
@@ -427,6 +427,55 @@ Deno.test("device removal: its segments are compacted away and its later writes 
       }
     } finally {
       for (const x of [a, b, c]) await x.close();
+    }
+  });
+});
+
+Deno.test("sync.run() compacts by itself past compactAfter uncovered segments", async () => {
+  await withDir(async (dir) => {
+    await using target = await openFolderTarget(join(dir, "target"));
+    const a = await open(join(dir, "a"), "dev-a", target, 10);
+    await publishKeyFile(target, join(dir, "a", "key.json"));
+    try {
+      await rejectsWith(
+        openDataLayer(join(dir, "x"), {
+          passphrase: PASS,
+          create: true,
+          kdf: KDF,
+          cache: false,
+          memory: false,
+          analytics: false,
+          sync: { target, compactAfter: -1 },
+        }),
+        "INVALID_INPUT",
+      );
+      await a.conversations.createConversation({ id: "c" });
+      let compacted = 0;
+      for (let i = 0; i < 6; i++) {
+        await a.conversations.appendMessages(
+          "c",
+          Array.from({ length: 20 }, (_, k) => ({
+            role: "user",
+            content: text(k, i),
+          })),
+        );
+        const r = await a.sync!.run();
+        if (r.compacted !== undefined) compacted++;
+      }
+      // Over 10 uncovered segments once, then covered again.
+      assert.ok(compacted >= 1, "no automatic compaction");
+      assert.equal((await target.list("q")).length, 1);
+      assert.ok((await target.list("s")).length <= 12);
+      const b = await join_(join(dir, "b"), "dev-b", target);
+      try {
+        const r = await b.sync!.run();
+        assert.ok(r.pulled.changes > 0);
+        assert.equal(await contentHash(b), await contentHash(a));
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await a.close();
     }
   });
 });
