@@ -16,6 +16,7 @@ import {
   openSegment,
   openSnapshotManifest,
   openSnapshotPart,
+  openWebDavTarget,
   publishKeyFile,
   segmentName,
   snapshotPartName,
@@ -23,6 +24,7 @@ import {
   type SyncTarget,
 } from "../sync/mod.ts";
 import { rejectsWith, withDir } from "./_helpers.ts";
+import { hasRclone, startWebDavServer } from "./_webdav_server.ts";
 import { contentHash, contents, KDF, PASS } from "./_sync_store.ts";
 
 const ERASED = "ERASED-CONTENT-3b9d";
@@ -478,4 +480,59 @@ Deno.test("sync.run() compacts by itself past compactAfter uncovered segments", 
       await a.close();
     }
   });
+});
+
+Deno.test({
+  name:
+    "compaction over a real WebDAV server: a new device and one behind converge",
+  ignore: !hasRclone(),
+  async fn() {
+    const server = await startWebDavServer();
+    try {
+      await withDir(async (dir) => {
+        await using target = await openWebDavTarget({ url: server.url });
+        const a = await first(join(dir, "a"), "dev-a", target);
+        const b = await join_(join(dir, "b"), "dev-b", target);
+        const devices = [a, b];
+        try {
+          await a.conversations.createConversation({ id: "keep" });
+          await a.conversations.createConversation({ id: "gone" });
+          for (const id of ["keep", "gone"]) {
+            await a.conversations.appendMessages(
+              id,
+              Array.from({ length: 150 }, (_, k) => ({
+                role: "user",
+                content: text(k, id.length),
+              })),
+            );
+          }
+          await a.sync!.run();
+          await b.sync!.run();
+          await a.conversations.deleteConversation("gone");
+          const r = await a.conversations.appendMessages(
+            "keep",
+            Array.from({ length: 50 }, (_, k) => ({
+              role: "assistant",
+              content: `${ERASED} ${k}`,
+            })),
+          );
+          await a.erase({ message: r.firstId + 10 });
+          await a.sync!.run();
+          const report = await a.sync!.compact();
+          assert.ok(report.deletedSegments > 0);
+          const c = await join_(join(dir, "c"), "dev-c", target);
+          devices.push(c);
+          await c.sync!.run();
+          await b.sync!.run();
+          const hash = await contentHash(a);
+          for (const x of [b, c]) assert.equal(await contentHash(x), hash);
+          assert.equal((await contents(c, "keep")).length, 199);
+        } finally {
+          for (const x of devices) await x.close();
+        }
+      });
+    } finally {
+      await server.stop();
+    }
+  },
 });
