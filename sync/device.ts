@@ -1140,7 +1140,7 @@ class Device implements SyncDevice {
       }
       await this.#bind(target);
       const r = sealRemoval(this.#keys, deviceId, this.deviceId);
-      let written = await target.writeIfAbsent(r.name, r.bytes);
+      const written = await target.writeIfAbsent(r.name, r.bytes);
       if (!written) {
         // Present already: check it is a real record for that device.
         openRemoval(this.#keys, r.name, await target.read(r.name));
@@ -1151,7 +1151,6 @@ class Device implements SyncDevice {
         removed.add(deviceId);
         this.#state.removed = [...removed].sort();
         await this.#save();
-        written ||= false;
       }
       return written;
     });
