@@ -59,6 +59,7 @@
  * - `EMBEDDER_MISMATCH`: a vector collection was built by another embedder
  *   (id, dimensions or metric).
  * - `SYNC_REPLAY`: a sync target holds an older manifest or segment than one already seen.
+ * - `DEVICE_REMOVED`: this sync device was removed from the target by another device.
  */
 export type AicoDataErrorCode =
   | "INVALID_INPUT"
@@ -93,7 +94,8 @@ export type AicoDataErrorCode =
   | "EMBEDDING_FAILED"
   | "IMPORT_INVALID"
   | "EMBEDDER_MISMATCH"
-  | "SYNC_REPLAY";
+  | "SYNC_REPLAY"
+  | "DEVICE_REMOVED";
 
 /**
  * The base error of `@aico/data`: a message for people and a stable

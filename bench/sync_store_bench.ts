@@ -15,6 +15,13 @@
  *   device, its `sync.run()`, then the other's `sync.run()`) against the
  *   same 100 appended to a store without sync plus a raw write + read of
  *   their bytes as one object. Goal: under 1 s on localhost WebDAV.
+ * - "new device after compaction" (folder target): a history of
+ *   SYNC_BENCH_COMPACT_MESSAGES (default 20,000) messages in 200
+ *   conversations, 80% of them deleted afterwards and a config key edited
+ *   500 times; printed: a new device's pull time and bytes before and after
+ *   `sync.compact()`, and the compaction time; `Deno.bench`: a new device
+ *   joining the compacted target against one joining a copy of the same
+ *   target uncompacted (baseline), in the same run.
  *
  * Run: `deno bench --allow-all bench/sync_store_bench.ts`
  */
@@ -237,6 +244,119 @@ Deno.bench({
   group: "folder",
   baseline: true,
   fn: folderInc.baseline,
+});
+
+// ---- new device after compaction -------------------------------------
+const COMPACT_N = Number(Deno.env.get("SYNC_BENCH_COMPACT_MESSAGES") ?? 20_000);
+
+async function copyDir(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) {
+    if (e.isFile) await Deno.copyFile(join(from, e.name), join(to, e.name));
+  }
+}
+
+async function joinAndPull(
+  target: SyncTarget,
+  name: string,
+): Promise<{ ms: number; bytes: number; messages: number }> {
+  const d = join(dir, name);
+  await Deno.mkdir(d);
+  await fetchKeyFile(target, join(d, "key.json"), PASS);
+  const t = performance.now();
+  const data = await open(d, { target, deviceId: "n" });
+  const r = await data.sync!.run();
+  const ms = performance.now() - t;
+  const messages = await count(data);
+  await data.close();
+  await Deno.remove(d, { recursive: true });
+  return { ms, bytes: r.pulled.bytes, messages };
+}
+
+const compacted = await (async () => {
+  const tdir = join(dir, "compact", "target");
+  const target = await openFolderTarget(tdir);
+  const aDir = join(dir, "compact-a");
+  const a = await open(aDir, { target, deviceId: "a" });
+  await publishKeyFile(target, join(aDir, "key.json"));
+  const per = Math.ceil(COMPACT_N / 200);
+  for (let c = 0; c < 200; c++) {
+    await a.conversations.createConversation({ id: `h${c}`, title: `T${c}` });
+    await a.conversations.appendMessages(
+      `h${c}`,
+      Array.from({ length: per }, (_, i) => ({
+        role: i % 2 ? "assistant" as const : "user" as const,
+        content: sentence(),
+      })),
+    );
+    if (c % 20 === 19) await a.sync!.run();
+  }
+  for (let c = 0; c < 160; c++) {
+    await a.conversations.deleteConversation(`h${c}`);
+  }
+  for (let i = 0; i < 500; i++) {
+    await a.config.set("ui", "theme", `v${i}`);
+    if (i % 100 === 99) await a.sync!.run();
+  }
+  await a.sync!.run();
+  const before = await dirBytes(tdir);
+  const udir = join(dir, "compact", "uncompacted");
+  await copyDir(tdir, udir);
+  const uncompacted = await openFolderTarget(udir);
+  const full = await joinAndPull(uncompacted, "compact-full");
+  let t = performance.now();
+  const report = await a.sync!.compact();
+  const compactMs = performance.now() - t;
+  await a.close();
+  const after = await dirBytes(tdir);
+  t = performance.now();
+  const fresh = await joinAndPull(target, "compact-new");
+  if (fresh.messages !== full.messages) {
+    throw new Error(
+      `compacted pull gave ${fresh.messages} messages, not ${full.messages}`,
+    );
+  }
+  // deno-lint-ignore no-console
+  console.log(
+    `new device after compaction: history of ${
+      200 * per
+    } messages, ${full.messages} live; uncompacted pull ${fmt(full.ms)}, ${
+      mib(full.bytes)
+    } read, ${
+      mib(before.bytes)
+    } in ${before.files} files on the target; compaction ${
+      fmt(compactMs)
+    } (snapshot ${
+      mib(report.bytes)
+    }, ${report.deletedSegments} segments deleted); ` +
+      `pull after compaction ${fmt(fresh.ms)}, ${mib(fresh.bytes)} read, ${
+        mib(after.bytes)
+      } in ${after.files} files: ${
+        (full.bytes / fresh.bytes).toFixed(1)
+      }x fewer bytes, ${(full.ms / fresh.ms).toFixed(1)}x faster`,
+  );
+  return { target, uncompacted };
+})();
+let joins = 0;
+Deno.bench({
+  name: "new device after compaction: join and pull the compacted target",
+  group: "new device after compaction",
+  n: 3,
+  warmup: 0,
+  async fn() {
+    await joinAndPull(compacted.target, `bench-join-${joins++}`);
+  },
+});
+Deno.bench({
+  name:
+    "new device after compaction: join and pull the same target uncompacted",
+  group: "new device after compaction",
+  baseline: true,
+  n: 3,
+  warmup: 0,
+  async fn() {
+    await joinAndPull(compacted.uncompacted, `bench-join-${joins++}`);
+  },
 });
 
 const server = hasRclone() ? await startWebDavServer() : undefined;

@@ -16,6 +16,7 @@
  * aico-data migrate | plan | rollback SCHEMA VERSION
  * aico-data demo
  * aico-data sync [init TARGET] [--watch]
+ * aico-data sync compact | sync remove-device ID
  * aico-data erase --message ID | --conversation ID | --user ID | --all
  * ```
  *

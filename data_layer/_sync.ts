@@ -4,6 +4,7 @@
 import { AicoDataError, isAicoDataError } from "../errors.ts";
 import type { ConsumerRegistration } from "../changes/mod.ts";
 import {
+  type CompactReport,
   createStoreSync,
   deriveSyncKeys,
   loadTargetSpec,
@@ -40,7 +41,19 @@ export interface DataLayerSyncOptions {
    * @default {1_048_576}
    */
   readonly maxSegmentBytes?: number;
+  /**
+   * `run()` compacts when the target holds more than this many segments no
+   * snapshot covers (what a new device would replay); `0` never compacts
+   * automatically.
+   *
+   * @default {256}
+   */
+  readonly compactAfter?: number;
 }
+
+// The default of `compactAfter`: 256 uncovered segments (up to 256 MiB of
+// history at the default segment size; a few hundred small syncs).
+const DEFAULT_COMPACT_AFTER = 256;
 
 /** What {@linkcode DataSync.run} did. */
 export interface SyncRunReport {
@@ -54,6 +67,8 @@ export interface SyncRunReport {
   };
   /** Devices whose segments are not all on the target yet. */
   readonly incomplete: readonly string[];
+  /** The compaction `run()` did (over `compactAfter` segments), if any. */
+  readonly compacted?: CompactReport;
 }
 
 /** The data layer's sync (`DataLayer.sync`). */
@@ -82,6 +97,28 @@ export interface DataSync {
    * @throws {AicoDataError} `NOT_FOUND` when no target is set, target errors.
    */
   verify(): Promise<SyncVerifyReport>;
+  /**
+   * Syncs, then folds the state into a snapshot on the target and deletes
+   * the segments it covers (a new device then pulls the snapshot and the
+   * segments after it; a device behind falls back to the snapshot).
+   *
+   * @param options `signal` stops between steps.
+   * @returns What was written and deleted.
+   * @throws {AicoDataError} as {@linkcode DataSync.run}.
+   */
+  compact(options?: { readonly signal?: AbortSignal }): Promise<CompactReport>;
+  /**
+   * Removes another device: a sealed removal record on the target makes
+   * honest devices refuse its manifests and segments from then on; then
+   * compacts, which deletes its segments from the target. It cannot take
+   * back the data key the removed device holds: rotate the key for that.
+   *
+   * @param deviceId The device to remove.
+   * @returns The compaction.
+   * @throws {AicoDataError} `INVALID_INPUT` for a malformed id or this
+   * device's id; as {@linkcode DataSync.run}.
+   */
+  removeDevice(deviceId: string): Promise<CompactReport>;
 }
 
 class DataSyncImpl implements DataSync {
@@ -92,6 +129,7 @@ class DataSyncImpl implements DataSync {
   #given: SyncTarget | string | undefined;
   #opened: SyncTarget | undefined;
   #queue: Promise<unknown> = Promise.resolve();
+  #compactAfter: number;
 
   constructor(
     device: SyncDevice,
@@ -99,7 +137,9 @@ class DataSyncImpl implements DataSync {
     registration: ConsumerRegistration,
     storage: Storage,
     target: SyncTarget | string | undefined,
+    compactAfter: number,
   ) {
+    this.#compactAfter = compactAfter;
     this.device = device;
     this.wiring = wiring;
     this.#registration = registration;
@@ -140,7 +180,16 @@ class DataSyncImpl implements DataSync {
       const pushed = await this.device.push(target);
       signal?.throwIfAborted();
       const pulled = await this.device.pull(target, this.wiring.apply);
+      let compacted: CompactReport | undefined;
+      if (this.#compactAfter > 0 && pulled.uncovered > this.#compactAfter) {
+        signal?.throwIfAborted();
+        compacted = await this.device.compact(
+          target,
+          this.wiring.compaction(),
+        );
+      }
       return {
+        ...(compacted === undefined ? {} : { compacted }),
         pushed: { segments: pushed.segments, bytes: pushed.bytes },
         pulled: {
           changes: pulled.applied.reduce((n, r) => n + r.changes, 0),
@@ -149,6 +198,29 @@ class DataSyncImpl implements DataSync {
         },
         incomplete: pulled.incomplete,
       };
+    });
+  }
+
+  compact(
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<CompactReport> {
+    return this.#serial(() => this.#compact(options.signal));
+  }
+
+  async #compact(signal: AbortSignal | undefined): Promise<CompactReport> {
+    const target = await this.#target();
+    await this.#registration.catchUp(signal === undefined ? {} : { signal });
+    signal?.throwIfAborted();
+    await this.device.pull(target, this.wiring.apply);
+    signal?.throwIfAborted();
+    return await this.device.compact(target, this.wiring.compaction());
+  }
+
+  removeDevice(deviceId: string): Promise<CompactReport> {
+    return this.#serial(async () => {
+      const target = await this.#target();
+      await this.device.removeDevice(target, deviceId);
+      return await this.#compact(undefined);
     });
   }
 
@@ -181,6 +253,13 @@ export function syncComponent(
         options.target === undefined &&
         await loadTargetSpec(ctx.storage) === undefined
       ) return undefined;
+      const after = options.compactAfter ?? DEFAULT_COMPACT_AFTER;
+      if (!Number.isSafeInteger(after) || after < 0) {
+        throw new AicoDataError(
+          "INVALID_INPUT",
+          `Cannot open sync: compactAfter must be a non-negative integer, got "${after}"`,
+        );
+      }
       const keys = await deriveSyncKeys(ctx.key);
       let device: SyncDevice;
       try {
@@ -211,6 +290,7 @@ export function syncComponent(
           registration,
           ctx.storage,
           options.target,
+          options.compactAfter ?? DEFAULT_COMPACT_AFTER,
         );
       } catch (err) {
         await device.close();

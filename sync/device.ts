@@ -24,6 +24,18 @@ import {
   sealSegment,
   segmentName,
 } from "./segment.ts";
+import {
+  openRemoval,
+  openSnapshotManifest,
+  openSnapshotPart,
+  removalName,
+  sealRemoval,
+  sealSnapshotManifest,
+  sealSnapshotPart,
+  type SnapshotManifest,
+  snapshotName,
+  snapshotPartName,
+} from "./snapshot.ts";
 import type { SyncChange, SyncTarget } from "./types.ts";
 
 const JOURNAL_FORMAT = "aico-sync-journal";
@@ -31,6 +43,8 @@ const JOURNAL_VERSION = 1;
 const DEVICE_FORM = /^[a-z0-9_-]{1,64}$/;
 /** Manifests of a device left on the target: the newest and older ones. */
 const KEPT_MANIFESTS = 3;
+/** A snapshot part is closed at about this many bytes of changes. */
+const SNAPSHOT_PART_BYTES = 4 * 1024 * 1024;
 
 /** Options of {@linkcode openSyncDevice}. */
 export interface SyncDeviceOptions {
@@ -142,6 +156,37 @@ export interface PullReport {
   readonly incomplete: readonly string[];
   /** Bytes read from the target. */
   readonly bytes: number;
+  /** The snapshot applied before the segments, if one was. */
+  readonly snapshot?: {
+    readonly deviceId: string;
+    readonly id: string;
+    readonly changes: number;
+  };
+  /**
+   * Segments on the target that no snapshot covers (what a new device
+   * would replay): `compact` when it grows.
+   */
+  readonly uncovered: number;
+}
+
+/** What {@linkcode SyncDevice.compact} did. */
+export interface CompactReport {
+  /** The new snapshot's id. */
+  readonly snapshotId: string;
+  /** Its parts. */
+  readonly parts: number;
+  /** The row versions it holds. */
+  readonly changes: number;
+  /** Bytes written (parts and manifest). */
+  readonly bytes: number;
+  /** Per device: the newest segment it covers. */
+  readonly covers: Readonly<Record<string, number>>;
+  /** Segments deleted from the target. */
+  readonly deletedSegments: number;
+  /** Older snapshots deleted from the target. */
+  readonly deletedSnapshots: number;
+  /** Manifests of removed devices deleted from the target. */
+  readonly deletedManifests: number;
 }
 
 /** Applies verified changes of one device; must be idempotent. */
@@ -180,6 +225,8 @@ export interface SyncDeviceStatus {
   readonly published: number;
   /** Per other device: the newest segment applied. */
   readonly applied: Readonly<Record<string, number>>;
+  /** Devices known to be removed (their manifests are refused). */
+  readonly removed: readonly string[];
 }
 
 /** One device's side of sync. */
@@ -232,6 +279,42 @@ export interface SyncDevice extends AsyncDisposable {
    */
   verify(target: SyncTarget): Promise<SyncVerifyReport>;
   /**
+   * Pushes, then writes a snapshot of the store's state (`source`: every
+   * synced row with its version, the tombstones and message positions,
+   * e.g. `StoreSync.compaction()`) as sealed parts and a snapshot manifest
+   * covering every segment this device has applied and its own, then
+   * deletes from the target the segments it covers, the snapshots it
+   * supersedes and the manifests of removed devices. A device behind the
+   * deleted segments falls back to the snapshot on its next pull.
+   *
+   * @param target The target.
+   * @param source The state, in batches.
+   * @returns What was written and deleted.
+   * @throws {AicoDataError} `DEVICE_REMOVED` when this device was removed,
+   * target errors. A crash leaves unreferenced parts that the next
+   * compaction deletes; readers never see a snapshot before its manifest.
+   */
+  compact(
+    target: SyncTarget,
+    source:
+      | AsyncIterable<readonly SyncChange[]>
+      | Iterable<
+        readonly SyncChange[]
+      >,
+  ): Promise<CompactReport>;
+  /**
+   * Records on the target (sealed) that a device no longer takes part: from
+   * then on honest devices refuse its manifests, snapshots and segments;
+   * compact afterwards to delete its segments.
+   *
+   * @param target The target.
+   * @param deviceId The device to remove (not this one).
+   * @returns `true` when the record was written now.
+   * @throws {AicoDataError} `INVALID_INPUT` for a malformed id or this
+   * device's own id; target errors.
+   */
+  removeDevice(target: SyncTarget, deviceId: string): Promise<boolean>;
+  /**
    * The journal's positions.
    *
    * @returns The status.
@@ -251,6 +334,17 @@ interface Collected {
   ready: { m: Manifest; from: number; changes: SyncChange[] }[];
   incomplete: string[];
   bytes: number;
+  snapshot?: { s: SnapshotManifest; changes: SyncChange[] };
+  positions: Record<string, Position>;
+  uncovered: number;
+  removed: Set<string>;
+}
+
+interface Position {
+  head: number;
+  chain: string;
+  /** Set from a snapshot: a manifest stating less is not a replay. */
+  snap?: boolean;
 }
 
 interface JournalState {
@@ -267,7 +361,9 @@ interface JournalState {
     published: number;
     stale: number[];
   };
-  in: Record<string, { head: number; chain: string }>;
+  in: Record<string, Position>;
+  removed?: string[];
+  snap?: { pending?: string; deleted?: Record<string, number> };
 }
 
 async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
@@ -302,6 +398,8 @@ class Device implements SyncDevice {
   #closed = false;
   #queue: Promise<unknown> = Promise.resolve();
   #manifests = new Map<string, Manifest>();
+  #snapshots = new Map<string, SnapshotManifest>();
+  #removals = new Map<string, string>();
   #lock: Deno.FsFile;
 
   constructor(
@@ -423,6 +521,12 @@ class Device implements SyncDevice {
   push(target: SyncTarget): Promise<PushReport> {
     return this.#run("push", async () => {
       await this.#bind(target);
+      return await this.#pushNow(target);
+    });
+  }
+
+  async #pushNow(target: SyncTarget): Promise<PushReport> {
+    {
       const out = this.#state.out;
       let segments = 0, bytes = 0;
       for (let n = out.uploaded + 1; n <= out.sealed; n++) {
@@ -490,11 +594,68 @@ class Device implements SyncDevice {
         }
       }
       return { segments, bytes, head: out.published };
-    });
+    }
+  }
+
+  async #loadRemovals(
+    target: SyncTarget,
+  ): Promise<{ removed: Set<string>; bytes: number }> {
+    let bytes = 0;
+    const removed = new Set(this.#state.removed ?? []);
+    for (const name of await target.list("r")) {
+      let id = this.#removals.get(name);
+      if (id === undefined) {
+        let data: Uint8Array;
+        try {
+          data = await target.read(name);
+        } catch (e) {
+          if (isAicoDataError(e, "NOT_FOUND")) continue;
+          throw e;
+        }
+        bytes += data.length;
+        id = openRemoval(this.#keys, name, data);
+        this.#removals.set(name, id);
+      }
+      removed.add(id);
+    }
+    if (removed.has(this.deviceId)) {
+      throw new AicoDataError(
+        "DEVICE_REMOVED",
+        `Cannot sync: this device ("${this.deviceId}") was removed from the target; the other devices refuse its changes (join again as a new device with \`aico-data init --from-sync\`)`,
+      );
+    }
+    return { removed, bytes };
+  }
+
+  async #loadSnapshots(
+    target: SyncTarget,
+    removed: Set<string>,
+  ): Promise<{ list: SnapshotManifest[]; bytes: number }> {
+    let bytes = 0;
+    const list: SnapshotManifest[] = [];
+    for (const name of await target.list("q")) {
+      let s = this.#snapshots.get(name);
+      if (s === undefined) {
+        let data: Uint8Array;
+        try {
+          data = await target.read(name);
+        } catch (e) {
+          if (isAicoDataError(e, "NOT_FOUND")) continue;
+          throw e;
+        }
+        bytes += data.length;
+        s = openSnapshotManifest(this.#keys, name, data);
+        this.#snapshots.set(name, s);
+      }
+      if (!removed.has(s.deviceId)) list.push(s);
+    }
+    return { list, bytes };
   }
 
   async #collect(target: SyncTarget): Promise<Collected> {
-    let bytes = 0;
+    const loaded = await this.#loadRemovals(target);
+    const removed = loaded.removed;
+    let bytes = loaded.bytes;
     const newest = new Map<string, Manifest>();
     for (const name of await target.list("m")) {
       let m = this.#manifests.get(name);
@@ -510,6 +671,7 @@ class Device implements SyncDevice {
         m = openManifest(this.#keys, name, data);
         this.#manifests.set(name, m);
       }
+      if (removed.has(m.deviceId)) continue; // refused: removed device
       const best = newest.get(m.deviceId);
       if (best === undefined || m.head > best.head) newest.set(m.deviceId, m);
     }
@@ -517,6 +679,7 @@ class Device implements SyncDevice {
       const m = newest.get(id);
       if (m === undefined) continue;
       if (m.head < known.head) {
+        if (known.snap === true) continue; // not arrived yet, not a replay
         throw new AicoDataError(
           "SYNC_REPLAY",
           `Cannot pull: the target states an older head for a device than already applied ("${m.head}" < "${known.head}")`,
@@ -529,68 +692,191 @@ class Device implements SyncDevice {
         );
       }
     }
-    const ready: { m: Manifest; from: number; changes: SyncChange[] }[] = [];
-    const incomplete: string[] = [];
-    for (
-      const m of [...newest.values()].sort((a, b) =>
-        a.deviceId < b.deviceId ? -1 : 1
-      )
-    ) {
-      if (m.deviceId === this.deviceId) continue;
-      const known = this.#state.in[m.deviceId] ??
-        { head: 0, chain: GENESIS_CHAIN };
-      if (m.head <= known.head) continue;
-      let chain = known.chain;
+    const snaps = await this.#loadSnapshots(target, removed);
+    bytes += snaps.bytes;
+    const base = this.#state.in;
+    const gain = (s: SnapshotManifest): number => {
+      let n = 0;
+      for (const [d, p] of Object.entries(s.covers)) {
+        if (d === this.deviceId || removed.has(d)) continue;
+        n += Math.max(0, p.head - (base[d]?.head ?? 0));
+      }
+      return n;
+    };
+    const best = (list: SnapshotManifest[]) => {
+      let out: SnapshotManifest | undefined;
+      for (const s of list) {
+        const g = gain(s);
+        if (g > 0 && (out === undefined || g > gain(out))) out = s;
+      }
+      return out;
+    };
+    const devices = [...newest.values()]
+      .filter((m) => m.deviceId !== this.deviceId)
+      .sort((a, b) => a.deviceId < b.deviceId ? -1 : 1);
+    let uncovered = 0;
+    for (const m of newest.values()) {
+      let covered = 0;
+      for (const s of snaps.list) {
+        covered = Math.max(covered, s.covers[m.deviceId]?.head ?? 0);
+      }
+      uncovered += Math.max(0, m.head - covered);
+    }
+    const readSegments = async (pos: Record<string, Position>) => {
+      const ready: Collected["ready"] = [];
+      const incomplete: string[] = [];
+      const missing = new Map<string, number>();
+      for (const m of devices) {
+        const known = pos[m.deviceId] ?? { head: 0, chain: GENESIS_CHAIN };
+        if (m.head <= known.head) continue;
+        let chain = known.chain;
+        const changes: SyncChange[] = [];
+        let complete = true;
+        for (let n = known.head + 1; n <= m.head; n++) {
+          let data: Uint8Array;
+          try {
+            data = await target.read(segmentName(this.#keys, m.deviceId, n));
+          } catch (e) {
+            if (isAicoDataError(e, "NOT_FOUND")) {
+              complete = false;
+              missing.set(m.deviceId, n);
+              break;
+            }
+            throw e;
+          }
+          bytes += data.length;
+          const seg = openSegment(this.#keys, data, {
+            deviceId: m.deviceId,
+            number: n,
+            prevChain: chain,
+          });
+          chain = seg.chain;
+          for (const c of seg.changes) changes.push(c);
+        }
+        if (!complete) {
+          incomplete.push(m.deviceId);
+          continue;
+        }
+        if (chain !== m.chain) {
+          throw new AicoDataError(
+            "AUTH_FAILED",
+            "Cannot pull: the segments of a device do not match its manifest",
+          );
+        }
+        ready.push({ m, from: known.head + 1, changes });
+      }
+      return { ready, incomplete, missing };
+    };
+    const readSnapshot = async (s: SnapshotManifest) => {
+      let chain = GENESIS_CHAIN;
       const changes: SyncChange[] = [];
-      let complete = true;
-      for (let n = known.head + 1; n <= m.head; n++) {
+      for (let i = 0; i < s.parts; i++) {
         let data: Uint8Array;
         try {
-          data = await target.read(segmentName(this.#keys, m.deviceId, n));
+          data = await target.read(
+            snapshotPartName(this.#keys, s.deviceId, s.id, i),
+          );
         } catch (e) {
-          if (isAicoDataError(e, "NOT_FOUND")) {
-            complete = false;
-            break;
-          }
+          if (isAicoDataError(e, "NOT_FOUND")) return undefined; // superseded
           throw e;
         }
         bytes += data.length;
-        const seg = openSegment(this.#keys, data, {
-          deviceId: m.deviceId,
-          number: n,
+        const part = openSnapshotPart(this.#keys, data, {
+          deviceId: s.deviceId,
+          id: s.id,
+          part: i,
           prevChain: chain,
         });
-        chain = seg.chain;
-        for (const c of seg.changes) changes.push(c);
+        chain = part.chain;
+        for (const c of part.changes) changes.push(c);
       }
-      if (!complete) {
-        incomplete.push(m.deviceId);
-        continue;
-      }
-      if (chain !== m.chain) {
+      if (chain !== s.chain) {
         throw new AicoDataError(
           "AUTH_FAILED",
-          "Cannot pull: the segments of a device do not match its manifest",
+          "Cannot pull: the parts of a snapshot do not match its manifest",
         );
       }
-      ready.push({ m, from: known.head + 1, changes });
+      return changes;
+    };
+    const withSnapshot = (s: SnapshotManifest) => {
+      const pos: Record<string, Position> = { ...base };
+      for (const [d, p] of Object.entries(s.covers)) {
+        if (d === this.deviceId) continue;
+        if ((pos[d]?.head ?? 0) < p.head) {
+          pos[d] = { head: p.head, chain: p.chain, snap: true };
+        }
+      }
+      return pos;
+    };
+    // A new device starts from the snapshot that saves the most segments;
+    // a device missing a deleted segment falls back to one covering it.
+    let chosen = Object.keys(base).length === 0 ? best(snaps.list) : undefined;
+    let result = chosen === undefined ? await readSegments(base) : undefined;
+    if (result !== undefined && result.missing.size > 0) {
+      chosen = best(
+        snaps.list.filter((s) =>
+          [...result!.missing].some(([d, n]) => (s.covers[d]?.head ?? 0) >= n)
+        ),
+      );
+      if (chosen === undefined) chosen = undefined;
+      else result = undefined;
     }
-    return { ready, incomplete, bytes };
+    if (chosen !== undefined) {
+      const changes = await readSnapshot(chosen);
+      if (changes !== undefined) {
+        const positions = withSnapshot(chosen);
+        const r = await readSegments(positions);
+        return {
+          ready: r.ready,
+          incomplete: r.incomplete,
+          bytes,
+          snapshot: { s: chosen, changes },
+          positions,
+          uncovered,
+          removed,
+        };
+      }
+      result ??= await readSegments(base);
+    }
+    result ??= await readSegments(base);
+    return {
+      ready: result.ready,
+      incomplete: result.incomplete,
+      bytes,
+      positions: base,
+      uncovered,
+      removed,
+    };
+  }
+
+  async #saveRemoved(removed: Set<string>): Promise<void> {
+    const known = new Set(this.#state.removed ?? []);
+    if ([...removed].every((d) => known.has(d))) return;
+    this.#state.removed = [...removed].sort();
+    await this.#save();
   }
 
   verify(target: SyncTarget): Promise<SyncVerifyReport> {
     return this.#run("verify", async () => {
       await this.#bind(target);
       try {
-        const { ready, incomplete } = await this.#collect(target);
+        const { ready, incomplete, snapshot } = await this.#collect(target);
         return {
           ok: true,
-          pending: ready.map((r) => ({
-            deviceId: r.m.deviceId,
-            from: r.from,
-            to: r.m.head,
-            changes: r.changes.length,
-          })),
+          pending: [
+            ...(snapshot === undefined ? [] : [{
+              deviceId: snapshot.s.deviceId,
+              from: 0,
+              to: 0,
+              changes: snapshot.changes.length,
+            }]),
+            ...ready.map((r) => ({
+              deviceId: r.m.deviceId,
+              from: r.from,
+              to: r.m.head,
+              changes: r.changes.length,
+            })),
+          ],
           incomplete,
           problem: undefined,
         };
@@ -598,7 +884,8 @@ class Device implements SyncDevice {
         if (
           isAicoDataError(e, "AUTH_FAILED") ||
           isAicoDataError(e, "SYNC_REPLAY") ||
-          isAicoDataError(e, "CORRUPT_VALUE")
+          isAicoDataError(e, "CORRUPT_VALUE") ||
+          isAicoDataError(e, "DEVICE_REMOVED")
         ) {
           return {
             ok: false,
@@ -621,8 +908,28 @@ class Device implements SyncDevice {
         );
       }
       await this.#bind(target);
-      const { ready, incomplete, bytes } = await this.#collect(target);
+      const collected = await this.#collect(target);
+      const { ready, incomplete, bytes, snapshot } = collected;
+      await this.#saveRemoved(collected.removed);
       const applied: PulledRange[] = [];
+      if (snapshot !== undefined) {
+        // One apply (one transaction, recorded under the snapshot's own
+        // name), then the positions it covers.
+        await apply(snapshot.changes, {
+          deviceId: `snapshot.${snapshot.s.deviceId}.${snapshot.s.id}`,
+          from: 1,
+          to: 1,
+        });
+        for (const c of snapshot.changes) this.clock.receive(c.hlc);
+        const before = this.#state.in;
+        this.#state.in = { ...collected.positions };
+        try {
+          await this.#save();
+        } catch (e) {
+          this.#state.in = before;
+          throw e;
+        }
+      }
       for (const r of ready) {
         const range = { deviceId: r.m.deviceId, from: r.from, to: r.m.head };
         await apply(r.changes, range);
@@ -638,7 +945,214 @@ class Device implements SyncDevice {
         }
         applied.push({ ...range, changes: r.changes.length });
       }
-      return { applied, incomplete, bytes };
+      return {
+        applied,
+        incomplete,
+        bytes,
+        uncovered: collected.uncovered,
+        ...(snapshot === undefined ? {} : {
+          snapshot: {
+            deviceId: snapshot.s.deviceId,
+            id: snapshot.s.id,
+            changes: snapshot.changes.length,
+          },
+        }),
+      };
+    });
+  }
+
+  async #dropSnapshot(
+    target: SyncTarget,
+    deviceId: string,
+    id: string,
+    parts: number | undefined,
+  ): Promise<void> {
+    // The manifest first: a reader never finds a manifest without parts
+    // (it would fall back anyway).
+    await target.delete(snapshotName(this.#keys, deviceId, id));
+    for (let i = 0; parts === undefined || i < parts; i++) {
+      const gone = await target.delete(
+        snapshotPartName(this.#keys, deviceId, id, i),
+      );
+      if (!gone && parts === undefined) break;
+    }
+  }
+
+  compact(
+    target: SyncTarget,
+    source:
+      | AsyncIterable<readonly SyncChange[]>
+      | Iterable<
+        readonly SyncChange[]
+      >,
+  ): Promise<CompactReport> {
+    return this.#run("compact", async () => {
+      await this.#bind(target);
+      const { removed } = await this.#loadRemovals(target);
+      await this.#pushNow(target);
+      const snap = this.#state.snap ??= {};
+      if (snap.pending !== undefined) {
+        // A compaction that crashed: its parts are not referenced.
+        await this.#dropSnapshot(
+          target,
+          this.deviceId,
+          snap.pending,
+          undefined,
+        );
+        delete snap.pending;
+        await this.#save();
+      }
+      const id = sha256Hex(crypto.getRandomValues(new Uint8Array(32))).slice(
+        0,
+        32,
+      );
+      snap.pending = id;
+      await this.#save();
+      const out = this.#state.out;
+      const covers: Record<string, { head: number; chain: string }> = {};
+      if (out.published > 0 && out.published === out.sealed) {
+        covers[this.deviceId] = { head: out.published, chain: out.chain };
+      }
+      for (const [d, p] of Object.entries(this.#state.in)) {
+        covers[d] = { head: p.head, chain: p.chain };
+      }
+      let part = 0, chain = GENESIS_CHAIN, size = 0, count = 0, bytes = 0;
+      let group: SyncChange[] = [];
+      const flush = async () => {
+        const sealed = sealSnapshotPart(this.#keys, {
+          deviceId: this.deviceId,
+          id,
+          part,
+          prevChain: chain,
+          changes: group,
+        });
+        if (!(await target.writeIfAbsent(sealed.name, sealed.bytes))) {
+          throw new AicoDataError(
+            "ALREADY_EXISTS",
+            "Cannot compact: the target holds another object under a new snapshot's name",
+          );
+        }
+        bytes += sealed.bytes.length;
+        chain = sealed.chain;
+        part++;
+        group = [];
+        size = 0;
+      };
+      for await (const batch of source) {
+        for (const c of batch) {
+          const n = JSON.stringify(c).length;
+          if (group.length > 0 && size + n > SNAPSHOT_PART_BYTES) await flush();
+          group.push(c);
+          size += n;
+          count++;
+        }
+      }
+      if (group.length > 0 || part === 0) await flush();
+      const manifest: SnapshotManifest = {
+        deviceId: this.deviceId,
+        id,
+        parts: part,
+        chain,
+        covers,
+        removed: [...removed].sort(),
+      };
+      const sealed = sealSnapshotManifest(this.#keys, manifest);
+      await target.writeIfAbsent(sealed.name, sealed.bytes);
+      bytes += sealed.bytes.length;
+      this.#snapshots.set(sealed.name, manifest);
+      delete snap.pending;
+      this.#state.removed = [...removed].sort();
+      await this.#save();
+      // The new snapshot is on the target: what it covers can go. Another
+      // device's snapshot only when this one covers strictly more (two
+      // equal snapshots written at once never delete each other).
+      let deletedSnapshots = 0;
+      const { list } = await this.#loadSnapshots(target, new Set());
+      for (const t of list) {
+        if (t.id === id) continue;
+        let dominated = true, more = false;
+        for (const [d, p] of Object.entries(t.covers)) {
+          const mine = covers[d]?.head ?? -1;
+          if (mine < p.head) dominated = false;
+          if (mine > p.head) more = true;
+        }
+        for (const [d, p] of Object.entries(covers)) {
+          if (t.covers[d] === undefined && p.head > 0) more = true;
+        }
+        if (
+          removed.has(t.deviceId) ||
+          (dominated && (t.deviceId === this.deviceId || more))
+        ) {
+          await this.#dropSnapshot(target, t.deviceId, t.id, t.parts);
+          this.#snapshots.delete(snapshotName(this.#keys, t.deviceId, t.id));
+          deletedSnapshots++;
+        }
+      }
+      let deletedSegments = 0, deletedManifests = 0;
+      const deleted = snap.deleted ??= {};
+      const heads = new Map<string, number>();
+      for (const name of await target.list("m")) {
+        const m = this.#manifests.get(name);
+        if (m === undefined || !removed.has(m.deviceId)) continue;
+        heads.set(m.deviceId, Math.max(heads.get(m.deviceId) ?? 0, m.head));
+        if (await target.delete(name)) deletedManifests++;
+        this.#manifests.delete(name);
+      }
+      for (const [d, p] of Object.entries(covers)) {
+        // A removed device's later segments are refused: they go too.
+        const upTo = Math.max(p.head, heads.get(d) ?? 0);
+        for (let n = (deleted[d] ?? 0) + 1; n <= upTo; n++) {
+          if (await target.delete(segmentName(this.#keys, d, n))) {
+            deletedSegments++;
+          }
+        }
+        deleted[d] = Math.max(deleted[d] ?? 0, upTo);
+      }
+      await this.#save();
+      return {
+        snapshotId: id,
+        parts: part,
+        changes: count,
+        bytes,
+        covers: Object.fromEntries(
+          Object.entries(covers).map(([d, p]) => [d, p.head]),
+        ),
+        deletedSegments,
+        deletedSnapshots,
+        deletedManifests,
+      };
+    });
+  }
+
+  removeDevice(target: SyncTarget, deviceId: string): Promise<boolean> {
+    return this.#run("remove device", async () => {
+      if (typeof deviceId !== "string" || !DEVICE_FORM.test(deviceId)) {
+        throw new AicoDataError(
+          "INVALID_INPUT",
+          "Cannot remove device: malformed device id",
+        );
+      }
+      if (deviceId === this.deviceId) {
+        throw new AicoDataError(
+          "INVALID_INPUT",
+          "Cannot remove device: it is this device (remove it from another one)",
+        );
+      }
+      await this.#bind(target);
+      const r = sealRemoval(this.#keys, deviceId, this.deviceId);
+      const written = await target.writeIfAbsent(r.name, r.bytes);
+      if (!written) {
+        // Present already: check it is a real record for that device.
+        openRemoval(this.#keys, r.name, await target.read(r.name));
+      }
+      this.#removals.set(removalName(this.#keys, deviceId), deviceId);
+      const removed = new Set(this.#state.removed ?? []);
+      if (!removed.has(deviceId)) {
+        removed.add(deviceId);
+        this.#state.removed = [...removed].sort();
+        await this.#save();
+      }
+      return written;
     });
   }
 
@@ -652,6 +1166,7 @@ class Device implements SyncDevice {
       applied: Object.fromEntries(
         Object.entries(s.in).map(([k, v]) => [k, v.head]),
       ),
+      removed: [...(s.removed ?? [])],
     };
   }
 

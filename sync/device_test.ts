@@ -87,6 +87,7 @@ Deno.test("SyncDevice push then pull applies each segment once; manifests older 
       uploaded: 6,
       published: 6,
       applied: {},
+      removed: [],
     });
     // Pushing again writes nothing.
     assert.deepEqual(await a.push(target), { segments: 0, bytes: 0, head: 6 });

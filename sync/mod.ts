@@ -36,9 +36,11 @@
  * version and takes the rows whose `parent` it is with it; otherwise the
  * greater hybrid-logical-clock reading wins (device id breaks ties), a
  * `delete` beating older writes; appends are idempotent by their globally
- * unique key. Not built yet: compaction into snapshots and removing a
- * device (segments stay on the target), re-publishing the key file after a
- * passphrase change, and re-keying sync after a data-key rotation.
+ * unique key. Compaction (`SyncDevice.compact`, `sync/snapshot.ts`) folds
+ * the history into a sealed snapshot and deletes the segments it covers; a
+ * removal record makes honest devices refuse a removed device. Not built
+ * yet: re-publishing the key file after a passphrase change, and re-keying
+ * sync after a data-key rotation.
  *
  * @example Sync between two devices through a folder
  * ```ts
@@ -74,6 +76,7 @@ export * from "./merge.ts";
 export * from "./keys.ts";
 export * from "./segment.ts";
 export * from "./manifest.ts";
+export * from "./snapshot.ts";
 export * from "./folder_target.ts";
 export * from "./webdav_target.ts";
 export * from "./device.ts";

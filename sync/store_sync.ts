@@ -23,7 +23,13 @@ import {
 } from "./_store_tables.ts";
 import { createSyncConsumer, type SyncRowReader } from "./consumer.ts";
 import type { ApplyChanges, SyncDevice } from "./device.ts";
-import { compareHlc, type HybridLogicalClock, parseHlc } from "./hlc.ts";
+import {
+  compareHlc,
+  formatHlc,
+  type HlcTimestamp,
+  type HybridLogicalClock,
+  parseHlc,
+} from "./hlc.ts";
 import { canonicalJson, checkSyncChange } from "./merge.ts";
 import type { RowRef, SyncChange, SyncWrite } from "./types.ts";
 
@@ -35,6 +41,11 @@ export interface StoreSync {
   readonly apply: ApplyChanges;
   /** The reader behind the consumer. */
   readonly reader: SyncRowReader;
+  /**
+   * The state of every synced row, in batches, for a compaction snapshot
+   * (pass it to `device.compact`): erased content is not in it.
+   */
+  readonly compaction: () => AsyncIterable<SyncChange[]>;
 }
 
 interface Stored {
@@ -462,6 +473,193 @@ class Wiring {
       if (batch === undefined) break;
       yield batch;
     }
+  }
+
+  /**
+   * The state of every synced row for a compaction snapshot: live rows of
+   * every device with their clock readings, the tombstones convergence
+   * needs, every message position (an erased message's place as a content-
+   * free ghost) and the changes still waiting for their parent row. Erased
+   * content is not read: an erased row is a tombstone (key and reading).
+   */
+  async *compaction(): AsyncIterable<SyncChange[]> {
+    const clock = this.#device.clock;
+    for (const spec of this.#order) {
+      let after: string | undefined;
+      for (;;) {
+        const batch = await this.#storage.transaction(async (tx) => {
+          const keys = await spec.list(tx, after, 500);
+          after = keys[keys.length - 1];
+          return keys.length === 0
+            ? undefined
+            : await this.#rowVersions(tx, spec, keys, clock);
+        }, "write");
+        if (batch === undefined) break;
+        yield batch;
+      }
+    }
+    // Tombstones of mutable rows, then message erases outside erased
+    // conversations (their messages travel as the conversation's erase).
+    const tombstones = (await this.#storage.execute(
+      "SELECT tbl, key, op, hlc FROM sync_rows WHERE tbl != 'messages' AND op IN ('delete', 'erase') ORDER BY tbl, key",
+    )).rows.map((r) => ({
+      op: r.op as "delete" | "erase",
+      table: r.tbl as string,
+      key: r.key as string,
+      hlc: r.hlc as string,
+    }));
+    for (let i = 0; i < tombstones.length; i += 1000) {
+      yield tombstones.slice(i, i + 1000);
+    }
+    const erased = (await this.#storage.execute(
+      "SELECT s.key, s.hlc FROM sync_rows s WHERE s.tbl = 'messages' AND s.op = 'erase' AND (s.parent IS NULL OR " +
+        "EXISTS (SELECT 1 FROM conversations c WHERE 'conversations:' || c.id = s.parent)) ORDER BY s.key",
+    )).rows.map((r) => ({
+      op: "erase" as const,
+      table: "messages",
+      key: r.key as string,
+      hlc: r.hlc as string,
+    }));
+    for (let i = 0; i < erased.length; i += 1000) {
+      yield erased.slice(i, i + 1000);
+    }
+    const convs = (await this.#storage.execute(
+      "SELECT id FROM conversations ORDER BY id",
+    )).rows.map((r) => r.id as string);
+    for (const conv of convs) {
+      const batch = await this.#storage.transaction(
+        (tx) => this.#conversationPositions(tx, conv, clock),
+        "write",
+      );
+      for (let i = 0; i < batch.length; i += 1000) {
+        yield batch.slice(i, i + 1000);
+      }
+    }
+    const parked = (await this.#storage.execute(
+      "SELECT id, change FROM sync_pending ORDER BY id",
+    )).rows;
+    if (parked.length > 0) {
+      const decoder = new TextDecoder();
+      const out: SyncChange[] = [];
+      for (const r of parked) {
+        const plain = await this.#pending.open(
+          toNumber(r.id),
+          r.change as Uint8Array,
+        );
+        out.push(checkSyncChange(JSON.parse(decoder.decode(plain))));
+      }
+      yield out;
+    }
+  }
+
+  /** Every position of a conversation: its messages and its gaps (ghosts). */
+  async #conversationPositions(
+    tx: SqlExecutor,
+    conv: string,
+    clock: HybridLogicalClock,
+  ): Promise<SyncChange[]> {
+    const parentText = refText({ table: "conversations", key: conv });
+    const parent = Object.freeze({ table: "conversations", key: conv });
+    const unstamped = (await tx.execute({
+      sql:
+        "SELECT m.id FROM messages m WHERE m.conversation_id = ? AND NOT EXISTS " +
+        "(SELECT 1 FROM sync_rows s INDEXED BY sync_rows_local WHERE s.tbl = 'messages' AND s.local = m.id)",
+      args: [conv],
+    })).rows.map((r) => String(r.id));
+    if (unstamped.length > 0) {
+      await this.#messageVersions(
+        tx,
+        { op: "insert", keys: unstamped, scope: conv },
+        clock,
+      );
+    }
+    const rows = (await tx.execute({
+      sql:
+        "SELECT m.id, m.seq, s.key, s.hlc FROM messages m CROSS JOIN sync_rows s INDEXED BY sync_rows_local " +
+        "ON s.tbl = 'messages' AND s.local = m.id WHERE m.conversation_id = ? ORDER BY m.seq",
+      args: [conv],
+    })).rows.map((r) => ({
+      id: toNumber(r.id),
+      seq: toNumber(r.seq),
+      key: r.key as string,
+      hlc: r.hlc as string,
+    }));
+    const gaps = (await tx.execute({
+      sql:
+        "SELECT seq FROM message_gaps WHERE conversation_id = ? ORDER BY seq",
+      args: [conv],
+    })).rows.map((r) => toNumber(r.seq));
+    const ghostKeys = (await tx.execute({
+      sql:
+        "SELECT key FROM sync_rows WHERE tbl = 'messages' AND op = 'erase' AND parent = ? AND local IS NOT NULL ORDER BY local, key",
+      args: [parentText],
+    })).rows.map((r) => r.key as string);
+    const values = await this.#readMessages(tx, rows.map((r) => r.id));
+    const positions: ({ seq: number; row?: (typeof rows)[number] })[] = [
+      ...rows.map((row) => ({ seq: row.seq, row })),
+      ...gaps.map((seq) => ({ seq })),
+    ].sort((a, b) => a.seq - b.seq);
+    const out: SyncChange[] = [];
+    const convHlc = (await loadStored(tx, "conversations", [conv])).get(conv)
+      ?.hlc ?? clock.now();
+    let pred: string | undefined;
+    let run = 0;
+    let g = 0;
+    for (let i = 0; i < positions.length; i++) {
+      const p = positions[i]!;
+      if (p.row !== undefined) {
+        const v = values.get(p.row.id);
+        if (v === undefined) continue;
+        out.push({
+          op: "append",
+          table: "messages",
+          key: p.row.key,
+          hlc: p.row.hlc,
+          parent,
+          value: v.value,
+        });
+        pred = p.row.hlc;
+        run = 0;
+        continue;
+      }
+      // A gap sorts right after the message before it (or, first in the
+      // conversation, before the message after it).
+      run++;
+      let base: HlcTimestamp;
+      if (pred !== undefined) {
+        base = parseHlc(pred);
+      } else {
+        const succ = positions.slice(i).find((x) => x.row !== undefined)?.row
+          ?.hlc;
+        const s = parseHlc(succ ?? convHlc);
+        base = { wall: Math.max(0, s.wall - 1), counter: 0, node: s.node };
+      }
+      const node = `${base.node}-g${String(run).padStart(5, "0")}`;
+      const hlc = formatHlc({
+        wall: base.wall,
+        counter: base.counter,
+        node: node.length <= 64 ? node : base.node,
+      });
+      let key = ghostKeys[g++];
+      if (key === undefined) {
+        key = `${this.#id}/gap-${
+          createHash("sha256").update(`${conv}\n${p.seq}`).digest("hex").slice(
+            0,
+            24,
+          )
+        }`;
+        out.push({ op: "erase", table: "messages", key, hlc });
+      }
+      out.push({
+        op: "append",
+        table: "messages",
+        key,
+        hlc,
+        parent,
+        value: {},
+      });
+    }
+    return out;
   }
 
   // ---- inbound -----------------------------------------------------------
@@ -1136,5 +1334,6 @@ export function createStoreSync(
     consumer: createSyncConsumer(device, reader),
     apply: (changes, range) => w.apply(changes, range),
     reader,
+    compaction: () => w.compaction(),
   };
 }

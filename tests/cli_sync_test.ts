@@ -145,3 +145,64 @@ Deno.test("aico-data sync init, init --from-sync, sync both ways, doctor, --watc
     assert.equal(status.code, 130);
   });
 });
+
+Deno.test("aico-data sync compact and sync remove-device (--json counts)", async () => {
+  await withDir(async (tmp) => {
+    const a = join(tmp, "a"), b = join(tmp, "b"), c = join(tmp, "c");
+    const target = join(tmp, "target"), file = join(tmp, "a.jsonl");
+    await Deno.writeTextFile(
+      file,
+      Array.from(
+        { length: 30 },
+        (_, i) =>
+          `{"conversation":"conv-${
+            i % 3
+          }","role":"user","content":"line ${i}","title":"T${i % 3}"}\n`,
+      ).join(""),
+    );
+    assert.equal((await cli(["init", "--dir", a], { env })).code, 0);
+    assert.equal((await cli(["import", file, "--dir", a], { env })).code, 0);
+    const init = await cli(["sync", "init", target, "--dir", a], { env });
+    assert.equal(init.code, 0, init.err);
+    const joined = await cli(
+      ["init", "--from-sync", target, "--dir", b, "--json"],
+      { env },
+    );
+    assert.equal(joined.code, 0, joined.err);
+    const bId = JSON.parse(joined.out).deviceId as string;
+
+    const bad = await cli(["sync", "compact", "extra", "--dir", a], { env });
+    assert.equal(bad.code, 1);
+    const compact = await cli(["sync", "compact", "--dir", a, "--json"], {
+      env,
+    });
+    assert.equal(compact.code, 0, compact.err);
+    const cj = JSON.parse(compact.out);
+    assert.ok(cj.changes > 0 && cj.parts >= 1 && cj.deletedSegments > 0);
+
+    const joined2 = await cli(
+      ["init", "--from-sync", target, "--dir", c, "--json"],
+      { env },
+    );
+    assert.equal(joined2.code, 0, joined2.err);
+    assert.deepEqual(await titles(c), await titles(a));
+
+    const noId = await cli(["sync", "remove-device", "--dir", a], { env });
+    assert.equal(noId.code, 1);
+    const removed = await cli(
+      ["sync", "remove-device", bId, "--dir", a, "--json"],
+      { env },
+    );
+    assert.equal(removed.code, 0, removed.err);
+    assert.equal(JSON.parse(removed.out).removed, bId);
+    const refused = await cli(["sync", "--dir", b], { env });
+    assert.equal(refused.code, 1);
+    assert.match(oneLine(refused), /DEVICE_REMOVED/);
+    const doctor = await cli(["doctor", "--dir", b, "--json"], { env });
+    const check =
+      (JSON.parse(doctor.out) as { check: string; status: string }[])
+        .find((x) => x.check === "sync");
+    assert.equal(check?.status, "fail");
+    assert.equal((await cli(["sync", "--dir", c], { env })).code, 0);
+  });
+});

@@ -9,6 +9,7 @@ import {
   saveTargetSpec,
 } from "../../sync/mod.ts";
 import type { DataLayer, SyncRunReport } from "../../data_layer/mod.ts";
+import type { CompactReport } from "../../sync/mod.ts";
 import { CliError } from "../_errors.ts";
 import type { Command, Context } from "../_context.ts";
 
@@ -18,6 +19,31 @@ function line(r: SyncRunReport): string {
       ? `; ${r.incomplete.length} device(s) still arriving`
       : ""
   }`;
+}
+
+function compactLine(r: CompactReport): string {
+  return `snapshot written: ${r.changes} row version(s) in ${r.parts} part(s) (${r.bytes} bytes); deleted ${r.deletedSegments} segment(s), ${r.deletedSnapshots} older snapshot(s), ${r.deletedManifests} manifest(s) of removed devices`;
+}
+
+async function syncCompact(ctx: Context, remove?: string): Promise<number> {
+  await using data = await openSynced(ctx);
+  const r = remove === undefined
+    ? await data.sync!.compact({ signal: ctx.signal })
+    : await data.sync!.removeDevice(remove);
+  if (ctx.json) {
+    ctx.printJson(remove === undefined ? r : { removed: remove, ...r });
+  } else {
+    if (remove !== undefined) {
+      ctx.print(
+        `device ${remove} removed: the other devices refuse its changes from now on`,
+      );
+      ctx.print(
+        "it still holds the data key: to lock it out for good, rotate the key (aico-data rotate-key) and set up sync on a new target",
+      );
+    }
+    ctx.print(compactLine(r));
+  }
+  return 0;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -80,7 +106,8 @@ export async function openSynced(ctx: Context): Promise<DataLayer> {
 export const sync: Command = {
   name: "sync",
   summary: "sync end-to-end encrypted with your other devices",
-  usage: "sync [init TARGET] [--watch [--interval SECONDS]] [--json]",
+  usage:
+    "sync [init TARGET | compact | remove-device ID] [--watch [--interval SECONDS]] [--json]",
   help: `aico-data sync init TARGET   set the target (a folder kept in sync by
                              Syncthing/Dropbox/iCloud, a USB stick, or an
                              http(s):// WebDAV URL such as Nextcloud; user and
@@ -88,6 +115,14 @@ export const sync: Command = {
                              passphrase-wrapped key file on it, sync once
 aico-data sync               sync once: push this device's changes, pull the others'
 aico-data sync --watch       keep syncing until Ctrl-C (exit 130)
+aico-data sync compact       fold the history into a snapshot on the target and
+                             delete the segments it covers (a new device then
+                             pulls the live data, not the history); \`sync\`
+                             does it by itself past 256 uncovered segments
+aico-data sync remove-device ID
+                             the other devices refuse that device's changes
+                             from now on; its segments are compacted away (it
+                             keeps the data key: rotate the key to lock it out)
 
 The target only ever sees sealed, opaquely named files. Join another device
 with \`aico-data init --from-sync TARGET\`; \`aico-data doctor\` checks the target.
@@ -102,11 +137,32 @@ WebDAV needs --allow-net=HOST.
   positionals: [0, 2],
   async run(ctx) {
     const [sub, spec] = ctx.positionals;
-    if (sub !== undefined && sub !== "init") {
+    if (
+      sub !== undefined && sub !== "init" && sub !== "compact" &&
+      sub !== "remove-device"
+    ) {
       throw new CliError(
         `Unknown sync command "${sub}"`,
-        "use `aico-data sync` or `aico-data sync init TARGET`",
+        "use `aico-data sync`, `sync init TARGET`, `sync compact` or `sync remove-device ID`",
       );
+    }
+    if (sub === "compact") {
+      if (spec !== undefined) {
+        throw new CliError(
+          `Unexpected argument "${spec}"`,
+          "use `aico-data sync compact`",
+        );
+      }
+      return await syncCompact(ctx);
+    }
+    if (sub === "remove-device") {
+      if (spec === undefined) {
+        throw new CliError(
+          "sync remove-device needs a device ID",
+          "the ids are in `aico-data sync --json` (pulled devices) and `doctor`",
+        );
+      }
+      return await syncCompact(ctx, spec);
     }
     if (sub === "init") {
       if (spec === undefined) {
