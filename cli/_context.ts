@@ -98,6 +98,8 @@ export interface Context {
       passphrase?: string;
       kdf?: KdfOptions;
       sync?: DataLayerSyncOptions;
+      /** `false`: without the analytics row (its refresher catches up later). */
+      analytics?: false;
     },
   ): Promise<DataLayer>;
   /** Opens the folder for reading; works on a read-only folder too. */
@@ -315,6 +317,7 @@ export function createContext(
         plugins,
         // A command is short-lived: vectors are made by `aico-data index`.
         memory: { background: false },
+        ...(options.analytics === false ? { analytics: false as const } : {}),
         ...(options.create ? { create: true } : {}),
         // Only a new key file takes KDF settings (`init`); an existing
         // one records its own, so opening needs none.

@@ -10,6 +10,7 @@ import {
   randomFillSync,
 } from "node:crypto";
 import { AicoDataError } from "../errors.ts";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 
 /** Version byte of a sealed sync object. */
 export const OBJECT_VERSION = 1;
@@ -140,4 +141,41 @@ export function padmeLength(length: number, min: number): number {
   const lastBits = e - s;
   const step = 2 ** lastBits;
   return Math.ceil(l / step) * step;
+}
+
+/**
+ * The plaintext of a sealed body: the deflated JSON with its length in front
+ * (4 bytes, big-endian), padded (Padmé, at least `min` bytes once sealed) so
+ * that the sealed size leaks little.
+ */
+export function packBody(json: Uint8Array, min: number): Uint8Array {
+  const body = deflateRawSync(json);
+  const total = padmeLength(4 + body.length + OBJECT_OVERHEAD, min) -
+    OBJECT_OVERHEAD;
+  const plain = new Uint8Array(total);
+  new DataView(plain.buffer).setUint32(0, body.length);
+  plain.set(body, 4);
+  return plain;
+}
+
+const bodyDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The JSON value of a {@linkcode packBody} plaintext; `CORRUPT_VALUE` naming
+ * `what` when it does not decode.
+ */
+export function unpackBody(plain: Uint8Array, what: string): unknown {
+  try {
+    const len = new DataView(plain.buffer, plain.byteOffset).getUint32(0);
+    if (4 + len > plain.length) throw new RangeError("length out of range");
+    return JSON.parse(
+      bodyDecoder.decode(inflateRawSync(plain.subarray(4, 4 + len))),
+    );
+  } catch (cause) {
+    throw new AicoDataError(
+      "CORRUPT_VALUE",
+      `Cannot open ${what}: the content does not decode`,
+      { cause },
+    );
+  }
 }

@@ -4,16 +4,15 @@
  *
  * @module
  */
-import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { AicoDataError } from "../errors.ts";
 import {
   keyedName,
   materialOf,
-  OBJECT_OVERHEAD,
   openObject,
-  padmeLength,
+  packBody,
   sealObject,
   sha256Hex,
+  unpackBody,
 } from "./_keys.ts";
 import type { SyncKeys } from "./keys.ts";
 import { checkSyncChange } from "./merge.ts";
@@ -31,7 +30,6 @@ const MIN_PADDED = 512;
 const DEVICE_FORM = /^[a-z0-9_-]{1,64}$/;
 const CHAIN_FORM = /^[0-9a-f]{64}$/;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** A sealed segment, ready to write to a target. */
 export interface SealedSegment {
@@ -225,12 +223,7 @@ export function sealSegment(
       `Cannot seal segment: ${json.length} bytes exceed the limit of ${MAX_SEGMENT_BYTES}`,
     );
   }
-  const body = deflateRawSync(json);
-  const total = padmeLength(4 + body.length + OBJECT_OVERHEAD, MIN_PADDED) -
-    OBJECT_OVERHEAD;
-  const plain = new Uint8Array(total);
-  new DataView(plain.buffer).setUint32(0, body.length);
-  plain.set(body, 4);
+  const plain = packBody(json, MIN_PADDED);
   const bytes = sealObject(
     m,
     plain,
@@ -281,25 +274,12 @@ export function openSegment(
     segmentAad(ref.deviceId, ref.number, prev),
     "segment",
   );
-  let parsed: {
+  const parsed = unpackBody(plain, "segment") as {
     v?: unknown;
     device?: unknown;
     number?: unknown;
     changes?: unknown;
   };
-  try {
-    const len = new DataView(plain.buffer, plain.byteOffset).getUint32(0);
-    if (4 + len > plain.length) throw new RangeError("length out of range");
-    parsed = JSON.parse(
-      decoder.decode(inflateRawSync(plain.subarray(4, 4 + len))),
-    );
-  } catch (cause) {
-    throw new AicoDataError(
-      "CORRUPT_VALUE",
-      "Cannot open segment: the content does not decode",
-      { cause },
-    );
-  }
   if (
     parsed?.v !== SEGMENT_VERSION || parsed.device !== ref.deviceId ||
     parsed.number !== ref.number || !Array.isArray(parsed.changes)

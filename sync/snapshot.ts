@@ -7,16 +7,16 @@
  *
  * @module
  */
-import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { AicoDataError } from "../errors.ts";
 import {
   keyedName,
   materialOf,
-  OBJECT_OVERHEAD,
   openObject,
+  packBody,
   padmeLength,
   sealObject,
   sha256Hex,
+  unpackBody,
 } from "./_keys.ts";
 import type { SyncKeys } from "./keys.ts";
 import { checkSyncChange } from "./merge.ts";
@@ -216,18 +216,16 @@ export function sealSnapshotPart(
     throw bad("seal snapshot part", "expected an array of changes");
   }
   const changes = input.changes.map((c) => checkSyncChange(c));
-  const body = deflateRawSync(encoder.encode(JSON.stringify({
-    v: SNAPSHOT_VERSION,
-    device: input.deviceId,
-    id: input.id,
-    part: input.part,
-    changes,
-  })));
-  const total = padmeLength(4 + body.length + OBJECT_OVERHEAD, 512) -
-    OBJECT_OVERHEAD;
-  const plain = new Uint8Array(total);
-  new DataView(plain.buffer).setUint32(0, body.length);
-  plain.set(body, 4);
+  const plain = packBody(
+    encoder.encode(JSON.stringify({
+      v: SNAPSHOT_VERSION,
+      device: input.deviceId,
+      id: input.id,
+      part: input.part,
+      changes,
+    })),
+    512,
+  );
   const bytes = sealObject(
     materialOf(keys),
     plain,
@@ -279,26 +277,13 @@ export function openSnapshotPart(
     partAad(ref.deviceId, ref.id, ref.part, prev),
     "snapshot part",
   );
-  let parsed: {
+  const parsed = unpackBody(plain, "snapshot part") as {
     v?: unknown;
     device?: unknown;
     id?: unknown;
     part?: unknown;
     changes?: unknown[];
   };
-  try {
-    const len = new DataView(plain.buffer, plain.byteOffset).getUint32(0);
-    if (4 + len > plain.length) throw new RangeError("length out of range");
-    parsed = JSON.parse(
-      decoder.decode(inflateRawSync(plain.subarray(4, 4 + len))),
-    );
-  } catch (cause) {
-    throw new AicoDataError(
-      "CORRUPT_VALUE",
-      "Cannot open snapshot part: the content does not decode",
-      { cause },
-    );
-  }
   if (
     parsed?.v !== SNAPSHOT_VERSION || parsed.device !== ref.deviceId ||
     parsed.id !== ref.id || parsed.part !== ref.part ||
