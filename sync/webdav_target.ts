@@ -14,6 +14,9 @@ import {
 } from "./_target_common.ts";
 import { SYNC_OBJECT_NAME, type SyncTarget } from "./types.ts";
 
+/** MOVEs refused with 423 (locked by a concurrent writer) before giving up. */
+const MOVE_LOCKED_ATTEMPTS = 40;
+
 /** Options of {@linkcode openWebDavTarget}. */
 export interface WebDavTargetOptions {
   /** The collection that holds the objects, `http:` or `https:` (created on first write). */
@@ -303,19 +306,27 @@ class WebDavTarget implements SyncTarget {
     }
     let moved = false;
     try {
-      const move = await this.#request(
-        "write object",
-        "MOVE",
-        tmp,
-        { Destination: this.#at(name).href, Overwrite: "F" },
-      );
-      await move.body?.cancel();
-      if (move.status === 201 || move.status === 204) {
-        moved = true;
-        return true;
+      // 423: a concurrent writer's MOVE holds the lock on the name (the
+      // server locks source and destination); retry until it is done, then
+      // the name exists (412) or is free.
+      for (let attempt = 1;; attempt++) {
+        const move = await this.#request(
+          "write object",
+          "MOVE",
+          tmp,
+          { Destination: this.#at(name).href, Overwrite: "F" },
+        );
+        await move.body?.cancel();
+        if (move.status === 201 || move.status === 204) {
+          moved = true;
+          return true;
+        }
+        if (move.status === 412) return false;
+        if (move.status !== 423 || attempt >= MOVE_LOCKED_ATTEMPTS) {
+          return await this.#fail("write object", move);
+        }
+        await new Promise((r) => setTimeout(r, 10 * attempt));
       }
-      if (move.status === 412) return false;
-      return await this.#fail("write object", move);
     } finally {
       if (!moved) {
         const del = await this.#request("write object", "DELETE", tmp).catch(
