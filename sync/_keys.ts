@@ -179,3 +179,31 @@ export function unpackBody(plain: Uint8Array, what: string): unknown {
     );
   }
 }
+
+/**
+ * The plaintext of a small sealed record: its JSON, padded with spaces
+ * (Padmé, at least `min` bytes) so that its size leaks little.
+ */
+export function padJson(value: unknown, min: number): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(value));
+  const plain = new Uint8Array(padmeLength(json.length, min));
+  plain.fill(0x20);
+  plain.set(json);
+  return plain;
+}
+
+/**
+ * The JSON value of a {@linkcode padJson} plaintext; `CORRUPT_VALUE` naming
+ * `what` when it does not decode.
+ */
+export function parsePaddedJson(plain: Uint8Array, what: string): unknown {
+  try {
+    return JSON.parse(bodyDecoder.decode(plain).trimEnd());
+  } catch (cause) {
+    throw new AicoDataError(
+      "CORRUPT_VALUE",
+      `Cannot open ${what}: the content does not decode`,
+      { cause },
+    );
+  }
+}

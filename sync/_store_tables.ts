@@ -5,6 +5,8 @@
 import type { SealedColumn, Storage } from "../storage/storage.ts";
 import type { SqlExecutor, Value } from "../storage/types.ts";
 import { AicoDataError } from "../errors.ts";
+import { CORE_SEALED_COLUMNS } from "../repositories/core_schema.ts";
+import { syncSchema } from "./store_schema.ts";
 import type { RowRef, SyncValue } from "./types.ts";
 
 /** A row as sync carries it: plain JSON columns. */
@@ -132,19 +134,31 @@ async function listKeys(
   return rs.rows.map((r) => s(r.k));
 }
 
+/**
+ * A sealed column of the core or sync schema, bound to the schema version
+ * its declaration names (what the repositories seal and rotation re-seals).
+ */
+export function declaredColumn(
+  storage: Storage,
+  table: string,
+  column: string,
+): SealedColumn {
+  const spec = [...CORE_SEALED_COLUMNS, ...syncSchema.sealedColumns].find((
+    c,
+  ) => c.table === table && c.column === column);
+  if (spec === undefined) {
+    throw new Error(`unreachable: "${table}.${column}" is not declared sealed`);
+  }
+  return storage.sealedColumn(table, column, {
+    schemaVersion: spec.schemaVersion,
+  });
+}
+
 /** The specs of the synced mutable tables, in parent-before-child order. */
 export function createTableSpecs(storage: Storage): TableSpec[] {
-  const profiles: SealedColumn = storage.sealedColumn("users", "profile", {
-    schemaVersion: 1,
-  });
-  const secrets: SealedColumn = storage.sealedColumn(
-    "config",
-    "sealed_value",
-    { schemaVersion: 1 },
-  );
-  const titles: SealedColumn = storage.sealedColumn("conversations", "title", {
-    schemaVersion: 1,
-  });
+  const profiles = declaredColumn(storage, "users", "profile");
+  const secrets = declaredColumn(storage, "config", "sealed_value");
+  const titles = declaredColumn(storage, "conversations", "title");
 
   const users: TableSpec = {
     table: "users",

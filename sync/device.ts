@@ -7,6 +7,7 @@
  */
 import { join, resolve } from "node:path";
 import { requirePermission } from "../_internal/permissions.ts";
+import { DEVICE_FORM } from "./_forms.ts";
 import { AicoDataError, isAicoDataError } from "../errors.ts";
 import { sha256Hex } from "./_keys.ts";
 import { createHlc, type HlcOptions, type HybridLogicalClock } from "./hlc.ts";
@@ -40,7 +41,6 @@ import type { SyncChange, SyncTarget } from "./types.ts";
 
 const JOURNAL_FORMAT = "aico-sync-journal";
 const JOURNAL_VERSION = 1;
-const DEVICE_FORM = /^[a-z0-9_-]{1,64}$/;
 /** Manifests of a device left on the target: the newest and older ones. */
 const KEPT_MANIFESTS = 3;
 /** A snapshot part is closed at about this many bytes of changes. */
@@ -605,13 +605,8 @@ class Device implements SyncDevice {
     for (const name of await target.list("r")) {
       let id = this.#removals.get(name);
       if (id === undefined) {
-        let data: Uint8Array;
-        try {
-          data = await target.read(name);
-        } catch (e) {
-          if (isAicoDataError(e, "NOT_FOUND")) continue;
-          throw e;
-        }
+        const data = await readIfPresent(target, name);
+        if (data === undefined) continue;
         bytes += data.length;
         id = openRemoval(this.#keys, name, data);
         this.#removals.set(name, id);
@@ -636,13 +631,8 @@ class Device implements SyncDevice {
     for (const name of await target.list("q")) {
       let s = this.#snapshots.get(name);
       if (s === undefined) {
-        let data: Uint8Array;
-        try {
-          data = await target.read(name);
-        } catch (e) {
-          if (isAicoDataError(e, "NOT_FOUND")) continue;
-          throw e;
-        }
+        const data = await readIfPresent(target, name);
+        if (data === undefined) continue;
         bytes += data.length;
         s = openSnapshotManifest(this.#keys, name, data);
         this.#snapshots.set(name, s);
@@ -660,13 +650,8 @@ class Device implements SyncDevice {
     for (const name of await target.list("m")) {
       let m = this.#manifests.get(name);
       if (m === undefined) {
-        let data: Uint8Array;
-        try {
-          data = await target.read(name);
-        } catch (e) {
-          if (isAicoDataError(e, "NOT_FOUND")) continue; // deleted meanwhile
-          throw e;
-        }
+        const data = await readIfPresent(target, name);
+        if (data === undefined) continue; // deleted meanwhile
         bytes += data.length;
         m = openManifest(this.#keys, name, data);
         this.#manifests.set(name, m);
@@ -733,16 +718,14 @@ class Device implements SyncDevice {
         const changes: SyncChange[] = [];
         let complete = true;
         for (let n = known.head + 1; n <= m.head; n++) {
-          let data: Uint8Array;
-          try {
-            data = await target.read(segmentName(this.#keys, m.deviceId, n));
-          } catch (e) {
-            if (isAicoDataError(e, "NOT_FOUND")) {
-              complete = false;
-              missing.set(m.deviceId, n);
-              break;
-            }
-            throw e;
+          const data = await readIfPresent(
+            target,
+            segmentName(this.#keys, m.deviceId, n),
+          );
+          if (data === undefined) {
+            complete = false;
+            missing.set(m.deviceId, n);
+            break;
           }
           bytes += data.length;
           const seg = openSegment(this.#keys, data, {
@@ -771,15 +754,11 @@ class Device implements SyncDevice {
       let chain = GENESIS_CHAIN;
       const changes: SyncChange[] = [];
       for (let i = 0; i < s.parts; i++) {
-        let data: Uint8Array;
-        try {
-          data = await target.read(
-            snapshotPartName(this.#keys, s.deviceId, s.id, i),
-          );
-        } catch (e) {
-          if (isAicoDataError(e, "NOT_FOUND")) return undefined; // superseded
-          throw e;
-        }
+        const data = await readIfPresent(
+          target,
+          snapshotPartName(this.#keys, s.deviceId, s.id, i),
+        );
+        if (data === undefined) return undefined; // superseded
         bytes += data.length;
         const part = openSnapshotPart(this.#keys, data, {
           deviceId: s.deviceId,
@@ -1353,4 +1332,17 @@ async function loadState(
     }
   }
   return state;
+}
+
+/** An object's bytes, or `undefined` when the target no longer holds it. */
+async function readIfPresent(
+  target: SyncTarget,
+  name: string,
+): Promise<Uint8Array | undefined> {
+  try {
+    return await target.read(name);
+  } catch (e) {
+    if (isAicoDataError(e, "NOT_FOUND")) return undefined;
+    throw e;
+  }
 }

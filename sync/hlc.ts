@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { DEVICE_FORM } from "./_forms.ts";
 import { AicoDataError } from "../errors.ts";
 
 /** A parsed hybrid logical clock reading. */
@@ -18,7 +19,6 @@ export interface HlcTimestamp {
 }
 
 const HLC_FORM = /^([0-9a-f]{12})([0-9a-f]{4})\.([a-z0-9_-]{1,64})$/;
-const NODE_FORM = /^[a-z0-9_-]{1,64}$/;
 const MAX_WALL = 2 ** 48 - 1;
 const MAX_COUNTER = 0xffff;
 
@@ -45,7 +45,7 @@ export function formatHlc(t: HlcTimestamp): string {
     !Number.isSafeInteger(t?.wall) || t.wall < 0 || t.wall > MAX_WALL ||
     !Number.isSafeInteger(t.counter) || t.counter < 0 ||
     t.counter > MAX_COUNTER || typeof t.node !== "string" ||
-    !NODE_FORM.test(t.node)
+    !DEVICE_FORM.test(t.node)
   ) {
     throw new AicoDataError(
       "INVALID_INPUT",
@@ -300,7 +300,7 @@ export function createHlc(
   node: string,
   options: HlcOptions = {},
 ): HybridLogicalClock {
-  if (typeof node !== "string" || !NODE_FORM.test(node)) {
+  if (typeof node !== "string" || !DEVICE_FORM.test(node)) {
     throw new AicoDataError(
       "INVALID_INPUT",
       `Cannot create clock: malformed node id "${String(node).slice(0, 80)}"`,

@@ -6,23 +6,21 @@
  *
  * @module
  */
+import { CHAIN_FORM, DEVICE_FORM } from "./_forms.ts";
 import { AicoDataError } from "../errors.ts";
 import {
   keyedName,
   materialOf,
   openObject,
-  padmeLength,
+  padJson,
+  parsePaddedJson,
   sealObject,
 } from "./_keys.ts";
 import type { SyncKeys } from "./keys.ts";
 
 /** The manifest format version. */
 export const MANIFEST_VERSION = 1;
-const DEVICE_FORM = /^[a-z0-9_-]{1,64}$/;
-const CHAIN_FORM = /^[0-9a-f]{64}$/;
 const NAME_FORM = /^m[0-9a-f]{64}$/;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** What a manifest states. */
 export interface Manifest {
@@ -125,16 +123,13 @@ export function sealManifest(
     "m",
     `manifest\n${manifest.deviceId}\n${manifest.head}`,
   );
-  const json = encoder.encode(JSON.stringify({
+  const plain = padJson({
     format: "aico-sync-manifest",
     v: MANIFEST_VERSION,
     device: manifest.deviceId,
     head: manifest.head,
     chain: manifest.chain,
-  }));
-  const plain = new Uint8Array(padmeLength(json.length, 256));
-  plain.fill(0x20);
-  plain.set(json);
+  }, 256);
   return Object.freeze({
     name,
     bytes: sealObject(
@@ -184,22 +179,13 @@ export function openManifest(
     `aico-sync/manifest/v${MANIFEST_VERSION}\n${name}`,
     "manifest",
   );
-  let p: {
+  const p = parsePaddedJson(plain, "manifest") as {
     format?: unknown;
     v?: unknown;
     device?: unknown;
     head?: unknown;
     chain?: unknown;
   };
-  try {
-    p = JSON.parse(decoder.decode(plain).trimEnd());
-  } catch (cause) {
-    throw new AicoDataError(
-      "CORRUPT_VALUE",
-      "Cannot open manifest: the content does not decode",
-      { cause },
-    );
-  }
   const m = { deviceId: p?.device, head: p?.head, chain: p?.chain } as Manifest;
   try {
     if (p.format !== "aico-sync-manifest" || p.v !== MANIFEST_VERSION) {

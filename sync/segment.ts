@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { CHAIN_FORM, DEVICE_FORM } from "./_forms.ts";
 import { AicoDataError } from "../errors.ts";
 import {
   keyedName,
@@ -27,8 +28,6 @@ export const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Sealed segments are at least this long (small ones look alike). */
 const MIN_PADDED = 512;
 
-const DEVICE_FORM = /^[a-z0-9_-]{1,64}$/;
-const CHAIN_FORM = /^[0-9a-f]{64}$/;
 const encoder = new TextEncoder();
 
 /** A sealed segment, ready to write to a target. */

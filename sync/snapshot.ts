@@ -7,13 +7,15 @@
  *
  * @module
  */
+import { CHAIN_FORM, DEVICE_FORM } from "./_forms.ts";
 import { AicoDataError } from "../errors.ts";
 import {
   keyedName,
   materialOf,
   openObject,
   packBody,
-  padmeLength,
+  padJson,
+  parsePaddedJson,
   sealObject,
   sha256Hex,
   unpackBody,
@@ -25,11 +27,8 @@ import type { SyncChange } from "./types.ts";
 
 /** The snapshot format version. */
 export const SNAPSHOT_VERSION = 1;
-const DEVICE_FORM = /^[a-z0-9_-]{1,64}$/;
 const ID_FORM = /^[0-9a-f]{32}$/;
-const CHAIN_FORM = /^[0-9a-f]{64}$/;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** A device position a snapshot covers: its segments 1 to `head`. */
 export interface CoveredPosition {
@@ -334,7 +333,7 @@ export function sealSnapshotManifest(
 ): { readonly name: string; readonly bytes: Uint8Array } {
   checkManifest(m, "seal snapshot manifest");
   const name = snapshotName(keys, m.deviceId, m.id);
-  const json = encoder.encode(JSON.stringify({
+  const plain = padJson({
     format: "aico-sync-snapshot",
     v: SNAPSHOT_VERSION,
     device: m.deviceId,
@@ -343,10 +342,7 @@ export function sealSnapshotManifest(
     chain: m.chain,
     covers: m.covers,
     removed: m.removed,
-  }));
-  const plain = new Uint8Array(padmeLength(json.length, 256));
-  plain.fill(0x20);
-  plain.set(json);
+  }, 256);
   return Object.freeze({
     name,
     bytes: sealObject(
@@ -389,16 +385,10 @@ export function openSnapshotManifest(
     `aico-sync/snapshot/v${SNAPSHOT_VERSION}\n${name}`,
     "snapshot manifest",
   );
-  let p: Record<string, unknown>;
-  try {
-    p = JSON.parse(decoder.decode(plain).trimEnd());
-  } catch (cause) {
-    throw new AicoDataError(
-      "CORRUPT_VALUE",
-      "Cannot open snapshot manifest: the content does not decode",
-      { cause },
-    );
-  }
+  const p = parsePaddedJson(plain, "snapshot manifest") as Record<
+    string,
+    unknown
+  >;
   const m = {
     deviceId: p?.device,
     id: p?.id,
@@ -484,15 +474,12 @@ export function sealRemoval(
   if (typeof by !== "string" || !DEVICE_FORM.test(by)) {
     throw bad("seal removal", "malformed device id");
   }
-  const json = encoder.encode(JSON.stringify({
+  const plain = padJson({
     format: "aico-sync-removal",
     v: SNAPSHOT_VERSION,
     device: deviceId,
     by,
-  }));
-  const plain = new Uint8Array(padmeLength(json.length, 256));
-  plain.fill(0x20);
-  plain.set(json);
+  }, 256);
   return Object.freeze({
     name,
     bytes: sealObject(
@@ -534,16 +521,10 @@ export function openRemoval(
     `aico-sync/removal/v${SNAPSHOT_VERSION}\n${name}`,
     "removal record",
   );
-  let p: { format?: unknown; device?: unknown };
-  try {
-    p = JSON.parse(decoder.decode(plain).trimEnd());
-  } catch (cause) {
-    throw new AicoDataError(
-      "CORRUPT_VALUE",
-      "Cannot open removal record: the content does not decode",
-      { cause },
-    );
-  }
+  const p = parsePaddedJson(plain, "removal record") as {
+    format?: unknown;
+    device?: unknown;
+  };
   if (
     p?.format !== "aico-sync-removal" || typeof p.device !== "string" ||
     !DEVICE_FORM.test(p.device) || removalName(keys, p.device) !== name

@@ -18,6 +18,7 @@ import type { SealedColumn, Storage } from "../storage/storage.ts";
 import type { InValue, SqlExecutor, Transaction } from "../storage/types.ts";
 import {
   createTableSpecs,
+  declaredColumn,
   type RowValue,
   type TableSpec,
 } from "./_store_tables.ts";
@@ -185,12 +186,8 @@ class Wiring {
     this.#device = device;
     this.#order = createTableSpecs(storage);
     this.#specs = new Map(this.#order.map((s) => [s.table, s]));
-    this.#contents = storage.sealedColumn("messages", "content", {
-      schemaVersion: 1,
-    });
-    this.#pending = storage.sealedColumn("sync_pending", "change", {
-      schemaVersion: 1,
-    });
+    this.#contents = declaredColumn(storage, "messages", "content");
+    this.#pending = declaredColumn(storage, "sync_pending", "change");
   }
 
   get #id(): string {
