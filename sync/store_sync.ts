@@ -436,7 +436,10 @@ class Wiring {
     }, "write");
   }
 
-  async *snapshot(clock: HybridLogicalClock): AsyncIterable<SyncChange[]> {
+  /** Every row of the synced mutable tables with its version, 500 a batch. */
+  async *#mutableRows(
+    clock: HybridLogicalClock,
+  ): AsyncIterable<SyncChange[]> {
     for (const spec of this.#order) {
       let after: string | undefined;
       for (;;) {
@@ -451,6 +454,10 @@ class Wiring {
         yield batch;
       }
     }
+  }
+
+  async *snapshot(clock: HybridLogicalClock): AsyncIterable<SyncChange[]> {
+    yield* this.#mutableRows(clock);
     let last = 0;
     for (;;) {
       const batch = await this.#storage.transaction(async (tx) => {
@@ -481,20 +488,7 @@ class Wiring {
    */
   async *compaction(): AsyncIterable<SyncChange[]> {
     const clock = this.#device.clock;
-    for (const spec of this.#order) {
-      let after: string | undefined;
-      for (;;) {
-        const batch = await this.#storage.transaction(async (tx) => {
-          const keys = await spec.list(tx, after, 500);
-          after = keys[keys.length - 1];
-          return keys.length === 0
-            ? undefined
-            : await this.#rowVersions(tx, spec, keys, clock);
-        }, "write");
-        if (batch === undefined) break;
-        yield batch;
-      }
-    }
+    yield* this.#mutableRows(clock);
     // Tombstones of mutable rows, then message erases outside erased
     // conversations (their messages travel as the conversation's erase).
     const tombstones = (await this.#storage.execute(

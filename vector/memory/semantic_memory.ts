@@ -705,36 +705,34 @@ class SemanticMemoryImpl implements SemanticMemory {
     deletes: readonly number[],
     upserts: readonly number[],
   ): Promise<void> {
-    {
-      const around = await this.#remove(deletes);
-      const found = await readMessages(this.#db, this.#column, upserts);
-      // A row gone since the event was recorded was deleted: remove it too.
-      around.push(
-        ...await this.#remove(upserts.filter((id) => !found.has(id))),
-      );
-      const messages = [...found.values()];
-      const withCtx = await withNeighbours(this.#db, this.#column, messages);
-      if (this.#o.context !== "message") {
-        // Neighbours of changed or deleted messages have a new context:
-        // re-index them, so that no old or deleted text stays behind in
-        // their keyword row or context vector.
-        const extra = new Map<number, IndexedMessage>();
-        for (const it of withCtx) {
-          for (const n of [it.previous, it.next]) {
-            if (n && !found.has(n.id)) extra.set(n.id, n);
-          }
+    const around = await this.#remove(deletes);
+    const found = await readMessages(this.#db, this.#column, upserts);
+    // A row gone since the event was recorded was deleted: remove it too.
+    around.push(
+      ...await this.#remove(upserts.filter((id) => !found.has(id))),
+    );
+    const messages = [...found.values()];
+    const withCtx = await withNeighbours(this.#db, this.#column, messages);
+    if (this.#o.context !== "message") {
+      // Neighbours of changed or deleted messages have a new context:
+      // re-index them, so that no old or deleted text stays behind in
+      // their keyword row or context vector.
+      const extra = new Map<number, IndexedMessage>();
+      for (const it of withCtx) {
+        for (const n of [it.previous, it.next]) {
+          if (n && !found.has(n.id)) extra.set(n.id, n);
         }
-        const gone = new Set(deletes);
-        const at = await readPositions(this.#db, this.#column, around);
-        for (const m of at.values()) {
-          if (!found.has(m.id) && !gone.has(m.id)) extra.set(m.id, m);
-        }
-        withCtx.push(
-          ...await withNeighbours(this.#db, this.#column, [...extra.values()]),
-        );
       }
-      await this.#indexKeywords(withCtx);
+      const gone = new Set(deletes);
+      const at = await readPositions(this.#db, this.#column, around);
+      for (const m of at.values()) {
+        if (!found.has(m.id) && !gone.has(m.id)) extra.set(m.id, m);
+      }
+      withCtx.push(
+        ...await withNeighbours(this.#db, this.#column, [...extra.values()]),
+      );
     }
+    await this.#indexKeywords(withCtx);
   }
 
   async #state(key: string): Promise<string | undefined> {
