@@ -199,42 +199,32 @@ const BATCH_MESSAGES = 256;
 /** ...or this many conversations. */
 const BATCH_CONVERSATIONS = 64;
 
-async function existingKeys(
+/** Which of `values` the column holds (table and column are constants). */
+async function present(
   tx: Transaction,
-  keys: readonly string[],
+  table: "import_sources" | "conversations",
+  column: "source_key" | "id",
+  values: readonly string[],
 ): Promise<Set<string>> {
   const found = new Set<string>();
-  for (let i = 0; i < keys.length; i += IN_CHUNK) {
-    const part = keys.slice(i, i + IN_CHUNK);
+  const unique = [...new Set(values)];
+  for (let i = 0; i < unique.length; i += IN_CHUNK) {
+    const part = unique.slice(i, i + IN_CHUNK);
     const rs = await tx.execute({
-      sql: `SELECT source_key FROM import_sources WHERE source_key IN (${
+      sql: `SELECT ${column} AS v FROM ${table} WHERE ${column} IN (${
         part.map(() => "?").join(", ")
       })`,
       args: part,
     });
-    for (const r of rs.rows) found.add(String(r.source_key));
+    for (const r of rs.rows) found.add(String(r.v));
   }
   return found;
 }
 
-async function takenIds(
-  tx: Transaction,
-  ids: readonly string[],
-): Promise<Set<string>> {
-  const found = new Set<string>();
-  const unique = [...new Set(ids)];
-  for (let i = 0; i < unique.length; i += IN_CHUNK) {
-    const part = unique.slice(i, i + IN_CHUNK);
-    const rs = await tx.execute({
-      sql: `SELECT id FROM conversations WHERE id IN (${
-        part.map(() => "?").join(", ")
-      })`,
-      args: part,
-    });
-    for (const r of rs.rows) found.add(String(r.id));
-  }
-  return found;
-}
+const existingKeys = (tx: Transaction, keys: readonly string[]) =>
+  present(tx, "import_sources", "source_key", keys);
+const takenIds = (tx: Transaction, ids: readonly string[]) =>
+  present(tx, "conversations", "id", ids);
 
 async function insertSources(
   tx: Transaction,
