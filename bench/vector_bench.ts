@@ -323,6 +323,10 @@ Deno.bench({
       dimensions: D,
     });
     b.end();
+    // Unmeasured: let the background load finish, so that each open starts
+    // from an idle store (and the run does not end inside a load: the bench
+    // runner's exit during one crashed inside npm:libsql's native threads).
+    await embedded.whenLoaded();
   },
 });
 

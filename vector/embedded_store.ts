@@ -1019,14 +1019,16 @@ class EmbeddedStore implements EmbeddedVectorStore {
     });
   }
 
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.#closed) return await this.#loader;
     this.#closed = true;
     if (this.#loaderTimer !== undefined) clearTimeout(this.#loaderTimer);
     this.#loaderWake?.();
     openNames.get(this.#storage)?.delete(this.#info.name);
+    // The background load may be inside a read: the caller may close the
+    // storage next, so close returns only once the loader has stopped.
+    await this.#loader;
     this.#index.clear();
-    return Promise.resolve();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

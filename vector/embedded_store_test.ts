@@ -308,6 +308,16 @@ Deno.test("a reopened large collection answers at once, the same as fully loaded
       );
     }
     await store.close();
+    // A store closed while its vectors load stops the load before close
+    // returns (the caller may close the storage next).
+    {
+      const loading = await openEmbeddedVectorStore(storage, opts);
+      let stopped = false;
+      void loading.whenLoaded().then(() => stopped = true);
+      await loading.close();
+      await Promise.resolve();
+      assert.ok(stopped, "the background load is over when close() returns");
+    }
     await using again = await openEmbeddedVectorStore(storage, opts);
     await again.whenLoaded();
     for (let i = 0; i < queries.length; i++) {
