@@ -151,3 +151,20 @@ for (
     },
   });
 }
+
+// Not a measurement: closes the data layers and raw handles once the
+// erase benches are done. Left open, the bench runner's teardown crashed
+// (SIGSEGV) inside lmdb-js's read-transaction reset after the erases had
+// reopened the cache.
+Deno.bench({
+  name: "teardown: close the data layers (not a measurement)",
+  group: "teardown",
+  n: 1,
+  warmup: 0,
+  async fn() {
+    for (const b of [plain, indexed]) {
+      if (!b.data.closed) await b.data.close();
+      if (b.raw.open) b.raw.close();
+    }
+  },
+});
