@@ -21,6 +21,7 @@
 //   (AICO_BENCH_SCALE=0.1 for a store of 100k messages)
 import Database from "libsql";
 import { type DataLayer, openDataLayer } from "../mod.ts";
+import { closeAfterBenches } from "./_teardown.ts";
 import type { NewMessage } from "../repositories/mod.ts";
 
 const SCALE = Number(Deno.env.get("AICO_BENCH_SCALE") ?? "1");
@@ -152,19 +153,9 @@ for (
   });
 }
 
-// Not a measurement: closes the data layers and raw handles once the
-// erase benches are done. Left open, the bench runner's teardown crashed
-// (SIGSEGV) inside lmdb-js's read-transaction reset after the erases had
-// reopened the cache.
-Deno.bench({
-  name: "teardown: close the data layers (not a measurement)",
-  group: "teardown",
-  n: 1,
-  warmup: 0,
-  async fn() {
-    for (const b of [plain, indexed]) {
-      if (!b.data.closed) await b.data.close();
-      if (b.raw.open) b.raw.close();
-    }
-  },
+closeAfterBenches(async () => {
+  for (const b of [plain, indexed]) {
+    await b.data.close();
+    b.raw.close();
+  }
 });

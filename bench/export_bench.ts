@@ -23,6 +23,7 @@ import { createCipheriv, createDecipheriv, randomFillSync } from "node:crypto";
 import { openDataLayer } from "../mod.ts";
 import { sealedColumnAad } from "../storage/mod.ts";
 import type { NewMessage } from "../repositories/mod.ts";
+import { closeAfterBenches } from "./_teardown.ts";
 
 const SCALE = Number(Deno.env.get("AICO_BENCH_SCALE") ?? "1");
 const CONVERSATIONS = Math.max(1, Math.round(100 * SCALE));
@@ -206,13 +207,14 @@ Deno.bench({
   },
 });
 
-globalThis.addEventListener("unload", () => {
+closeAfterBenches(async () => {
   raw.close();
-  data.close().catch(() => {}).finally(() => {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch {
-      // already gone
-    }
-  });
+  await data.close();
+});
+globalThis.addEventListener("unload", () => {
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch {
+    // already gone
+  }
 });
