@@ -25,6 +25,7 @@ import { startLocalChroma } from "../vector/chroma_server.ts";
 import { openChromaVectorStore } from "../vector/chroma_store.ts";
 import { quantize, shortlistFor, VectorIndex } from "../vector/_index.ts";
 import type { VectorStore } from "../vector/types.ts";
+import { closeAfterBenches } from "./_teardown.ts";
 
 const N = Number(Deno.env.get("VECTOR_BENCH_N") ?? 100_000);
 const N_CHROMA = Math.min(N, 20_000);
@@ -426,3 +427,11 @@ if (RUN_1M) {
     },
   });
 }
+
+closeAfterBenches(async () => {
+  await chroma?.close();
+  await embedded20.close();
+  await db20.close();
+  await embedded.close();
+  await db.close();
+});
