@@ -319,7 +319,9 @@ async function timed(f: () => Promise<unknown>): Promise<number> {
 const PAIRS = 21;
 const paired: string[] = [];
 for (const [name, direct, ours] of ANALYSES) {
-  const pairs = Math.max(5, Math.round(PAIRS * (ITERATIONS[name] ?? 25) / 25));
+  // The slow analyses (ITERATIONS) get fewer pairs, at least 5.
+  const slow = ITERATIONS[name];
+  const pairs = slow === undefined ? PAIRS : Math.max(5, slow - 1);
   const cells: string[] = [];
   for (const a of [native, wasm]) {
     for (let i = 0; i < 2; i++) await ours(a); // warm-up
